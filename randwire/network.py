@@ -1,0 +1,411 @@
+"""RandWire networks built from stored stage graphs (paper §3.3-3.4, Table 1).
+
+A network is always built from :class:`~randwire.graphs.StageGraph` objects; :func:`build_network` samples
+them first (one per random stage, each from its own derived seed), :func:`network_from_graphs` rebuilds from
+stored ones (checkpoints) and never re-samples. How a stage is executed (plain per-node loop or the fast
+plan of :mod:`randwire.execution`) does not change its parameters or its ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
+from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_params
+
+NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")
+REGIMES = ("small", "regular", "lowres")
+EXECUTIONS = ("reference", "fast")
+HEAD_CHANNELS = 1280
+
+
+def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed: choose one of {list(allowed)}")
+
+
+def _check_range(name: str, value: Any, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is out of range: allowed {allowed}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Node operation (§3.3): weighted-sum aggregation, ReLU-conv-BN transformation, one output to all edges.
+# ----------------------------------------------------------------------------------------------------
+
+
+class NodeTransform(nn.Module):
+    """ReLU → op → BN, where op is one of the Fig. 6 node operations (no BN/ReLU inside op, no bias).
+
+    sep_conv (default): 3×3 depthwise → 1×1 pointwise; conv: dense 3×3; max_pool / avg_pool: 3×3 pool →
+    1×1 conv. ``stride`` is 2 at nodes fed by the stage's input node, where C_in → C_out happens.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int, op: str = "sep_conv") -> None:
+        super().__init__()
+        _check_choice("node_op", op, NODE_OPS)
+        self.op, self.c_in, self.c_out, self.stride = op, c_in, c_out, stride
+        if op == "sep_conv":
+            self.conv_dw = nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False)
+            self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
+        elif op == "conv":
+            self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        else:
+            # reading: avg-pool excludes the zero padding, so border pixels are true averages.
+            self.pool = (
+                nn.MaxPool2d(3, stride, 1) if op == "max_pool" else nn.AvgPool2d(3, stride, 1, count_include_pad=False)
+            )
+            self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def spatial(self, x: torch.Tensor) -> torch.Tensor:
+        """The op up to (not including) BN."""
+        x = torch.relu(x)
+        if self.op == "sep_conv":
+            return self.conv_pw(self.conv_dw(x))
+        if self.op == "conv":
+            return self.conv(x)
+        return self.conv_pw(self.pool(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.spatial(x))
+
+    def complexity(self, cx: Cx) -> Cx:
+        if self.op == "sep_conv":
+            cx = conv2d_cx(cx, self.c_in, self.c_in, 3, self.stride, groups=self.c_in)
+            cx = conv2d_cx(cx, self.c_in, self.c_out, 1)
+        elif self.op == "conv":
+            cx = conv2d_cx(cx, self.c_in, self.c_out, 3, self.stride)
+        else:
+            cx = pool2d_cx(cx, self.c_in, 3, self.stride)
+            cx = conv2d_cx(cx, self.c_in, self.c_out, 1)
+        return norm2d_cx(cx, self.c_out)
+
+
+class Node(nn.Module):
+    """One graph node: aggregation weights (one per in-edge) and its transformation."""
+
+    def __init__(self, in_degree: int, c_in: int, c_out: int, stride: int, op: str) -> None:
+        super().__init__()
+        self.in_degree = in_degree
+        # §3.3 positive weights w = sigmoid(raw). reading: raw starts at 0 (w = 0.5); a node with one
+        # input passes it unweighted, so it has no weight at all (BN cancels a scale anyway).
+        self.edge_logits = nn.Parameter(torch.zeros(in_degree)) if in_degree > 1 else None
+        self.transform = NodeTransform(c_in, c_out, stride, op)
+
+    def complexity(self, cx: Cx) -> Cx:
+        cx.params += self.in_degree if self.edge_logits is not None else 0
+        return self.transform.complexity(cx)
+
+
+class RandomStage(nn.Module):
+    """One random stage: the DAG of a stored graph, with an extra input and output node (§3.3).
+
+    Nodes fed by the stage's input (the previous stage's output) use stride 2 and map C_in → C_out; all
+    others map C_out → C_out. The output node is the unweighted mean of the out-degree-0 nodes.
+    """
+
+    def __init__(self, graph: StageGraph, c_in: int, c_out: int, op: str = "sep_conv", edge_drop: float = 0.0) -> None:
+        super().__init__()
+        self.graph = graph
+        self.c_in, self.c_out = c_in, c_out
+        self.edge_drop = float(edge_drop)
+        self.preds = graph.predecessors()
+        self.inputs = graph.input_nodes
+        self.outputs = graph.output_nodes
+        input_set = set(self.inputs)
+        self.nodes = nn.ModuleList(
+            Node(
+                max(len(p), 1),
+                c_in if v in input_set else c_out,
+                c_out,
+                2 if v in input_set else 1,
+                op,
+            )
+            for v, p in enumerate(self.preds)
+        )
+        self.multi = [v for v, p in enumerate(self.preds) if len(p) > 1]
+        self.plan = None  # set by randwire.execution when the fast execution is switched on
+
+    # -- aggregation weights ------------------------------------------------------------------------
+    def edge_weights(self) -> list[torch.Tensor | None]:
+        """Per node, the weights of its in-edges for this step (None: single input, passed as is).
+
+        §5 edge removal (regular regime): in training, each node with in-degree > 1 drops one uniformly
+        chosen in-edge with probability ``edge_drop``. reading: decided per node and per step, the other
+        weights are not re-normalised, and since only one edge goes a node never loses its last input.
+        """
+        weights: list[torch.Tensor | None] = [None] * len(self.nodes)
+        drop = None
+        if self.training and self.edge_drop > 0 and self.multi:
+            draw = torch.rand(len(self.multi), 2)
+            drop = [
+                int(u * self.nodes[v].in_degree) if d < self.edge_drop else -1
+                for v, d, u in zip(self.multi, draw[:, 0].tolist(), draw[:, 1].tolist())
+            ]
+        for i, v in enumerate(self.multi):
+            w = torch.sigmoid(self.nodes[v].edge_logits)
+            if drop is not None and drop[i] >= 0:
+                keep = torch.ones_like(w)
+                keep[min(drop[i], len(w) - 1)] = 0
+                w = w * keep
+            weights[v] = w
+        return weights
+
+    # -- execution -----------------------------------------------------------------------------------
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """The plain per-node loop every public implementation uses; all node outputs live to the end."""
+        weights = self.edge_weights()
+        outs: dict[int, torch.Tensor] = {}
+        for v, node in enumerate(self.nodes):
+            preds = self.preds[v]
+            if not preds:
+                agg = x
+            elif len(preds) == 1:
+                agg = outs[preds[0]]
+            else:
+                w = weights[v]
+                agg = sum(w[i] * outs[u] for i, u in enumerate(preds))
+            outs[v] = node.transform(agg)
+        return sum(outs[v] for v in self.outputs) / len(self.outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.plan is not None:
+            return self.plan(self, x)
+        return self.forward_reference(x)
+
+    def complexity(self, cx: Cx) -> Cx:
+        # Input-fed nodes see the stage input (stride 2); all others the stage's output resolution.
+        h_out, w_out = (cx.h - 1) // 2 + 1, (cx.w - 1) // 2 + 1
+        for node in self.nodes:
+            start = Cx(h=cx.h, w=cx.w) if node.transform.stride == 2 else Cx(h=h_out, w=w_out)
+            node.complexity(start)
+            cx.flops += start.flops
+            cx.params += start.params
+            cx.acts += start.acts
+        cx.h, cx.w = h_out, w_out
+        return cx
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stem, head and the whole network (Table 1).
+# ----------------------------------------------------------------------------------------------------
+
+
+class ConvBN(nn.Module):
+    """[ReLU →] 3×3 dense conv → BN: conv1 (no ReLU on the image) and conv2 of the small regime."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, relu: bool) -> None:
+        super().__init__()
+        self.relu, self.c_in, self.c_out, self.stride = relu, c_in, c_out, stride
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(torch.relu(x) if self.relu else x))
+
+    def complexity(self, cx: Cx) -> Cx:
+        return norm2d_cx(conv2d_cx(cx, self.c_in, self.c_out, 3, self.stride), self.c_out)
+
+
+class Head(nn.Module):
+    """ReLU → 1×1 conv 1280 → BN → ReLU → global average pool → [dropout] → fc (Table 1 classifier)."""
+
+    def __init__(self, c_in: int, num_classes: int, dropout: float, width: int = HEAD_CHANNELS) -> None:
+        super().__init__()
+        self.c_in, self.width = c_in, width
+        self.conv = nn.Conv2d(c_in, width, 1, bias=False)
+        self.bn = nn.BatchNorm2d(width)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(width, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(torch.relu(x)))).mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.features(x)))
+
+    def complexity(self, cx: Cx) -> Cx:
+        cx = norm2d_cx(conv2d_cx(cx, self.c_in, self.width, 1), self.width)
+        return linear_cx(gap_cx(cx), self.width, self.fc.out_features)
+
+
+def stage_layout(regime: str, n: int, c: int) -> list[tuple[int, int, int]]:
+    """(nodes, C_in, C_out) of each random stage, in order, for a regime (Table 1)."""
+    _check_choice("regime", regime, REGIMES)
+    if regime == "regular":
+        # reading: the conv2 stage has floor(N/2) nodes and its input is conv1's floor(C/2) channels.
+        return [(n // 2, c // 2, c), (n, c, 2 * c), (n, 2 * c, 4 * c), (n, 4 * c, 8 * c)]
+    return [(n, c, c), (n, c, 2 * c), (n, 2 * c, 4 * c)]  # small / lowres: conv2 already gives C
+
+
+class RandWireNet(nn.Module):
+    """A randomly wired network: stem, random stages built from ``graphs``, classifier head.
+
+    Regimes (Table 1, 224² input): ``small`` (conv1 3×3 C/2 s2 + BN; conv2 ReLU-3×3 C s2-BN; random stages
+    N·C, N·2C, N·4C), ``regular`` (conv1; random stages N/2·C, N·2C, N·4C, N·8C). ``lowres`` is this
+    project's regime for 28-32 px inputs (reading): the small regime with conv1 and conv2 at stride 1, so a
+    32² input reaches the stages at 32² and leaves them at 4² (28² → 4²): 8× downsampling instead of 32×.
+    """
+
+    def __init__(
+        self,
+        regime: str,
+        graphs: Sequence[StageGraph],
+        c: int,
+        num_classes: int = 1000,
+        node_op: str = "sep_conv",
+        dropout: float = 0.0,
+        edge_drop: float = 0.0,
+        in_channels: int = 3,
+        head_channels: int = HEAD_CHANNELS,
+    ) -> None:
+        super().__init__()
+        validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels)
+        self.graphs = list(graphs)
+        layout = stage_layout(regime, 2, c)  # channels only: node counts come from the graphs
+        if len(self.graphs) != len(layout):
+            raise ValueError(f"regime={regime!r} needs {len(layout)} stage graphs, got {len(self.graphs)}")
+        self.config = dict(
+            regime=regime, c=c, num_classes=num_classes, node_op=node_op, dropout=dropout,
+            edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels,
+        )
+        half = c // 2  # reading: C/2 = floor(C/2)
+        stride2 = 1 if regime == "lowres" else 2
+        stem: list[nn.Module] = [ConvBN(in_channels, half, stride2, relu=False)]
+        if regime != "regular":
+            stem.append(ConvBN(half, c, stride2, relu=True))
+        self.stem = nn.Sequential(*stem)
+        self.stages = nn.ModuleList(
+            RandomStage(graph, c_in, c_out, node_op, edge_drop)
+            for graph, (_, c_in, c_out) in zip(self.graphs, layout)
+        )
+        self.head = Head(layout[-1][2], num_classes, dropout, head_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # reading (pycls init): convs Kaiming-normal fan-out, BN γ=1 β=0, fc N(0, 0.01) with zero bias.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.01)
+                nn.init.zeros_(m.bias)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of every random stage (for detection backbones and analyses)."""
+        x = self.stem(x)
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return self.head(x)
+
+    def complexity(self, cx: Cx) -> Cx:
+        for m in self.stem:
+            cx = m.complexity(cx)
+        for stage in self.stages:
+            cx = stage.complexity(cx)
+        return self.head.complexity(cx)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything needed to rebuild this network (weights aside): config and stored graphs."""
+        return {"config": dict(self.config), "graphs": [g.to_dict() for g in self.graphs]}
+
+
+def validate_network_args(
+    regime: str, c: int, num_classes: int, node_op: str, dropout: float, edge_drop: float,
+    in_channels: int = 3, head_channels: int = HEAD_CHANNELS,
+) -> None:
+    _check_choice("regime", regime, REGIMES)
+    _check_choice("node_op", node_op, NODE_OPS)
+    _check_range("c", c, isinstance(c, int) and not isinstance(c, bool) and c >= 2, "an integer >= 2")
+    _check_range("num_classes", num_classes, isinstance(num_classes, int) and num_classes >= 1, "an integer >= 1")
+    _check_range("dropout", dropout, isinstance(dropout, (int, float)) and 0 <= dropout < 1, "a float in [0, 1)")
+    _check_range("edge_drop", edge_drop, isinstance(edge_drop, (int, float)) and 0 <= edge_drop <= 1, "a probability in [0, 1]")
+    _check_range("in_channels", in_channels, isinstance(in_channels, int) and in_channels >= 1, "an integer >= 1")
+    _check_range("head_channels", head_channels, isinstance(head_channels, int) and head_channels >= 1, "an integer >= 1")
+
+
+def sample_stage_graphs(regime: str, graph: str, n: int, seed: int, **graph_params: Any) -> list[StageGraph]:
+    """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``."""
+    _check_choice("regime", regime, REGIMES)
+    validate_graph_params(graph, n, graph_params)
+    sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
+    if min(sizes) < 2:
+        raise ValueError(f"n={n!r} is out of range: regime={regime!r} needs n >= 4 (its first stage has n/2 nodes)")
+    out = []
+    for i, size in enumerate(sizes):
+        params = dict(graph_params)
+        if graph == "ba" and params["m"] >= size:
+            raise ValueError(f"m={params['m']!r} is out of range: allowed [1, {size}) for the {size}-node stage")
+        if graph == "ws" and params["k"] >= size:
+            raise ValueError(f"k={params['k']!r} is out of range: allowed an even integer in [2, {size}) for the {size}-node stage")
+        out.append(sample_graph(graph, size, derive_stage_seed(seed, i), **params))
+    return out
+
+
+def network_from_graphs(
+    regime: str, graphs: Sequence[StageGraph], c: int, *, init_seed: int | None = None, **kwargs: Any
+) -> RandWireNet:
+    """Build a network from stored graphs (never re-samples). ``init_seed`` makes the initial weights a
+    pure function of the seed without touching the global RNG."""
+    if init_seed is None:
+        return RandWireNet(regime, graphs, c, **kwargs)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        return RandWireNet(regime, graphs, c, **kwargs)
+
+
+def network_from_spec(spec: dict[str, Any], source: str = "network spec") -> RandWireNet:
+    """Inverse of :meth:`RandWireNet.spec` (checkpoints store this)."""
+    from .graphs import graphs_from_dicts
+
+    try:
+        config = dict(spec["config"])
+        graphs = graphs_from_dicts(spec["graphs"], source=source)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{source}: not a RandWire network spec (missing {err})") from None
+    regime, c = config.pop("regime"), config.pop("c")
+    return RandWireNet(regime, graphs, c, **config)
+
+
+def build_network(
+    regime: str,
+    *,
+    graph: str,
+    n: int,
+    c: int,
+    seed: int,
+    num_classes: int = 1000,
+    node_op: str = "sep_conv",
+    dropout: float | None = None,
+    edge_drop: float = 0.0,
+    in_channels: int = 3,
+    head_channels: int = HEAD_CHANNELS,
+    **graph_params: Any,
+) -> RandWireNet:
+    """g(θ, s): sample each stage's graph from ``seed`` and build the network, weights seeded by ``seed``.
+
+    ``dropout`` defaults to the paper's: 0.2 in the regular regime, 0 otherwise.
+    """
+    if dropout is None:
+        dropout = 0.2 if regime == "regular" else 0.0
+    validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels)
+    graphs = sample_stage_graphs(regime, graph, n, seed, **graph_params)
+    return network_from_graphs(
+        regime, graphs, c, init_seed=seed, num_classes=num_classes, node_op=node_op, dropout=dropout,
+        edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels,
+    )
