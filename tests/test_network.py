@@ -1,0 +1,257 @@
+"""The network built from stored graphs: shapes, rebuild, complexity, edge removal, gradients (spec §2-5)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from randwire import (
+    NODE_OPS,
+    StageGraph,
+    build_network,
+    complexity,
+    network_from_graphs,
+    network_from_spec,
+)
+from randwire.network import RandomStage
+
+
+def _tiny(regime="small", graph="ws", seed=0, **kw):
+    params = {"ws": {"k": 4, "p": 0.75}, "ba": {"m": 2}, "er": {"p": 0.3}}[graph]
+    kw.setdefault("num_classes", 10)
+    kw.setdefault("head_channels", 32)
+    n = 10 if regime == "regular" else 8  # the regular conv2 stage has n/2 nodes, and WS needs k < n/2
+    return build_network(regime, graph=graph, n=n, c=8, seed=seed, **params, **kw)
+
+
+def _stage_shapes(net, x):
+    shapes = []
+    x = net.stem(x)
+    shapes.append(tuple(x.shape[1:]))
+    for stage in net.stages:
+        x = stage(x)
+        shapes.append(tuple(x.shape[1:]))
+    return shapes
+
+
+@torch.no_grad()
+def test_small_regime_shapes_at_224():
+    net = _tiny("small").eval()
+    c = 8
+    assert _stage_shapes(net, torch.randn(1, 3, 224, 224)) == [
+        (c, 56, 56), (c, 28, 28), (2 * c, 14, 14), (4 * c, 7, 7)
+    ]
+    assert net.stem[0].conv.out_channels == c // 2 and net.stem[0].conv.stride == (2, 2)
+    assert net(torch.randn(2, 3, 224, 224)).shape == (2, 10)
+
+
+@torch.no_grad()
+def test_regular_regime_shapes_at_224():
+    net = _tiny("regular").eval()
+    c = 8
+    assert len(net.stages) == 4 and net.graphs[0].n == 5 and all(g.n == 10 for g in net.graphs[1:])
+    assert _stage_shapes(net, torch.randn(1, 3, 224, 224)) == [
+        (c // 2, 112, 112), (c, 56, 56), (2 * c, 28, 28), (4 * c, 14, 14), (8 * c, 7, 7)
+    ]
+    assert isinstance(net.head.dropout, torch.nn.Dropout) and net.head.dropout.p == 0.2
+
+
+@torch.no_grad()
+def test_lowres_regime_shapes_at_32_and_28():
+    net = _tiny("lowres", in_channels=1).eval()
+    c = 8
+    assert _stage_shapes(net, torch.randn(1, 1, 32, 32)) == [
+        (c, 32, 32), (c, 16, 16), (2 * c, 8, 8), (4 * c, 4, 4)
+    ]
+    assert _stage_shapes(net, torch.randn(1, 1, 28, 28))[-1] == (4 * c, 4, 4)
+
+
+def test_node_op_structure_and_stride_at_input_fed_nodes():
+    net = _tiny("small")
+    for stage in net.stages:
+        g = stage.graph
+        for v, node in enumerate(stage.nodes):
+            t = node.transform
+            fed_by_input = v in g.input_nodes
+            assert t.stride == (2 if fed_by_input else 1)
+            assert t.c_in == (stage.c_in if fed_by_input else stage.c_out) and t.c_out == stage.c_out
+            assert t.conv_dw.groups == t.c_in and t.conv_dw.kernel_size == (3, 3)
+            assert t.conv_pw.kernel_size == (1, 1) and t.conv_dw.bias is None and t.conv_pw.bias is None
+            assert (node.edge_logits is None) == (len(g.predecessors()[v]) <= 1)
+            if node.edge_logits is not None:
+                assert torch.all(node.edge_logits == 0)  # reading: w = sigmoid(0) = 0.5 at init
+
+
+@torch.no_grad()
+def test_output_node_is_unweighted_mean_of_sink_nodes():
+    g = StageGraph("er", {"p": 0.5}, 0, 4, ((0, 1), (0, 2)))  # sinks: 1, 2, 3 (3 isolated)
+    stage = RandomStage(g, 4, 4).eval()
+    x = torch.randn(2, 4, 8, 8)
+    o0 = stage.nodes[0].transform(x)
+    expected = (stage.nodes[1].transform(o0) + stage.nodes[2].transform(o0) + stage.nodes[3].transform(x)) / 3
+    torch.testing.assert_close(stage(x), expected)
+
+
+@torch.no_grad()
+def test_aggregation_is_sigmoid_weighted_sum():
+    g = StageGraph("er", {"p": 0.5}, 0, 3, ((0, 2), (1, 2)))
+    stage = RandomStage(g, 4, 4).eval()
+    stage.nodes[2].edge_logits.copy_(torch.tensor([1.0, -2.0]))
+    x = torch.randn(2, 4, 8, 8)
+    a, b = stage.nodes[0].transform(x), stage.nodes[1].transform(x)
+    w = torch.sigmoid(torch.tensor([1.0, -2.0]))
+    torch.testing.assert_close(stage(x), stage.nodes[2].transform(w[0] * a + w[1] * b))
+
+
+@pytest.mark.parametrize("regime", ["small", "regular", "lowres"])
+def test_save_load_graphs_rebuilds_identical_network(tmp_path, regime):
+    net = _tiny(regime, graph="ba", seed=5, dropout=0.1).eval()
+    for i, g in enumerate(net.graphs):
+        g.save(tmp_path / f"stage{i}.json")
+    (tmp_path / "config.json").write_text(json.dumps(net.config))
+    graphs = [StageGraph.load(tmp_path / f"stage{i}.json") for i in range(len(net.graphs))]
+    config = json.loads((tmp_path / "config.json").read_text())
+    rebuilt = network_from_graphs(config.pop("regime"), graphs, config.pop("c"), init_seed=123, **config).eval()
+    a, b = net.state_dict(), rebuilt.state_dict()
+    assert list(a) == list(b)
+    assert all(a[k].shape == b[k].shape for k in a)
+    rebuilt.load_state_dict(a)
+    size = 32 if regime == "lowres" else 64
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        assert torch.equal(net(x), rebuilt(x))
+    # the spec form (what checkpoints store) rebuilds the same way
+    again = network_from_spec(json.loads(json.dumps(net.spec())))
+    assert [g.hash for g in again.graphs] == [g.hash for g in net.graphs]
+    assert list(again.state_dict()) == list(a)
+
+
+def test_same_seed_same_weights_other_seed_differs():
+    a, b, c = _tiny(seed=3), _tiny(seed=3), _tiny(seed=4)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert [g.hash for g in a.graphs] == [g.hash for g in b.graphs]
+    assert [g.hash for g in a.graphs] != [g.hash for g in c.graphs]
+    assert not torch.equal(a.head.conv.weight, c.head.conv.weight)
+
+
+@pytest.mark.parametrize("node_op", NODE_OPS)
+@pytest.mark.parametrize("regime", ["small", "regular"])
+def test_analytic_complexity_matches_flop_counter_and_parameter_count(node_op, regime):
+    net = _tiny(regime, graph="er", node_op=node_op).eval()
+    cx = complexity(net, 64)
+    assert cx["params"] == sum(p.numel() for p in net.parameters())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.randn(1, 3, 64, 64))
+    assert cx["flops"] == counter.get_total_flops() // 2  # FlopCounterMode counts 2 per multiply-add
+
+
+def test_complexity_lowres_matches_flop_counter():
+    net = _tiny("lowres", in_channels=1).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.randn(1, 1, 28, 28))
+    assert complexity(net, 28)["flops"] == counter.get_total_flops() // 2
+
+
+PAPER = {("small", 78): (583e6, 5.6e6), ("regular", 109): (4.0e9, 31.9e6), ("regular", 154): (7.9e9, 61.5e6)}
+
+
+def _paper_check(regime, c):
+    flops, params = [], []
+    for seed in range(5):
+        net = build_network(regime, graph="ws", n=32, c=c, seed=seed, k=4, p=0.75)
+        cx = complexity(net, 224)
+        flops.append(cx["flops"])
+        params.append(cx["params"])
+    paper_flops, paper_params = PAPER[(regime, c)]
+    assert abs(np.mean(flops) / paper_flops - 1) < 0.03, np.mean(flops)
+    assert abs(np.mean(params) / paper_params - 1) < 0.03, np.mean(params)
+
+
+def test_paper_complexity_small_c78():
+    _paper_check("small", 78)
+
+
+def test_paper_complexity_regular_c109():
+    _paper_check("regular", 109)
+
+
+@pytest.mark.slow
+def test_paper_complexity_regular_c154():
+    _paper_check("regular", 154)
+
+
+# --- edge removal (§5) -------------------------------------------------------------------------------
+
+
+def test_edge_removal_rate_targets_and_last_input():
+    torch.manual_seed(0)
+    net = build_network("regular", graph="ws", n=32, c=4, seed=1, k=4, p=0.75, edge_drop=0.1, head_channels=8)
+    stage = net.stages[1]
+    multi = stage.multi
+    assert multi and all(len(stage.preds[v]) > 1 for v in multi)
+    stage.train()
+    steps, dropped = 400, 0
+    for _ in range(steps):
+        weights = stage.edge_weights()
+        for v, w in enumerate(weights):
+            if v not in multi:
+                assert w is None  # nodes of in-degree <= 1 never lose an edge
+                continue
+            zeros = int((w == 0).sum())
+            assert zeros <= 1 and int((w > 0).sum()) >= 1  # at most one edge, never the last input
+            dropped += zeros
+    rate = dropped / (steps * len(multi))
+    se = np.sqrt(0.1 * 0.9 / (steps * len(multi)))
+    assert abs(rate - 0.1) < 4 * se, rate
+    stage.eval()
+    for _ in range(50):
+        assert all(w is None or bool((w > 0).all()) for w in stage.edge_weights())
+
+
+@torch.no_grad()
+def test_edge_removal_is_off_in_eval_and_outputs_are_deterministic():
+    net = _tiny("regular", edge_drop=1.0).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(net(x), net(x))
+
+
+# --- gradients ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("node_op", NODE_OPS)
+def test_every_parameter_receives_a_gradient(node_op):
+    net = _tiny("regular", graph="ws", node_op=node_op, edge_drop=0.1, dropout=0.2).train()
+    loss = net(torch.randn(4, 3, 32, 32)).logsumexp(1).mean()
+    loss.backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None]
+    assert not missing
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+# --- bad parameters ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"regime": "huge"}, r"regime='huge' is not allowed: choose one of \['small', 'regular', 'lowres'\]"),
+        ({"node_op": "dil_conv"}, r"node_op='dil_conv' is not allowed: choose one of \['sep_conv', 'conv', 'max_pool', 'avg_pool'\]"),
+        ({"c": 1}, r"c=1 is out of range: allowed an integer >= 2"),
+        ({"n": 1}, r"n=1 is out of range: allowed an integer >= 2"),
+        ({"graph": "sbm"}, r"graph='sbm' is not a known generator"),
+        ({"dropout": 1.0}, r"dropout=1.0 is out of range: allowed a float in \[0, 1\)"),
+        ({"edge_drop": 2}, r"edge_drop=2 is out of range: allowed a probability in \[0, 1\]"),
+        ({"num_classes": 0}, r"num_classes=0 is out of range"),
+        ({"regime": "regular", "n": 6, "k": 4}, r"k=4 is out of range: allowed an even integer in \[2, 3\) for the 3-node stage"),
+    ],
+)
+def test_bad_network_parameters_raise_value_error(kwargs, message):
+    args = dict(regime="small", graph="ws", n=8, c=8, seed=0, k=2, p=0.5)
+    args.update(kwargs)
+    if args["graph"] != "ws":
+        args.pop("k"), args.pop("p")
+    regime = args.pop("regime")
+    with pytest.raises(ValueError, match=message):
+        build_network(regime, **args)
