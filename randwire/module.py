@@ -1,0 +1,119 @@
+"""The LightningModule: loss, metrics, optimiser and schedule around a :class:`RandWireNet`.
+
+The network is rebuilt from ``net_spec`` (config + stored graphs, plain data), which is saved as a
+hyperparameter and under ``checkpoint["randwire"]``: every checkpoint carries its graphs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from .complexity import complexity
+from .network import network_from_spec
+
+CHECKPOINT_FORMAT = 1
+
+
+class RandWireModule(pl.LightningModule):
+    def __init__(
+        self,
+        net_spec: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any],
+        label_smoothing: float = 0.1,
+        image_size: int = 224,
+        batch_size: int = 256,
+        execution: dict[str, Any] | None = None,
+        run_config: dict[str, Any] | None = None,
+        net: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        # Primitive configs only (never an nn.Module): Lightning #19906 / LHT #456.
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net if net is not None else network_from_spec(net_spec)
+        self.execution = dict(execution or {})
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        k = self.net.config["num_classes"]
+        self.top5_k = min(5, k)
+        for split in ("train", "val", "test"):
+            # micro averaging: ImageNet-style top-1/top-5 (torchmetrics defaults to macro).
+            setattr(self, f"{split}_acc1", MulticlassAccuracy(k, top_k=1, average="micro"))
+            setattr(self, f"{split}_acc5", MulticlassAccuracy(k, top_k=self.top5_k, average="micro"))
+        self.cx = complexity(self.net, image_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch, split: str) -> torch.Tensor:
+        x, y = batch
+        if self.execution.get("channels_last"):
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = self(x)
+        loss = self.criterion(logits, y)
+        acc1, acc5 = getattr(self, f"{split}_acc1"), getattr(self, f"{split}_acc5")
+        acc1(logits, y)  # logits, not argmax: top-5 needs the scores
+        acc5(logits, y)
+        on_step = split == "train"
+        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step)
+        self.log(f"{split}/acc1", acc1, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{split}/acc5", acc5, on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def on_fit_start(self) -> None:
+        for logger in self.loggers:
+            logger.log_hyperparams({"complexity/params": self.cx["params"], "complexity/flops": self.cx["flops"],
+                                    "graph_hashes": [g.hash for g in self.net.graphs]})
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["randwire"] = {"format": CHECKPOINT_FORMAT, "net_spec": self.net.spec(),
+                                  "complexity": self.cx, "run_config": self.hparams.get("run_config")}
+
+    # -- optimisation ---------------------------------------------------------------------------------
+    def global_batch_size(self) -> int:
+        batch = int(self.hparams.batch_size)
+        trainer = self._trainer
+        if trainer is None:
+            return batch
+        return batch * trainer.world_size * trainer.accumulate_grad_batches
+
+    def configure_optimizers(self):
+        o, s = dict(self.hparams.optimizer), dict(self.hparams.scheduler)
+        # §5: lr 0.1 per 256 images, scaled linearly with the actual global batch.
+        lr = o["lr"] * self.global_batch_size() / 256
+        if o["name"] == "sgd":
+            opt = torch.optim.SGD(self.parameters(), lr=lr, momentum=o["momentum"], weight_decay=o["weight_decay"],
+                                  nesterov=bool(o.get("nesterov", False)))
+        else:
+            opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=o["weight_decay"],
+                                    betas=tuple(o.get("betas", (0.9, 0.999))))
+        if s["name"] == "constant":
+            return opt
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        epochs = max(1, int(self.trainer.max_epochs or 1))
+        warmup = int(round(s.get("warmup_epochs", 0) * total / epochs))
+        final = float(s.get("final_lr_fraction", 0.0))
+
+        def factor(step: int) -> float:
+            # Half-period cosine to 0 (§5), per step; optional linear warm-up.
+            if step < warmup:
+                return (step + 1) / warmup
+            t = min(1.0, (step - warmup) / max(1, total - warmup))
+            return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
