@@ -25,5 +25,13 @@ def main(cfg: DictConfig) -> float | None:
     return metrics.get("test/acc1")  # for Hydra sweepers that optimise a returned value
 
 
+def _multirun_flag_first(argv: list[str]) -> list[str]:
+    """`python train.py graph=ba -m seed=0,1` must work as written: argparse stops matching Hydra's
+    positional overrides at the first option, so move -m/--multirun in front of them."""
+    flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
+    return [argv[0], *flags, *(a for a in argv[1:] if a not in ("-m", "--multirun"))]
+
+
 if __name__ == "__main__":
+    sys.argv = _multirun_flag_first(sys.argv)
     main()

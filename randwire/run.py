@@ -279,7 +279,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"image_size={cfg.image_size!r} is not allowed: an integer >= 8 (pixels)")
     net, info = load_checkpoint(cfg.ckpt)
     run_cfg = info.get("run_config") or {}
-    data_cfg = {**run_cfg.get("data", {}), **OmegaConf.to_container(cfg.get("data") or {})}
+    overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
+    data_cfg = {**run_cfg.get("data", {}), **overrides}
     if not data_cfg:
         raise CheckpointError(f"ckpt={cfg.ckpt!r}: stores no data config; pass data.name=... and data.* keys")
     if cfg.image_size:

@@ -1,0 +1,180 @@
+"""Hydra configs, Lightning training, evaluate, and seeding (issue: the experiment framework)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import CONF, ROOT, TINY
+from randwire.config import ConfigError, validate_network_cfg, validate_train_cfg
+from randwire.run import build_net, evaluate, load_checkpoint, train, CheckpointError
+
+GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in Path(CONF).iterdir() if p.is_dir()}
+
+
+def test_every_group_option_and_experiment_composes(compose_cfg):
+    assert set(GROUPS) >= {"graph", "regime", "node_op", "optimizer", "scheduler", "data", "trainer", "logger",
+                           "callbacks", "execution", "experiment"}
+    assert GROUPS["graph"] == ["ba", "er", "ws"] and len(GROUPS["node_op"]) == 4
+    for group, options in GROUPS.items():
+        for option in options:
+            cfg = compose_cfg(f"{group}={option}")
+            OmegaConf.to_container(cfg, resolve=False)
+            validate_network_cfg(cfg)
+    for exp in GROUPS["experiment"]:
+        cfg = compose_cfg(f"experiment={exp}", "data.root=/tmp")
+        validate_network_cfg(cfg)
+
+
+@pytest.mark.parametrize("exp,c,epochs,dropout,edge_drop", [
+    ("paper_small", 78, 250, 0.0, 0.0), ("paper_regular_c109", 109, 100, 0.2, 0.1),
+    ("paper_regular_c154", 154, 100, 0.2, 0.1),
+])
+def test_paper_presets_match_the_paper(compose_cfg, exp, c, epochs, dropout, edge_drop):
+    cfg = compose_cfg(f"experiment={exp}")
+    assert (cfg.graph.name, cfg.graph.n, cfg.graph.k, cfg.graph.p) == ("ws", 32, 4, 0.75)
+    assert cfg.regime.c == c and cfg.trainer.max_epochs == epochs
+    assert cfg.regime.dropout == dropout and cfg.regime.edge_drop == edge_drop
+    assert cfg.data.name == "imagenet" and cfg.data.batch_size == 256 and cfg.data.image_size == 224
+    o = cfg.optimizer
+    assert (o.name, o.lr, o.momentum, o.weight_decay) == ("sgd", 0.1, 0.9, 5e-5)
+    assert cfg.scheduler.name == "cosine" and cfg.scheduler.warmup_epochs == 0
+    assert cfg.model.label_smoothing == 0.1
+
+
+def test_command_line_group_choice_beats_the_preset(compose_cfg):
+    cfg = compose_cfg("graph=ba", "graph.m=5", "regime=small", "experiment=cpu_budget")
+    assert (cfg.graph.name, cfg.graph.m, cfg.graph.n, cfg.regime.name, cfg.regime.c) == ("ba", 5, 16, "small", 16)
+    assert cfg.data.name == "mnist5k" and cfg.trainer.accelerator == "cpu"
+
+
+@pytest.mark.parametrize("graph,extra", [("er", []), ("ba", ["graph.m=2"]), ("ws", [])])
+@pytest.mark.parametrize("regime", ["small", "regular", "lowres"])
+def test_fast_dev_run_fit_per_generator_and_regime(compose_cfg, tmp_path, graph, extra, regime):
+    n = ["graph.n=10"] if regime == "regular" else []
+    cfg = compose_cfg(*TINY, f"graph={graph}", *extra, *n, f"regime={regime}", "+trainer.fast_dev_run=true")
+    metrics = train(cfg)
+    assert metrics["test/acc1"] is not None and 0 <= metrics["test/acc1"] <= 1
+    run = Path(cfg.run_dir)
+    assert len(list((run / "graphs").glob("stage*.json"))) == (4 if regime == "regular" else 3)
+    assert json.loads((run / "metrics.json").read_text())["graph_hashes"] == metrics["graph_hashes"]
+
+
+def test_seed_zero_really_seeds(compose_cfg, tmp_path):
+    a = build_net(compose_cfg(*TINY, "seed=0"))
+    b = build_net(compose_cfg(*TINY, "seed=0"))
+    c = build_net(compose_cfg(*TINY, "seed=1"))
+    assert [g.hash for g in a.graphs] == [g.hash for g in b.graphs]
+    assert [g.hash for g in a.graphs] != [g.hash for g in c.graphs]
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.head.fc.weight, c.head.fc.weight)
+
+
+def _short_fit(compose_cfg, run_dir, *extra):
+    cfg = compose_cfg(*TINY, "callbacks=default", "callbacks.progress_bar=false", "callbacks.model_summary=false",
+                      "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2", *extra, run_dir=run_dir)
+    return cfg, train(cfg)
+
+
+def test_two_trainings_with_seed_zero_end_with_identical_weights(compose_cfg, tmp_path):
+    _short_fit(compose_cfg, tmp_path / "a", "seed=0")
+    _short_fit(compose_cfg, tmp_path / "b", "seed=0")
+    _short_fit(compose_cfg, tmp_path / "c", "seed=1")
+    sd = {k: torch.load(tmp_path / k / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"] for k in "abc"}
+    assert all(torch.equal(sd["a"][k], sd["b"][k]) for k in sd["a"])
+    assert sd["a"].keys() != sd["c"].keys() or any(not torch.equal(sd["a"][k], sd["c"][k]) for k in sd["a"])
+
+
+def test_checkpoint_stores_graphs_and_evaluate_reproduces_test_accuracy(compose_cfg, tmp_path):
+    cfg, metrics = _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=2", "data.num_samples=128")
+    ckpt = Path(metrics["test_checkpoint"])
+    assert ckpt.name == "best.ckpt" and (ckpt.parent / "last.ckpt").exists()
+    stored = torch.load(ckpt, weights_only=False)["randwire"]
+    assert [g["hash"] for g in stored["net_spec"]["graphs"]] == metrics["graph_hashes"]
+    eval_cfg = OmegaConf.create({"ckpt": str(ckpt), "split": "test", "image_size": None, "batch_size": 7,
+                                 "out": None, "accelerator": "cpu", "data": {}})
+    result = evaluate(eval_cfg)
+    assert abs(result["acc1"] - metrics["test/acc1"]) < 1e-6
+    assert abs(result["acc5"] - metrics["test/acc5"]) < 1e-6
+    assert abs(result["loss"] - metrics["test/loss"]) < 1e-4
+    assert result["graph_hashes"] == metrics["graph_hashes"]
+    assert json.loads((tmp_path / "run" / "eval_test.json").read_text())["acc1"] == result["acc1"]
+    # evaluate at another input size, without retraining (the paper's 320² test)
+    bigger = evaluate(OmegaConf.merge(eval_cfg, {"image_size": 48}))
+    assert bigger["image_size"] == 48 and bigger["complexity_flops"] > result["complexity_flops"]
+    assert (tmp_path / "run" / "eval_test_48.json").exists()
+
+
+def test_resume_continues_from_last_checkpoint(compose_cfg, tmp_path):
+    _, first = _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=1")
+    _, second = _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=2")
+    assert first["global_step"] == 2 and second["global_step"] == 4  # the second run did only epoch 2
+
+
+def test_bad_checkpoints_fail_with_one_clear_line(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        load_checkpoint(tmp_path / "none.ckpt")
+    (tmp_path / "junk.ckpt").write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match="junk.ckpt.*not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.ckpt")
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "foreign.ckpt")
+    with pytest.raises(CheckpointError, match="foreign.ckpt.*not a randwire checkpoint"):
+        load_checkpoint(tmp_path / "foreign.ckpt")
+
+
+def test_wandb_offline_run_is_written_and_finished(compose_cfg, tmp_path):
+    import wandb
+
+    cfg = compose_cfg(*TINY, "logger=wandb", "+trainer.fast_dev_run=true", run_dir=tmp_path / "run")
+    train(cfg)
+    assert wandb.run is None  # finished: the next job of a multirun gets its own run
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert (tmp_path / "run" / "wandb_id.txt").read_text().strip()
+
+
+# --- bad config values: one line naming key, value and what is allowed; no checkpoint written --------
+
+BAD = [
+    ("graph.k=3", "graph.k=3 is out of range: allowed an even integer in [2, n)"),
+    ("graph.p=1.5", "graph.p=1.5 is out of range: allowed a probability in [0, 1]"),
+    ("graph.n=1", "graph.n=1 is out of range: allowed an integer >= 2"),
+    ("regime.c=1", "regime.c=1 is out of range: allowed an integer >= 2"),
+    ("regime.dropout=1.0", "regime.dropout=1.0 is out of range: allowed a float in [0, 1)"),
+    ("regime.edge_drop=1.5", "regime.edge_drop=1.5 is out of range"),
+    ("seed=-1", "seed=-1 is not allowed: an integer >= 0"),
+    ("optimizer.lr=-0.1", "optimizer.lr=-0.1 is not allowed: a number > 0"),
+    ("optimizer.weight_decay=-1", "optimizer.weight_decay=-1 is not allowed: a number >= 0"),
+    ("optimizer.momentum=1.0", "optimizer.momentum=1.0 is not allowed: a number in [0, 1)"),
+    ("data.batch_size=0", "data.batch_size=0 is not allowed: an integer >= 1"),
+    ("trainer.max_epochs=0", "trainer.max_epochs=0 is not allowed: an integer >= 1"),
+    ("scheduler.warmup_epochs=5", "scheduler.warmup_epochs=5 is not allowed: a number in [0, trainer.max_epochs=1)"),
+    ("trainer.precision=17", "trainer.precision=17 is not allowed: one of"),
+    ("model.label_smoothing=1.0", "model.label_smoothing=1.0 is not allowed: a number in [0, 1)"),
+    ("data.image_size=4", "data.image_size=4 is not allowed: an integer >= 8"),
+    ("+graph.m=3", "graph.m is not a parameter of graph='ws': allowed ['n', 'k', 'p']"),
+    ("data=cifar10", "data.root=None is not allowed: data=cifar10 needs the path of a local cifar10 copy"),
+    ("data=imagenet data.root=/nonexistent/imagenet", "data.root='/nonexistent/imagenet' is not allowed: /nonexistent/imagenet/train does not exist"),
+]
+
+
+@pytest.mark.parametrize("override,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_value_fails_before_anything_is_written(compose_cfg, tmp_path, override, message):
+    base = [o for o in TINY if not (override.startswith("data=") and o.startswith("data."))]
+    cfg = compose_cfg(*base, "callbacks=default", *override.split(), run_dir=tmp_path / "run")
+    with pytest.raises(ConfigError) as info:
+        train(cfg)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()  # no checkpoint, no half-written run folder
+
+
+@pytest.mark.slow
+def test_cli_bad_value_exits_nonzero_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "graph.k=5", f"hydra.run.dir={tmp_path}/run"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "error: graph.k=5 is out of range: allowed an even integer in [2, n) = [2, 32)"
+    assert not (tmp_path / "run" / "checkpoints").exists()
