@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
@@ -37,6 +38,17 @@ def _check_range(name: str, value: Any, ok: bool, allowed: str) -> None:
 # ----------------------------------------------------------------------------------------------------
 
 
+def conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d, fold: bool = False) -> torch.Tensor:
+    """BN(conv(x)); with ``fold`` and BN in eval mode, one conv with BN folded into weight and bias
+    (same result up to float rounding, one pass over the output fewer)."""
+    if not (fold and not bn.training and bn.running_var is not None):
+        return bn(conv(x))
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    weight = conv.weight * scale.view(-1, 1, 1, 1)
+    bias = bn.bias - bn.running_mean * scale
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 class NodeTransform(nn.Module):
     """ReLU → op → BN, where op is one of the Fig. 6 node operations (no BN/ReLU inside op, no bias).
 
@@ -60,18 +72,15 @@ class NodeTransform(nn.Module):
             )
             self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
+        self.fold_bn = False  # set by randwire.execution: fold BN into the last conv in eval mode
 
-    def spatial(self, x: torch.Tensor) -> torch.Tensor:
-        """The op up to (not including) BN."""
-        x = torch.relu(x)
+    def forward(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
+        x = x if relu_done else torch.relu(x)
         if self.op == "sep_conv":
-            return self.conv_pw(self.conv_dw(x))
+            return conv_bn(self.conv_dw(x), self.conv_pw, self.bn, self.fold_bn)
         if self.op == "conv":
-            return self.conv(x)
-        return self.conv_pw(self.pool(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.spatial(x))
+            return conv_bn(x, self.conv, self.bn, self.fold_bn)
+        return conv_bn(self.pool(x), self.conv_pw, self.bn, self.fold_bn)
 
     def complexity(self, cx: Cx) -> Cx:
         if self.op == "sep_conv":
@@ -203,9 +212,10 @@ class ConvBN(nn.Module):
         self.relu, self.c_in, self.c_out, self.stride = relu, c_in, c_out, stride
         self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
+        self.fold_bn = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(torch.relu(x) if self.relu else x))
+        return conv_bn(torch.relu(x) if self.relu else x, self.conv, self.bn, self.fold_bn)
 
     def complexity(self, cx: Cx) -> Cx:
         return norm2d_cx(conv2d_cx(cx, self.c_in, self.c_out, 3, self.stride), self.c_out)
@@ -221,12 +231,14 @@ class Head(nn.Module):
         self.bn = nn.BatchNorm2d(width)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(width, num_classes)
+        self.fold_bn = False
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.bn(self.conv(torch.relu(x)))).mean((2, 3))
+    def features(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
+        x = x if relu_done else torch.relu(x)
+        return torch.relu(conv_bn(x, self.conv, self.bn, self.fold_bn)).mean((2, 3))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.features(x)))
+    def forward(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
+        return self.fc(self.dropout(self.features(x, relu_done)))
 
     def complexity(self, cx: Cx) -> Cx:
         cx = norm2d_cx(conv2d_cx(cx, self.c_in, self.width, 1), self.width)
@@ -284,6 +296,7 @@ class RandWireNet(nn.Module):
             for graph, (_, c_in, c_out) in zip(self.graphs, layout)
         )
         self.head = Head(layout[-1][2], num_classes, dropout, head_channels)
+        self.plan = None  # set by randwire.execution when the fast execution is switched on
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -308,6 +321,8 @@ class RandWireNet(nn.Module):
         return feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.plan is not None:
+            return self.plan(self, x)
         x = self.stem(x)
         for stage in self.stages:
             x = stage(x)
