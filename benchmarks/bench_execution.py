@@ -156,9 +156,64 @@ def check_agreement(ref, net, x, y, exact: bool) -> tuple[float, float, float | 
     return out_err, grad_err, exact_err
 
 
+def check_compiled(ref, net, x, y, dtype) -> tuple[float, float]:
+    """Compiled variants are checked at the timing batch and dtype (one compile per mode, not three):
+    eval outputs and global gradient error against the reference run the same way."""
+    device = x.device.type
+    outs, grads = [], []
+    for m, xin in ((ref, x), (net, x.contiguous(memory_format=_fmt(net)))):
+        m.eval()
+        with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
+            outs.append(m(xin).float())
+        m.train()
+        m.zero_grad(set_to_none=True)
+        with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
+            loss = F.cross_entropy(m(xin), y)
+        loss.backward()
+        grads.append([p.grad.detach().float().clone() for p in m.parameters()])
+        m.zero_grad(set_to_none=True)
+    out_err = ((outs[0] - outs[1]).abs().max() / outs[0].abs().max()).item()
+    num = sum(((p - q) ** 2).sum() for p, q in zip(*grads)).sqrt()
+    grad_err = (num / sum((p ** 2).sum() for p in grads[0]).sqrt()).item()
+    return out_err, grad_err
+
+
 def _fmt(net):
     w = net.stem[0].conv.weight
     return torch.channels_last if (not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last)) else torch.contiguous_format
+
+
+def bench_variant(name, ex, base, x, y, xs, ys, cx, regime, size, args, device, dtype) -> dict:
+    net = configure_execution(copy.deepcopy(base), dict(ex))
+    if ex.get("compile"):
+        out_err, grad_err = check_compiled(base, net, x, y, dtype)
+        exact_err = None
+    else:
+        out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=True)
+    xin = x.contiguous(memory_format=_fmt(net))
+    net.eval()
+
+    def infer():
+        with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
+            net(xin)
+
+    t_inf = median_time(infer, args.rounds, device)
+    mem_inf = peak_memory_mb(infer, device)
+    net.train()
+    step = make_step(net, xin, y, dtype)
+    t_train = median_time(step, args.rounds, device)
+    mem_train = peak_memory_mb(step, device) if device == "cuda" or not ex.get("compile") else None
+    row = {
+        "setting": f"{regime}@{size}", "variant": name, "batch": args.batch, "dtype": str(dtype).split(".")[-1],
+        "infer_img_s": args.batch / t_inf, "train_img_s": args.batch / t_train,
+        "infer_peak_mb": mem_inf, "train_peak_mb": mem_train, "out_rel_err": out_err, "grad_rel_err": grad_err, "grad64_rel_err": exact_err,
+        "flops_M": cx["flops"] / 1e6, "params_M": cx["params"] / 1e6,
+    }
+    print(f"  {regime}@{size} {name:40s} infer {row['infer_img_s']:8.1f} img/s  train "
+          f"{row['train_img_s']:8.1f} img/s  mem {mem_inf or 0:7.1f} MB  err {out_err:.1e}/{grad_err:.1e}/"
+          f"{exact_err if exact_err is not None else float('nan'):.1e}", flush=True)
+    del net
+    return row
 
 
 def bench_setting(regime: str, size: int, c: int, classes: int, args, device: str, dtype) -> list[dict]:
@@ -172,7 +227,7 @@ def bench_setting(regime: str, size: int, c: int, classes: int, args, device: st
     y = torch.randint(0, classes, (args.batch,), device=device)
     xs, ys = x[: min(8, args.batch)], y[: min(8, args.batch)]
     variants = dict(VARIANTS)
-    if args.compile:
+    if args.compile and (not args.compile_settings or f"{regime}@{size}" in args.compile_settings.split(",")):
         variants.update(COMPILED)
         if device == "cuda":
             variants.update(CUDA_GRAPHS)
@@ -180,31 +235,15 @@ def bench_setting(regime: str, size: int, c: int, classes: int, args, device: st
     for name, ex in variants.items():
         if args.only and name not in args.only and name != "reference":
             continue
-        net = configure_execution(copy.deepcopy(base), dict(ex))
-        out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=not ex.get("compile"))
-        xin = x.contiguous(memory_format=_fmt(net))
-        net.eval()
-
-        def infer():
-            with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-                net(xin)
-
-        t_inf = median_time(infer, args.rounds, device)
-        mem_inf = peak_memory_mb(infer, device)
-        net.train()
-        step = make_step(net, xin, y, dtype)
-        t_train = median_time(step, args.rounds, device)
-        mem_train = peak_memory_mb(step, device) if device == "cuda" or not ex.get("compile") else None
-        rows.append({
-            "setting": f"{regime}@{size}", "variant": name, "batch": args.batch, "dtype": str(dtype).split(".")[-1],
-            "infer_img_s": args.batch / t_inf, "train_img_s": args.batch / t_train,
-            "infer_peak_mb": mem_inf, "train_peak_mb": mem_train, "out_rel_err": out_err, "grad_rel_err": grad_err, "grad64_rel_err": exact_err,
-            "flops_M": cx["flops"] / 1e6, "params_M": cx["params"] / 1e6,
-        })
-        print(f"  {regime}@{size} {name:40s} infer {rows[-1]['infer_img_s']:8.1f} img/s  train "
-              f"{rows[-1]['train_img_s']:8.1f} img/s  mem {mem_inf or 0:7.1f} MB  err {out_err:.1e}/{grad_err:.1e}/"
-              f"{exact_err if exact_err is not None else float('nan'):.1e}", flush=True)
-        del net
+        try:
+            rows.append(bench_variant(name, ex, base, x, y, xs, ys, cx, regime, size, args, device, dtype))
+        except Exception as err:  # one broken variant (say, a compiler error) must not hide the others
+            if name == "reference":
+                raise
+            print(f"  {regime}@{size} {name}: FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
+        if args.out:  # partial results survive a time-out
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).with_suffix(".partial.json").write_text(json.dumps(rows, indent=1))
     ref = rows[0]
     for r in rows:
         r["infer_ratio"] = r["infer_img_s"] / ref["infer_img_s"]
@@ -237,6 +276,7 @@ def main() -> int:
     ap.add_argument("--c", type=int, default=78)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--compile", action="store_true", help="add torch.compile variants (CUDA graphs on GPU)")
+    ap.add_argument("--compile-settings", default=None, help="restrict the compile variants to these settings")
     ap.add_argument("--only", nargs="*", default=None, help="variants to run besides the reference")
     ap.add_argument("--out", default=None, help="write the table (.md) and rows (.json) here")
     args = ap.parse_args()
@@ -246,6 +286,9 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = True
+    # fp32 agreement checks must be fp32: no TF32 convs/matmuls (timings use --dtype anyway)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     gpu = torch.cuda.get_device_name() if args.device == "cuda" else None
     machine = (f"{gpu or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
@@ -257,7 +300,12 @@ def main() -> int:
         rows += bench_setting(regime, int(size), args.c, 1000 if regime != "lowres" else 10, args, args.device, dtype)
     table = to_markdown(rows, machine)
     print(table)
-    bad = [r for r in rows if r["out_rel_err"] > 1e-4 or r["grad_rel_err"] > 1e-2
+    # fp32: eval outputs 1e-4, global gradient 1e-2 (BN cancellation, see check_agreement), fp64 1e-8.
+    # Compiled variants checked in bf16 on GPU: 5e-2 / 2e-1 (bf16 has 8 mantissa bits).
+    def loose(r):
+        return dtype == torch.bfloat16 and r["grad64_rel_err"] is None
+
+    bad = [r for r in rows if r["out_rel_err"] > (5e-2 if loose(r) else 1e-4) or r["grad_rel_err"] > (2e-1 if loose(r) else 1e-2)
            or (r["grad64_rel_err"] is not None and r["grad64_rel_err"] > 1e-8)]
     if args.out:
         out = Path(args.out)
