@@ -156,25 +156,14 @@ def check_agreement(ref, net, x, y, exact: bool) -> tuple[float, float, float | 
     return out_err, grad_err, exact_err
 
 
-def check_compiled(ref, net, x, y, dtype) -> tuple[float, float]:
-    """Compiled variants are checked at the timing batch and dtype (one compile per mode, not three):
-    eval outputs and global gradient error against the reference run the same way."""
-    device = x.device.type
-    outs, grads = [], []
-    for m, xin in ((ref, x), (net, x.contiguous(memory_format=_fmt(net)))):
-        m.eval()
-        with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-            outs.append(m(xin).float())
-        m.train()
-        m.zero_grad(set_to_none=True)
-        with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
-            loss = F.cross_entropy(m(xin), y)
-        loss.backward()
-        grads.append([p.grad.detach().float().clone() for p in m.parameters()])
-        m.zero_grad(set_to_none=True)
-    out_err = ((outs[0] - outs[1]).abs().max() / outs[0].abs().max()).item()
-    num = sum(((p - q) ** 2).sum() for p, q in zip(*grads)).sqrt()
-    grad_err = (num / sum((p ** 2).sum() for p in grads[0]).sqrt()).item()
+def check_compiled(base, ex, x, y) -> tuple[float, float]:
+    """A compiled variant is checked in fp32 on its own compiled copy (CUDA graphs only replay kernels,
+    so the check compiles without them): eval outputs and global gradient error against the reference.
+    bf16 is no check at all here: the gradient at init is so ill-conditioned (BatchNorm cancellation)
+    that two correct bf16 executions differ by ~70%."""
+    check = dict(ex, compile_mode=None)
+    net = configure_execution(copy.deepcopy(base), check)
+    out_err, grad_err, _ = check_agreement(base, net, x, y, exact=False)
     return out_err, grad_err
 
 
@@ -184,11 +173,11 @@ def _fmt(net):
 
 
 def bench_variant(name, ex, base, x, y, xs, ys, cx, regime, size, args, device, dtype) -> dict:
-    net = configure_execution(copy.deepcopy(base), dict(ex))
     if ex.get("compile"):
-        out_err, grad_err = check_compiled(base, net, x, y, dtype)
+        out_err, grad_err = check_compiled(base, ex, xs, ys)
         exact_err = None
-    else:
+    net = configure_execution(copy.deepcopy(base), dict(ex))
+    if not ex.get("compile"):
         out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=True)
     xin = x.contiguous(memory_format=_fmt(net))
     net.eval()
@@ -202,7 +191,11 @@ def bench_variant(name, ex, base, x, y, xs, ys, cx, regime, size, args, device, 
     net.train()
     step = make_step(net, xin, y, dtype)
     t_train = median_time(step, args.rounds, device)
-    mem_train = peak_memory_mb(step, device) if device == "cuda" or not ex.get("compile") else None
+    # CUDA graphs keep their own memory pool, invisible to the allocator's peak: not reported.
+    mem_train = None if ex.get("compile_mode") == "reduce-overhead" or (device == "cpu" and ex.get("compile")) \
+        else peak_memory_mb(step, device)
+    if ex.get("compile_mode") == "reduce-overhead":
+        mem_inf = None
     row = {
         "setting": f"{regime}@{size}", "variant": name, "batch": args.batch, "dtype": str(dtype).split(".")[-1],
         "infer_img_s": args.batch / t_inf, "train_img_s": args.batch / t_train,
@@ -301,11 +294,7 @@ def main() -> int:
     table = to_markdown(rows, machine)
     print(table)
     # fp32: eval outputs 1e-4, global gradient 1e-2 (BN cancellation, see check_agreement), fp64 1e-8.
-    # Compiled variants checked in bf16 on GPU: 5e-2 / 2e-1 (bf16 has 8 mantissa bits).
-    def loose(r):
-        return dtype == torch.bfloat16 and r["grad64_rel_err"] is None
-
-    bad = [r for r in rows if r["out_rel_err"] > (5e-2 if loose(r) else 1e-4) or r["grad_rel_err"] > (2e-1 if loose(r) else 1e-2)
+    bad = [r for r in rows if r["out_rel_err"] > 1e-4 or r["grad_rel_err"] > 1e-2
            or (r["grad64_rel_err"] is not None and r["grad64_rel_err"] > 1e-8)]
     if args.out:
         out = Path(args.out)

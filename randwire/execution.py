@@ -162,6 +162,13 @@ class FastStagePlan:
                 a = x_relu
             elif len(preds) == 1:
                 a = torch.relu(live[preds[0]])
+            elif torch.compiler.is_compiling():
+                # Under torch.compile plain ops fuse into one kernel; the custom Function would break the graph.
+                w = weights[v]
+                a = live[preds[0]] * w[0]
+                for i in range(1, len(preds)):
+                    a = a + live[preds[i]] * w[i]
+                a = torch.relu(a)
             else:
                 a = WeightedSumReLU.apply(weights[v], *(live[u] for u in preds))
             y = stage.nodes[v].transform(a, relu_done=True)
