@@ -184,10 +184,10 @@ def test_cli_bad_value_exits_nonzero_with_one_line(tmp_path):
 def test_default_config_trains_on_the_embedded_digits(compose_cfg, tmp_path):
     """The README's first command in miniature: default config (mnist5k, lowres, fast execution)."""
     cfg = compose_cfg("logger=csv", "callbacks.progress_bar=false", "callbacks.model_summary=false",
-                      "trainer.max_epochs=1", "+trainer.limit_train_batches=8", run_dir=tmp_path / "run")
+                      "trainer.max_epochs=3", run_dir=tmp_path / "run")
     assert (cfg.data.name, cfg.regime.name, cfg.execution.mode, cfg.graph.name) == ("mnist5k", "lowres", "fast", "ws")
     metrics = train(cfg)
-    assert metrics["test/acc1"] > 0.3  # 8 steps already learn digits well above chance (0.1)
+    assert metrics["test/acc1"] > 0.8  # 3 of the default 15 epochs: well on the way (15 give 98.4%)
     assert metrics["peak_train_memory_mb"] > 0 and metrics["flops"] == 8834560
     assert (tmp_path / "run" / "csv" / "metrics.csv").exists()
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
