@@ -79,7 +79,7 @@ def validate_network_cfg(cfg: Mapping[str, Any]) -> None:
         raise _reprefix(err, prefixes) from None
 
 
-def _check_data_path(d: Mapping[str, Any]) -> None:
+def check_data_path(d: Mapping[str, Any]) -> None:
     name, root = d["name"], d.get("root")
     if name in ("mnist5k", "synthetic"):
         return
@@ -136,4 +136,4 @@ def validate_train_cfg(cfg: Mapping[str, Any]) -> None:
     _check(_is_num(ls) and 0 <= ls < 1, "model.label_smoothing", ls, "a number in [0, 1)")
     ex = cfg.get("execution", {}) or {}
     _check(ex.get("mode", "reference") in ("reference", "fast"), "execution.mode", ex.get("mode"), "one of ['reference', 'fast']")
-    _check_data_path(d)
+    check_data_path(d)

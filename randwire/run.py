@@ -270,7 +270,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from .complexity import complexity
-    from .config import SPLITS, _check_data_path
+    from .config import SPLITS, check_data_path
     from .data import RandWireDataModule
 
     if cfg.split not in SPLITS:
@@ -287,10 +287,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         data_cfg["image_size"] = int(cfg.image_size)
     if cfg.batch_size:
         data_cfg["batch_size"] = int(cfg.batch_size)
-    try:
-        _check_data_path(data_cfg)
-    except ConfigError as err:
-        raise ConfigError(str(err)) from None
+    check_data_path(data_cfg)
     dm = RandWireDataModule(data_cfg)
     dm.setup("test")
     device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")

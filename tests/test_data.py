@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from randwire.config import ConfigError, _check_data_path
+from randwire.config import ConfigError, check_data_path
 from randwire.data import DataError, RandWireDataModule, mnist5k_arrays, stratified_split
 
 
@@ -51,7 +51,7 @@ def test_local_mnist_in_torchvision_layout(tmp_path):
     for f in raw.iterdir():  # torchvision reads the unpacked files
         (raw / f.name[:-3]).write_bytes(gzip.decompress(f.read_bytes()))
     cfg = {"name": "mnist", "root": str(tmp_path), "batch_size": 16, "num_workers": 0, "image_size": 28}
-    _check_data_path(cfg)
+    check_data_path(cfg)
     dm = RandWireDataModule(cfg)
     dm.setup()
     assert (len(dm.datasets["train"]), len(dm.datasets["val"]), len(dm.datasets["test"])) == (180, 20, 40)
@@ -68,7 +68,7 @@ def test_imagenet_class_folders(tmp_path):
             for i in range(3):
                 Image.fromarray(np.full((40, 50, 3), 40 * i, np.uint8)).save(d / f"{i}.png")
     cfg = {"name": "imagenet", "root": str(tmp_path), "batch_size": 2, "num_workers": 0, "image_size": 32, "num_classes": 2}
-    _check_data_path(cfg)
+    check_data_path(cfg)
     dm = RandWireDataModule(cfg)
     dm.setup()
     assert len(dm.datasets["train"]) == 6 and dm.datasets["test"] is dm.datasets["val"]
@@ -82,9 +82,9 @@ def test_imagenet_class_folders(tmp_path):
                                          ("mnist", "MNIST/raw"), ("imagenet", "train")])
 def test_missing_data_path_is_one_clear_line(tmp_path, name, layout):
     with pytest.raises(ConfigError, match=f"data.root='{tmp_path}' is not allowed: {tmp_path}/{layout} does not exist"):
-        _check_data_path({"name": name, "root": str(tmp_path)})
+        check_data_path({"name": name, "root": str(tmp_path)})
     with pytest.raises(ConfigError, match=f"data.root=None is not allowed: data={name} needs the path"):
-        _check_data_path({"name": name, "root": None})
+        check_data_path({"name": name, "root": None})
 
 
 def test_corrupt_cifar_folder_is_a_data_error(tmp_path):

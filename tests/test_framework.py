@@ -191,3 +191,12 @@ def test_default_config_trains_on_the_embedded_digits(compose_cfg, tmp_path):
     assert metrics["peak_train_memory_mb"] > 0 and metrics["flops"] == 8834560
     assert (tmp_path / "run" / "csv" / "metrics.csv").exists()
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_cli_on_a_foreign_checkpoint_is_one_line(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
+    proc = subprocess.run([sys.executable, "evaluate.py", f"ckpt={tmp_path / 'foreign.ckpt'}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: ckpt='{tmp_path / 'foreign.ckpt'}': not a randwire checkpoint (it stores no RandWire graphs)"
