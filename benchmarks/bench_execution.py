@@ -205,7 +205,6 @@ def bench_variant(name, ex, base, x, y, xs, ys, cx, regime, size, args, device, 
     print(f"  {regime}@{size} {name:40s} infer {row['infer_img_s']:8.1f} img/s  train "
           f"{row['train_img_s']:8.1f} img/s  mem {mem_inf or 0:7.1f} MB  err {out_err:.1e}/{grad_err:.1e}/"
           f"{exact_err if exact_err is not None else float('nan'):.1e}", flush=True)
-    del net
     return row
 
 

@@ -324,9 +324,5 @@ def sample_graph(model: str, n: int, seed: int, **params: Any) -> StageGraph:
     return StageGraph(generator=model, params=params, seed=int(seed), n=int(n), edges=tuple(edges))
 
 
-def graphs_to_dicts(graphs: Iterable[StageGraph]) -> list[dict[str, Any]]:
-    return [g.to_dict() for g in graphs]
-
-
 def graphs_from_dicts(items: Iterable[Any], source: str = "graphs") -> list[StageGraph]:
     return [StageGraph.from_dict(d, source=f"{source}[{i}]") for i, d in enumerate(items)]

@@ -19,7 +19,6 @@ from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_
 
 NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")
 REGIMES = ("small", "regular", "lowres")
-EXECUTIONS = ("reference", "fast")
 HEAD_CHANNELS = 1280
 
 

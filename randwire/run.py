@@ -138,6 +138,8 @@ def _peak_memory_mb(device_type: str) -> tuple[float, str]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Compose → validate → seed → build → fit → test → write ``metrics.json``; returns the metrics."""
     validate_train_cfg(cfg)  # one line per bad value, before any heavy import or data load
+    import warnings
+
     import pytorch_lightning as pl
     import torch
 
@@ -145,6 +147,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from .module import RandWireModule
     from .plotting import draw_stage
 
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
     start = time.time()
     run_dir = Path(cfg.run_dir)
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.

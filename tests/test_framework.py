@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import CONF, ROOT, TINY
-from randwire.config import ConfigError, validate_network_cfg, validate_train_cfg
+from randwire.config import ConfigError, validate_network_cfg
 from randwire.run import build_net, evaluate, load_checkpoint, train, CheckpointError
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in Path(CONF).iterdir() if p.is_dir()}

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from randwire.summary import collect, main, summarize, write_summary
+from randwire.summary import collect, main, summarize
 
 
 def _job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> None:
