@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .graphs import GENERATOR_PARAMS, validate_graph_params
-from .network import NODE_OPS, REGIMES, sample_stage_graphs, validate_network_args
+from .network import NODE_OPS, REGIMES, validate_network_args, validate_stage_params
 
 DATASETS = ("mnist5k", "mnist", "cifar10", "cifar100", "imagenet", "synthetic")
 OPTIMIZERS = ("sgd", "adamw")
@@ -72,7 +72,7 @@ def validate_network_cfg(cfg: Mapping[str, Any]) -> None:
             r.get("name"), r.get("c"), cfg["data"].get("num_classes"), cfg["node_op"].get("name"),
             r.get("dropout"), r.get("edge_drop"), cfg["data"].get("in_channels"), r.get("head_channels"),
         )
-        sample_stage_graphs(r["name"], g["name"], g["n"], 0, **graph_params(g))  # stage-size limits (k < n/2)
+        validate_stage_params(r["name"], g["name"], g["n"], graph_params(g))  # stage-size limits (k < n/2)
     except ConfigError:
         raise
     except ValueError as err:

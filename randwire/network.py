@@ -353,22 +353,25 @@ def validate_network_args(
     _check_range("head_channels", head_channels, isinstance(head_channels, int) and head_channels >= 1, "an integer >= 1")
 
 
-def sample_stage_graphs(regime: str, graph: str, n: int, seed: int, **graph_params: Any) -> list[StageGraph]:
-    """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``."""
+def validate_stage_params(regime: str, graph: str, n: int, graph_params: dict[str, Any]) -> list[int]:
+    """Check the generator parameters against every stage's node count; returns those node counts."""
     _check_choice("regime", regime, REGIMES)
     validate_graph_params(graph, n, graph_params)
     sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
     if min(sizes) < 2:
         raise ValueError(f"n={n!r} is out of range: regime={regime!r} needs n >= 4 (its first stage has n/2 nodes)")
-    out = []
-    for i, size in enumerate(sizes):
-        params = dict(graph_params)
-        if graph == "ba" and params["m"] >= size:
-            raise ValueError(f"m={params['m']!r} is out of range: allowed [1, {size}) for the {size}-node stage")
-        if graph == "ws" and params["k"] >= size:
-            raise ValueError(f"k={params['k']!r} is out of range: allowed an even integer in [2, {size}) for the {size}-node stage")
-        out.append(sample_graph(graph, size, derive_stage_seed(seed, i), **params))
-    return out
+    size = min(sizes)
+    if graph == "ba" and graph_params["m"] >= size:
+        raise ValueError(f"m={graph_params['m']!r} is out of range: allowed [1, {size}) for the {size}-node stage")
+    if graph == "ws" and graph_params["k"] >= size:
+        raise ValueError(f"k={graph_params['k']!r} is out of range: allowed an even integer in [2, {size}) for the {size}-node stage")
+    return sizes
+
+
+def sample_stage_graphs(regime: str, graph: str, n: int, seed: int, **graph_params: Any) -> list[StageGraph]:
+    """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``."""
+    sizes = validate_stage_params(regime, graph, n, graph_params)
+    return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
 
 
 def network_from_graphs(
