@@ -283,7 +283,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     net, info = load_checkpoint(cfg.ckpt)
     run_cfg = info.get("run_config") or {}
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
-    data_cfg = {**run_cfg.get("data", {}), **overrides}
+    data_cfg = {**run_cfg.get("data", {}), **{k: v for k, v in overrides.items() if v is not None}}
     if not data_cfg:
         raise CheckpointError(f"ckpt={cfg.ckpt!r}: stores no data config; pass data.name=... and data.* keys")
     if cfg.image_size:

@@ -95,8 +95,7 @@ def test_checkpoint_stores_graphs_and_evaluate_reproduces_test_accuracy(compose_
     assert ckpt.name == "best.ckpt" and (ckpt.parent / "last.ckpt").exists()
     stored = torch.load(ckpt, weights_only=False)["randwire"]
     assert [g["hash"] for g in stored["net_spec"]["graphs"]] == metrics["graph_hashes"]
-    eval_cfg = OmegaConf.create({"ckpt": str(ckpt), "split": "test", "image_size": None, "batch_size": 7,
-                                 "out": None, "accelerator": "cpu", "data": {}})
+    eval_cfg = compose_cfg(f"ckpt={ckpt}", "batch_size=7", "accelerator=cpu", "data.num_workers=0", config="evaluate")
     result = evaluate(eval_cfg)
     assert abs(result["acc1"] - metrics["test/acc1"]) < 1e-6
     assert abs(result["acc5"] - metrics["test/acc5"]) < 1e-6
