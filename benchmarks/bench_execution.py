@@ -34,6 +34,7 @@ VARIANTS = {
     "reference+channels_last": {"mode": "reference", "channels_last": True},
     "fast": {"mode": "fast"},
     "fast+channels_last": {"mode": "fast", "channels_last": True},
+    "fast+channels_last-no_bn_fold": {"mode": "fast", "channels_last": True, "fold_bn": False},
 }
 COMPILED = {
     "fast+channels_last+compile": {"mode": "fast", "channels_last": True, "compile": True},
