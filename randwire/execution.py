@@ -191,8 +191,10 @@ class FastNetPlan:
     once, in place, where the tensor is produced; stage inputs are handed over so they can be freed."""
 
     def __call__(self, net: RandWireNet, x: torch.Tensor) -> torch.Tensor:
-        for i, m in enumerate(net.stem):  # the first stem conv reads the caller's image: never in place
-            x = conv_bn(x.relu_() if (m.relu and i > 0) else (torch.relu(x) if m.relu else x), m.conv, m.bn, m.fold_bn)
+        for i, m in enumerate(net.stem):
+            if m.relu:  # in place, except on the caller's image (stem[0] has no ReLU, but never assume it)
+                x = x.relu_() if i > 0 else torch.relu(x)
+            x = conv_bn(x, m.conv, m.bn, m.fold_bn)
         x = x.relu_()
         for stage in net.stages:
             holder = [x]
