@@ -56,9 +56,14 @@ class WeightedSumReLU(torch.autograd.Function):
         w, out, *xs = ctx.saved_tensors
         fmt = torch.channels_last if (out.dim() == 4 and not out.is_contiguous()
                                       and out.is_contiguous(memory_format=torch.channels_last)) else torch.contiguous_format
-        g = torch.where(out > 0, grad, 0).contiguous(memory_format=fmt)
+        # ReLU's own backward kernel: one pass (torch.where(out > 0, grad, 0) is ~14x slower on CPU NHWC).
+        g = torch.ops.aten.threshold_backward(grad, out, 0).contiguous(memory_format=fmt)
         gf = _flat(g)
-        grad_w = torch.stack([torch.dot(gf, _flat(x.contiguous(memory_format=fmt))) for x in xs]).to(w.dtype)
+        # CPU bf16/fp16 dot products run a slow scalar loop (8x slower than upcasting) and accumulate in
+        # low precision; the weight gradient is a reduction over millions of terms, so it is taken in fp32.
+        up = gf.device.type == "cpu" and gf.dtype in (torch.bfloat16, torch.float16)
+        gf = gf.float() if up else gf
+        grad_w = torch.stack([torch.dot(gf, _flat(x.contiguous(memory_format=fmt)).to(gf.dtype)) for x in xs]).to(w.dtype)
         return (grad_w, *(g * w[i] for i in range(len(xs))))
 
 

@@ -95,3 +95,26 @@ def test_memory_schedule_is_topological_deterministic_and_no_worse(graph):
         assert _simulate_peak(plan.order, stage.preds, succs, ratio) <= _simulate_peak(list(range(32)), stage.preds, succs, ratio)
         freed = sorted(u for lst in plan.free_after for u in lst)
         assert freed == [u for u in range(32) if succs[u]]  # every non-sink output is freed exactly once
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_weighted_sum_relu_bf16_weight_gradient_is_accumulated_in_fp32(channels_last):
+    # Under CPU bf16 autocast the node inputs are bf16; the edge-weight gradient sums ~10^4 products and
+    # must not be rounded to bf16 (8 mantissa bits, ~4e-3 relative) on the way.
+    from randwire.execution import WeightedSumReLU
+
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.randn(4, 6, 9, 9, generator=g).to(torch.bfloat16).contiguous(memory_format=fmt).requires_grad_()
+          for _ in range(3)]
+    w = torch.tensor([0.3, 0.5, 0.7], requires_grad=True)
+    grad_out = torch.randn(4, 6, 9, 9, generator=g).to(torch.bfloat16).contiguous(memory_format=fmt)
+    out = WeightedSumReLU.apply(w, *xs)
+    assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=fmt)
+    out.backward(grad_out)
+    mask = out.double() > 0
+    expected = torch.stack([(grad_out.double() * mask * x.double()).sum() for x in xs])
+    assert w.grad.dtype == torch.float32
+    assert ((w.grad.double() - expected).abs() / expected.abs()).max() < 1e-4
+    for i, x in enumerate(xs):  # input gradients: g * w_i, masked by the ReLU
+        torch.testing.assert_close(x.grad.double(), grad_out.double() * mask * w[i].item(), rtol=1e-2, atol=1e-2)
