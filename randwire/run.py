@@ -21,6 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from .config import ConfigError, graph_params, validate_train_cfg
 
 METRICS_FILE = "metrics.json"
+# evaluate.py's precision (trainer.precision's names): the autocast dtype of the forward pass.
+EVAL_PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16", "16-mixed": "float16"}
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -275,11 +277,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from .complexity import complexity
     from .config import SPLITS, check_data_path
     from .data import RandWireDataModule
+    from .execution import configure_execution
 
     if cfg.split not in SPLITS:
         raise ConfigError(f"split={cfg.split!r} is not allowed: one of {list(SPLITS)}")
     if cfg.image_size is not None and (not isinstance(cfg.image_size, int) or cfg.image_size < 8):
         raise ConfigError(f"image_size={cfg.image_size!r} is not allowed: an integer >= 8 (pixels)")
+    precision = str(cfg.get("precision", "32-true"))
+    if precision not in EVAL_PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not allowed: one of {list(EVAL_PRECISIONS)}")
     net, info = load_checkpoint(cfg.ckpt)
     run_cfg = info.get("run_config") or {}
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
@@ -294,15 +300,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     dm = RandWireDataModule(data_cfg)
     dm.setup("test")
     device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
-    net = net.to(device).eval()
+    execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
+    net = configure_execution(net.to(device).eval(), execution)
+    memory_format = torch.channels_last if execution.get("channels_last") else torch.contiguous_format
+    dtype = getattr(torch, EVAL_PRECISIONS[precision])
     k = net.config["num_classes"]
     correct1 = correct5 = count = 0
     loss_sum = 0.0
     smoothing = (run_cfg.get("model") or {}).get("label_smoothing", 0.0)
     with torch.no_grad():
         for x, y in dm.loader(cfg.split):
-            x, y = x.to(device), y.to(device)
-            logits = net(x).float()
+            x, y = x.to(device).contiguous(memory_format=memory_format), y.to(device)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                logits = net(x).float()
             loss_sum += F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="sum").item()
             top = logits.topk(min(5, k), dim=1).indices
             correct1 += (top[:, 0] == y).sum().item()
@@ -312,6 +322,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     result = {
         "ckpt": str(cfg.ckpt), "split": cfg.split, "image_size": size, "samples": count,
         "acc1": correct1 / count, "acc5": correct5 / count, "loss": loss_sum / count,
+        "precision": precision, "execution": execution,
         "graph_hashes": [g.hash for g in net.graphs], **{f"complexity_{key}": v for key, v in complexity(net, size).items()},
     }
     ckpt_dir = Path(cfg.ckpt).resolve().parent

@@ -118,3 +118,22 @@ def test_weighted_sum_relu_bf16_weight_gradient_is_accumulated_in_fp32(channels_
     assert ((w.grad.double() - expected).abs() / expected.abs()).max() < 1e-4
     for i, x in enumerate(xs):  # input gradients: g * w_i, masked by the ReLU
         torch.testing.assert_close(x.grad.double(), grad_out.double() * mask * w[i].item(), rtol=1e-2, atol=1e-2)
+
+
+
+@pytest.mark.slow
+def test_compiled_fast_execution_matches_reference():
+    # Under torch.compile the aggregation runs as plain ops (the autograd Function would break the graph).
+    ref, fast = _pair("small")
+    fast = configure_execution(fast, {"mode": "fast", "channels_last": True, "compile": True})
+    x = torch.randn(3, 3, 32, 32)
+    y = torch.tensor([0, 3, 6])
+    ref.eval(), fast.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x.contiguous(memory_format=torch.channels_last)), ref(x), rtol=1e-4, atol=1e-5)
+    ref.train(), fast.train()
+    F.cross_entropy(ref(x), y).backward()
+    F.cross_entropy(fast(x.contiguous(memory_format=torch.channels_last)), y).backward()
+    ga = torch.cat([p.grad.flatten() for p in ref.parameters()])
+    gb = torch.cat([p.grad.flatten() for p in fast.parameters()])
+    assert (ga - gb).norm() <= 1e-3 * ga.norm()

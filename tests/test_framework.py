@@ -102,10 +102,21 @@ def test_checkpoint_stores_graphs_and_evaluate_reproduces_test_accuracy(compose_
     assert abs(result["loss"] - metrics["test/loss"]) < 1e-4
     assert result["graph_hashes"] == metrics["graph_hashes"]
     assert json.loads((tmp_path / "run" / "eval_test.json").read_text())["acc1"] == result["acc1"]
+    assert result["precision"] == "32-true" and result["execution"]["mode"] == "fast"
     # evaluate at another input size, without retraining (the paper's 320² test)
     bigger = evaluate(OmegaConf.merge(eval_cfg, {"image_size": 48}))
     assert bigger["image_size"] == 48 and bigger["complexity_flops"] > result["complexity_flops"]
     assert (tmp_path / "run" / "eval_test_48.json").exists()
+    # the plain per-node loop gives the same numbers; bf16 autocast runs and says so in its result
+    plain = evaluate(compose_cfg(f"ckpt={ckpt}", "batch_size=7", "accelerator=cpu", "data.num_workers=0",
+                                 "execution=reference", f"out={tmp_path / 'plain.json'}", config="evaluate"))
+    assert plain["execution"]["mode"] == "reference"
+    assert plain["acc1"] == result["acc1"] and abs(plain["loss"] - result["loss"]) < 1e-5
+    half = evaluate(OmegaConf.merge(eval_cfg, {"precision": "bf16-mixed", "out": str(tmp_path / "bf16.json")}))
+    assert half["precision"] == "bf16-mixed" and half["samples"] == result["samples"]
+    assert abs(half["loss"] - result["loss"]) < 0.05 * result["loss"]
+    with pytest.raises(ConfigError, match=r"precision='fp8' is not allowed: one of \['32-true', 'bf16-mixed', '16-mixed'\]"):
+        evaluate(OmegaConf.merge(eval_cfg, {"precision": "fp8"}))
 
 
 def test_resume_continues_from_last_checkpoint(compose_cfg, tmp_path):
