@@ -2,7 +2,8 @@
 
 One process, one network (same graphs, same weights) executed several ways. Every variant is first
 checked against the reference (eval outputs and training gradients, fp32 tolerance), then timed: median
-of ``--rounds`` after warm-up, as images/s and as a ratio to the plain NCHW loop measured in this run.
+of ``--rounds`` after warm-up, the rounds interleaved across variants (this VM's speed drifts by 10-20%
+over minutes), as images/s and as a ratio to the plain NCHW loop measured in this run.
 
     python benchmarks/bench_execution.py                       # CPU: small@224 (batch 32), lowres@32
     python benchmarks/bench_execution.py --compile             # also torch.compile variants (slow to build)
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
 import json
 import platform
 import statistics
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from randwire import build_network, complexity  # noqa: E402
 from randwire.execution import configure_execution  # noqa: E402
+from randwire.memory import peak_memory_mb  # noqa: E402  (CUDA allocator peak; CPU glibc heap per op)
 
 VARIANTS = {
     "reference": {"mode": "reference"},
@@ -52,74 +52,6 @@ CUDA_GRAPHS = {
     "fast+channels_last+compile+cudagraphs": {"mode": "fast", "channels_last": True, "compile": True,
                                               "compile_mode": "reduce-overhead"},
 }
-
-
-# ------------------------------------------------------------------------------------------------
-# Peak memory. CUDA: the caching allocator's peak. CPU: glibc's bytes in use (malloc'd + mmap'd), read
-# after every aten op by a dispatch mode; the peak above the level before the call.
-# ------------------------------------------------------------------------------------------------
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
-try:
-    _libc = ctypes.CDLL("libc.so.6")
-    _libc.mallinfo2.restype = _MallInfo2
-except (OSError, AttributeError):  # not glibc >= 2.33
-    _libc = None
-
-
-def _malloc_in_use() -> int:
-    m = _libc.mallinfo2()
-    return m.uordblks + m.hblkhd
-
-
-class _PeakCPU(TorchDispatchMode):
-    def __enter__(self):
-        self.base = _malloc_in_use()
-        self.peak = 0
-        return super().__enter__()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        self.peak = max(self.peak, _malloc_in_use() - self.base)
-        return out
-
-
-def peak_memory_mb(fn, device: str) -> float | None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    if _libc is None:
-        return None
-    with _PeakCPU() as probe:
-        fn()
-    return probe.peak / 2**20
-
-
-# ------------------------------------------------------------------------------------------------
-
-
-def median_time(fn, rounds: int, device: str, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(rounds):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def make_step(net, x, y, dtype):
@@ -192,7 +124,8 @@ def bf16_output_error(base, net, x) -> float:
     return ((a - b).abs().max() / a.abs().max()).item()
 
 
-def bench_variant(name, ex, base, x, y, xs, ys, cx, regime, size, args, device, dtype) -> dict:
+def prepare_variant(name, ex, base, x, y, xs, ys, args, device, dtype) -> dict:
+    """Check a variant against the reference, then return its network and its two timed closures."""
     ex = dict(ex)
     if ex.pop("dtype", None) == "bf16":
         dtype = torch.bfloat16
@@ -204,34 +137,40 @@ def bench_variant(name, ex, base, x, y, xs, ys, cx, regime, size, args, device, 
         out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=True)
     low_err = bf16_output_error(base, net, xs) if dtype == torch.bfloat16 and args.dtype == "fp32" else None
     xin = x.contiguous(memory_format=_fmt(net))
-    net.eval()
 
     def infer():
         with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
             net(xin)
 
-    t_inf = median_time(infer, args.rounds, device)
-    mem_inf = peak_memory_mb(infer, device)
-    net.train()
-    step = make_step(net, xin, y, dtype)
-    t_train = median_time(step, args.rounds, device)
-    # CUDA graphs keep their own memory pool, invisible to the allocator's peak: not reported.
-    mem_train = None if ex.get("compile_mode") == "reduce-overhead" or (device == "cpu" and ex.get("compile")) \
-        else peak_memory_mb(step, device)
-    if ex.get("compile_mode") == "reduce-overhead":
-        mem_inf = None
-    if low_err is not None:  # oneDNN's bf16 kernels keep scratch memory the glibc probe does not see
-        mem_inf = mem_train = None
-    row = {
-        "setting": f"{regime}@{size}", "variant": name, "batch": args.batch, "dtype": str(dtype).split(".")[-1],
-        "infer_img_s": args.batch / t_inf, "train_img_s": args.batch / t_train,
-        "infer_peak_mb": mem_inf, "train_peak_mb": mem_train, "out_rel_err": out_err, "grad_rel_err": grad_err, "grad64_rel_err": exact_err, "bf16_out_rel_err": low_err,
-        "flops_M": cx["flops"] / 1e6, "params_M": cx["params"] / 1e6,
-    }
-    print(f"  {regime}@{size} {name:40s} infer {row['infer_img_s']:8.1f} img/s  train "
-          f"{row['train_img_s']:8.1f} img/s  mem {mem_inf or 0:7.1f} MB  err {out_err:.1e}/{grad_err:.1e}/"
-          f"{exact_err if exact_err is not None else float('nan'):.1e}", flush=True)
-    return row
+    return {"name": name, "ex": ex, "net": net, "dtype": dtype, "infer": infer, "train": make_step(net, xin, y, dtype),
+            "out_rel_err": out_err, "grad_rel_err": grad_err, "grad64_rel_err": exact_err, "bf16_out_rel_err": low_err}
+
+
+def time_interleaved(variants: list[dict], key: str, rounds: int, device: str) -> dict[str, float]:
+    """Median seconds per call of every variant's ``key`` closure, rounds interleaved across variants
+    (round r runs every variant once), so a drift of the machine's speed hits all of them alike."""
+    for v in variants:
+        v["net"].train(key == "train")
+    ok = []
+    for v in variants:  # warm-up (and compilation)
+        try:
+            v[key](), v[key]()
+            ok.append(v)
+        except Exception as err:  # one broken variant (say, a compiler error) must not hide the others
+            if v["name"] == "reference":
+                raise
+            print(f"  {v['name']} ({key}): FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
+    times: dict[str, list[float]] = {v["name"]: [] for v in ok}
+    for _ in range(rounds):
+        for v in ok:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            v[key]()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[v["name"]].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def bench_setting(regime: str, size: int, c: int, classes: int, args, device: str, dtype) -> list[dict]:
@@ -253,19 +192,45 @@ def bench_setting(regime: str, size: int, c: int, classes: int, args, device: st
             variants.update(COMPILED_BF16)
         if device == "cuda":
             variants.update(CUDA_GRAPHS)
-    rows = []
+    prepared = []
     for name, ex in variants.items():
         if args.only and name not in args.only and name != "reference":
             continue
         try:
-            rows.append(bench_variant(name, ex, base, x, y, xs, ys, cx, regime, size, args, device, dtype))
-        except Exception as err:  # one broken variant (say, a compiler error) must not hide the others
+            prepared.append(prepare_variant(name, ex, base, x, y, xs, ys, args, device, dtype))
+        except Exception as err:
             if name == "reference":
                 raise
             print(f"  {regime}@{size} {name}: FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
-        if args.out:  # partial results survive a time-out
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).with_suffix(".partial.json").write_text(json.dumps(rows, indent=1))
+    t_inf = time_interleaved(prepared, "infer", args.rounds, device)
+    t_train = time_interleaved(prepared, "train", args.rounds, device)
+    rows = []
+    for v in prepared:
+        if v["name"] not in t_inf or v["name"] not in t_train:
+            continue
+        ex = v["ex"]
+        v["net"].eval()
+        # CUDA graphs keep their own memory pool, invisible to the allocator's peak; the CPU probe would
+        # force a recompile of a compiled net; oneDNN's bf16 kernels keep scratch memory glibc does not see.
+        unseen = ex.get("compile_mode") == "reduce-overhead" or v["bf16_out_rel_err"] is not None
+        mem_inf = None if unseen else peak_memory_mb(v["infer"], device)
+        v["net"].train()
+        mem_train = None if unseen or (device == "cpu" and ex.get("compile")) else peak_memory_mb(v["train"], device)
+        row = {
+            "setting": f"{regime}@{size}", "variant": v["name"], "batch": args.batch, "dtype": str(v["dtype"]).split(".")[-1],
+            "infer_img_s": args.batch / t_inf[v["name"]], "train_img_s": args.batch / t_train[v["name"]],
+            "infer_peak_mb": mem_inf, "train_peak_mb": mem_train,
+            **{k: v[k] for k in ("out_rel_err", "grad_rel_err", "grad64_rel_err", "bf16_out_rel_err")},
+            "flops_M": cx["flops"] / 1e6, "params_M": cx["params"] / 1e6,
+        }
+        rows.append(row)
+        exact = row["grad64_rel_err"]
+        print(f"  {regime}@{size} {v['name']:40s} infer {row['infer_img_s']:8.1f} img/s  train "
+              f"{row['train_img_s']:8.1f} img/s  mem {mem_inf or 0:7.1f} MB  err {row['out_rel_err']:.1e}/"
+              f"{row['grad_rel_err']:.1e}/{exact if exact is not None else float('nan'):.1e}", flush=True)
+    if args.out:  # partial results survive a time-out of a later setting
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).with_suffix(".partial.json").write_text(json.dumps(rows, indent=1))
     ref = rows[0]
     for r in rows:
         r["infer_ratio"] = r["infer_img_s"] / ref["infer_img_s"]

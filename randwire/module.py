@@ -15,6 +15,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from .complexity import complexity
+from .memory import CPUHeapPeak, cpu_heap_available
 from .network import network_from_spec
 
 CHECKPOINT_FORMAT = 1
@@ -117,3 +118,51 @@ class RandWireModule(pl.LightningModule):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class StepMemory(pl.Callback):
+    """Peak memory of a training step (forward, backward, optimiser step) above the memory in use before it:
+    activations, gradients and temporaries of this network, comparable across networks and devices.
+
+    Measured on the first two training batches of the run, the second one reported (the first also
+    creates the optimiser state). CUDA: the allocator's peak; CPU: glibc's heap (randwire.memory), except
+    under torch.compile, where the probe would force a recompile: then ``kind`` says it was not measured.
+    """
+
+    def __init__(self) -> None:
+        self.peak_mb: float | None = None
+        self.kind = "not measured"
+        self._measured = 0
+        self._probe: CPUHeapPeak | None = None
+        self._cuda_base: int | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._measured >= 2:
+            return
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._cuda_base = torch.cuda.memory_allocated()
+        elif cpu_heap_available() and not pl_module.execution.get("compile"):
+            self._probe = CPUHeapPeak().__enter__()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._cuda_base is not None:
+            torch.cuda.synchronize()
+            self.peak_mb = (torch.cuda.max_memory_allocated() - self._cuda_base) / 2**20
+            self.kind, self._cuda_base = "cuda_step_peak", None
+        elif self._probe is not None:
+            self._stop()
+        else:
+            return
+        self._measured += 1
+
+    def _stop(self) -> None:
+        probe, self._probe = self._probe, None
+        probe.__exit__(None, None, None)
+        self.peak_mb, self.kind = probe.peak / 2**20, "cpu_heap_step_peak"
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        if self._probe is not None:  # never leave the dispatch mode on after a failed step
+            self._probe.__exit__(None, None, None)
+            self._probe = None

@@ -10,7 +10,6 @@ import hashlib
 import json
 import netrc
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -129,24 +128,15 @@ def build_net(cfg: DictConfig):
     return configure_execution(net, dict(cfg.get("execution") or {}))
 
 
-def _peak_memory_mb(device_type: str) -> tuple[float, str]:
-    import torch
-
-    if device_type == "cuda" and torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_peak_rss"
-
-
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Compose → validate → seed → build → fit → test → write ``metrics.json``; returns the metrics."""
     validate_train_cfg(cfg)  # one line per bad value, before any heavy import or data load
     import warnings
 
     import pytorch_lightning as pl
-    import torch
 
     from .data import RandWireDataModule
-    from .module import RandWireModule
+    from .module import RandWireModule, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
@@ -164,7 +154,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = RandWireDataModule(OmegaConf.to_container(cfg.data))
     trainer_kwargs = OmegaConf.to_container(cfg.trainer)
     loggers = make_loggers(cfg, run_dir, config_dict)
-    callbacks = make_callbacks(cfg, run_dir)
+    step_memory = StepMemory()
+    callbacks = [*make_callbacks(cfg, run_dir), step_memory]
     enable_pb = any(type(c).__name__ == "RichProgressBar" for c in callbacks)
     trainer = pl.Trainer(
         **trainer_kwargs, logger=loggers or False, callbacks=callbacks, default_root_dir=str(run_dir),
@@ -181,11 +172,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     last = run_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if cfg.get("resume", True) and last.exists() else None
     device_type = "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu"
-    if device_type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        peak_mb, peak_kind = _peak_memory_mb(device_type)
         checkpoint_cb = trainer.checkpoint_callback
         best = getattr(checkpoint_cb, "best_model_path", "") if checkpoint_cb else ""
         fast_dev = bool(trainer_kwargs.get("fast_dev_run"))
@@ -197,8 +185,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size,
             "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
             "overrides": group_overrides(cfg), "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-            "wall_time_s": round(time.time() - start, 2), "peak_train_memory_mb": round(peak_mb, 1),
-            "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights",
+            "wall_time_s": round(time.time() - start, 2), "peak_train_memory_mb": None if step_memory.peak_mb is None else round(step_memory.peak_mb, 1),
+            "peak_train_memory_kind": step_memory.kind, "test_checkpoint": test_ckpt or "final weights",
             "device": device_type, "world_size": trainer.world_size,
         }
         if rank0:
