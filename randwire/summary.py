@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 COLUMNS = [("test/acc1", "top-1 (%)", 100.0), ("test/acc5", "top-5 (%)", 100.0),
-           ("params", "params (M)", 1e-6), ("flops", "FLOPs (M)", 1e-6)]
+           ("params", "params (M)", 1e-6), ("flops", "FLOPs (M)", 1e-6),
+           ("peak_train_memory_mb", "train step MB", 1.0)]
 
 
 def _seed_of(overrides: list[str]) -> int | None:
@@ -85,7 +86,7 @@ def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[
 def _fmt(mean: float, std: float, scale: float) -> str:
     if math.isnan(mean):
         return "–"
-    digits = 2 if scale == 100.0 else 3
+    digits = {100.0: 2, 1.0: 1}.get(scale, 3)
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}" if not math.isnan(std) else f"{mean * scale:.{digits}f}"
 
 

@@ -25,7 +25,8 @@ def _job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> N
 
 
 def test_summary_mean_std_and_failed_seeds(tmp_path, capsys):
-    m = lambda acc, seed: {"test/acc1": acc, "test/acc5": 0.99, "params": 1000 + seed, "flops": 5e6, "seed": seed}
+    m = lambda acc, seed: {"test/acc1": acc, "test/acc5": 0.99, "params": 1000 + seed, "flops": 5e6, "seed": seed,
+                           "peak_train_memory_mb": 100.0 + 10 * seed}
     _job(tmp_path, 0, ["graph=ba", "seed=0"], m(0.90, 0))
     _job(tmp_path, 1, ["graph=ba", "seed=1"], m(0.94, 1))
     _job(tmp_path, 2, ["graph=ws", "seed=0"], m(0.80, 0))
@@ -45,6 +46,7 @@ def test_summary_mean_std_and_failed_seeds(tmp_path, capsys):
     assert "92.00 ± 2.83" in out and "job 3 (seed=1, graph=ws) has no metrics.json" in out
     md = (tmp_path / "summary.md").read_text()
     assert "| graph=ba | 2 | 92.00 ± 2.83 |" in md and "| graph=ws | 1 | 80.00 |" in md
+    assert "| 105.0 ± 7.1 | 0,1 |" in md  # training-step memory next to FLOPs
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
     assert rows[0]["setting"] == "graph=ba" and float(rows[0]["test/acc1_mean"]) == pytest.approx(0.92)
     assert rows[1]["failed_seeds"] == "1"
