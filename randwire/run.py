@@ -185,7 +185,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size,
             "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
             "overrides": group_overrides(cfg), "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-            "wall_time_s": round(time.time() - start, 2), "peak_train_memory_mb": None if step_memory.peak_mb is None else round(step_memory.peak_mb, 1),
+            "wall_time_s": round(time.time() - start, 2),
+            "peak_train_memory_mb": None if step_memory.peak_mb is None else round(step_memory.peak_mb, 1),
             "peak_train_memory_kind": step_memory.kind, "test_checkpoint": test_ckpt or "final weights",
             "device": device_type, "world_size": trainer.world_size,
         }
