@@ -288,6 +288,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_data_path(data_cfg)
     dm = RandWireDataModule(data_cfg)
     dm.setup("test")
+    batch = int(data_cfg["batch_size"])
     device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
     execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
     net = configure_execution(net.to(device).eval(), execution)
@@ -299,9 +300,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     smoothing = (run_cfg.get("model") or {}).get("label_smoothing", 0.0)
     with torch.no_grad():
         for x, y in dm.loader(cfg.split):
-            x, y = x.to(device).contiguous(memory_format=memory_format), y.to(device)
+            x, y = x.to(device), y.to(device)
+            n = len(y)
+            if execution.get("compile") and n < batch:
+                # One shape for the compiled graph: a smaller last batch would compile a second (dynamic)
+                # graph. Eval-mode BN treats samples independently, so zero padding changes nothing.
+                x = torch.cat([x, x.new_zeros((batch - n, *x.shape[1:]))])
+            x = x.contiguous(memory_format=memory_format)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                logits = net(x).float()
+                logits = net(x).float()[:n]
             loss_sum += F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="sum").item()
             top = logits.topk(min(5, k), dim=1).indices
             correct1 += (top[:, 0] == y).sum().item()

@@ -89,6 +89,7 @@ def test_two_trainings_with_seed_zero_end_with_identical_weights(compose_cfg, tm
     assert sd["a"].keys() != sd["c"].keys() or any(not torch.equal(sd["a"][k], sd["c"][k]) for k in sd["a"])
 
 
+@pytest.mark.slow
 def test_checkpoint_stores_graphs_and_evaluate_reproduces_test_accuracy(compose_cfg, tmp_path):
     cfg, metrics = _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=2", "data.num_samples=128")
     ckpt = Path(metrics["test_checkpoint"])
@@ -115,6 +116,11 @@ def test_checkpoint_stores_graphs_and_evaluate_reproduces_test_accuracy(compose_
     half = evaluate(OmegaConf.merge(eval_cfg, {"precision": "bf16-mixed", "out": str(tmp_path / "bf16.json")}))
     assert half["precision"] == "bf16-mixed" and half["samples"] == result["samples"]
     assert abs(half["loss"] - result["loss"]) < 0.05 * result["loss"]
+    # compiled: the smaller last batch is zero-padded to the compiled shape, and its padding discarded
+    assert result["samples"] % 7 != 0
+    compiled = evaluate(OmegaConf.merge(eval_cfg, {"execution": {"compile": True}, "out": str(tmp_path / "c.json")}))
+    assert compiled["samples"] == result["samples"] and compiled["acc1"] == result["acc1"]
+    assert abs(compiled["loss"] - result["loss"]) < 1e-4
     with pytest.raises(ConfigError, match=r"precision='fp8' is not allowed: one of \['32-true', 'bf16-mixed', '16-mixed'\]"):
         evaluate(OmegaConf.merge(eval_cfg, {"precision": "fp8"}))
 
