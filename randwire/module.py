@@ -12,6 +12,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from .complexity import complexity
@@ -19,6 +20,7 @@ from .memory import CPUHeapPeak, cpu_heap_available
 from .network import network_from_spec
 
 CHECKPOINT_FORMAT = 1
+STEP_MEMORY_METRIC = "train/step_peak_memory_mb"
 
 
 class RandWireModule(pl.LightningModule):
@@ -46,6 +48,9 @@ class RandWireModule(pl.LightningModule):
             # micro averaging: ImageNet-style top-1/top-5 (torchmetrics defaults to macro).
             setattr(self, f"{split}_acc1", MulticlassAccuracy(k, top_k=1, average="micro"))
             setattr(self, f"{split}_acc5", MulticlassAccuracy(k, top_k=self.top5_k, average="micro"))
+        # Best validation top-1 so far, logged as a metric: unlike the checkpoint callback's best score it
+        # exists without checkpointing and survives ddp_spawn (callback_metrics are sent back to the launcher).
+        self.val_acc1_best = MaxMetric()
         self.cx = complexity(self.net, image_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,6 +79,12 @@ class RandWireModule(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # the sanity batches are not a validation result
+            return
+        self.val_acc1_best(self.val_acc1.compute())
+        self.log("val/acc1_best", self.val_acc1_best.compute())
 
     def on_fit_start(self) -> None:
         for logger in self.loggers:
@@ -156,6 +167,11 @@ class StepMemory(pl.Callback):
         else:
             return
         self._measured += 1
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # also a logged metric: it reaches the loggers and comes back from ddp_spawn workers
+        if self.peak_mb is not None:
+            pl_module.log(STEP_MEMORY_METRIC, float(self.peak_mb))
 
     def _stop(self) -> None:
         probe, self._probe = self._probe, None

@@ -136,7 +136,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     import pytorch_lightning as pl
 
     from .data import RandWireDataModule
-    from .module import RandWireModule, StepMemory
+    from .module import STEP_MEMORY_METRIC, RandWireModule, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
@@ -175,19 +175,31 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         checkpoint_cb = trainer.checkpoint_callback
+        fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}  # before test() adds its own
+        # The checkpoint callback's best score spans resumed epochs too; the logged val/acc1_best is there
+        # without checkpointing and under ddp_spawn, where the best score stays in the worker.
+        best_val = (float(checkpoint_cb.best_model_score) if checkpoint_cb and checkpoint_cb.best_model_score is not None
+                    and checkpoint_cb.monitor == "val/acc1" else fit_metrics.get("val/acc1_best"))
+        if step_memory.peak_mb is not None:
+            peak_mb, peak_kind = step_memory.peak_mb, step_memory.kind
+        elif STEP_MEMORY_METRIC in fit_metrics:  # measured in a ddp_spawn worker
+            peak_mb = fit_metrics[STEP_MEMORY_METRIC]
+            peak_kind = "cuda_step_peak" if device_type == "cuda" else "cpu_heap_step_peak"
+        else:
+            peak_mb, peak_kind = None, step_memory.kind
         best = getattr(checkpoint_cb, "best_model_path", "") if checkpoint_cb else ""
         fast_dev = bool(trainer_kwargs.get("fast_dev_run"))
         test_ckpt = best if best and not fast_dev else None
         results = trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt, verbose=rank0)[0]
         metrics = {
             "test/acc1": results.get("test/acc1"), "test/acc5": results.get("test/acc5"), "test/loss": results.get("test/loss"),
-            "val/acc1_best": float(checkpoint_cb.best_model_score) if checkpoint_cb and checkpoint_cb.best_model_score is not None else None,
+            "val/acc1_best": best_val,
             "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size,
             "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
             "overrides": group_overrides(cfg), "epochs": trainer.current_epoch, "global_step": trainer.global_step,
             "wall_time_s": round(time.time() - start, 2),
-            "peak_train_memory_mb": None if step_memory.peak_mb is None else round(step_memory.peak_mb, 1),
-            "peak_train_memory_kind": step_memory.kind, "test_checkpoint": test_ckpt or "final weights",
+            "peak_train_memory_mb": None if peak_mb is None else round(peak_mb, 1),
+            "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights",
             "device": device_type, "world_size": trainer.world_size,
         }
         if rank0:

@@ -216,3 +216,26 @@ def test_evaluate_cli_on_a_foreign_checkpoint_is_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: ckpt='{tmp_path / 'foreign.ckpt'}': not a randwire checkpoint (it stores no RandWire graphs)"
+
+
+def test_val_acc1_best_is_the_best_epoch_without_checkpointing(compose_cfg, tmp_path):
+    import csv
+
+    cfg = compose_cfg(*TINY, "logger=csv", "trainer.max_epochs=3", run_dir=tmp_path / "run")
+    assert cfg.callbacks.checkpoint is None  # callbacks=none: no checkpoint callback to ask for a best score
+    metrics = train(cfg)
+    rows = list(csv.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open()))
+    per_epoch = [float(r["val/acc1"]) for r in rows if r.get("val/acc1")]
+    assert len(per_epoch) == 3
+    assert metrics["val/acc1_best"] == pytest.approx(max(per_epoch))
+
+
+@pytest.mark.slow
+def test_ddp_spawn_on_cpu_reports_best_val_and_step_memory(compose_cfg, tmp_path):
+    # Under ddp_spawn the fit runs in worker processes; only logged metrics come back to the launcher.
+    cfg = compose_cfg(*TINY, "trainer.max_epochs=2", "trainer.devices=2", "+trainer.strategy=ddp_spawn",
+                      run_dir=tmp_path / "run")
+    metrics = train(cfg)
+    assert metrics["world_size"] == 2
+    assert metrics["val/acc1_best"] is not None and 0 <= metrics["val/acc1_best"] <= 1
+    assert metrics["peak_train_memory_kind"] == "cpu_heap_step_peak" and metrics["peak_train_memory_mb"] > 0
