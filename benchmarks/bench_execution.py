@@ -35,6 +35,8 @@ VARIANTS = {
     "fast": {"mode": "fast"},
     "fast+channels_last": {"mode": "fast", "channels_last": True},
     "fast+channels_last-no_bn_fold": {"mode": "fast", "channels_last": True, "fold_bn": False},
+    "fast+channels_last-index_order": {"mode": "fast", "channels_last": True, "schedule": "index"},
+    "fast+channels_last-unfused": {"mode": "fast", "channels_last": True, "fused_aggregation": False},
 }
 # Run in bf16 autocast when the run itself is fp32 (CPU): a precision change, reported as its own rows, its
 # output error against the fp32 reference in its own column. The fp32 checks run the same execution in fp32.

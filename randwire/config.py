@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .graphs import GENERATOR_PARAMS, validate_graph_params
+from .execution import validate_execution_cfg
 from .network import NODE_OPS, REGIMES, validate_network_args, validate_stage_params
 
 DATASETS = ("mnist5k", "mnist", "cifar10", "cifar100", "imagenet", "synthetic")
@@ -134,6 +135,8 @@ def validate_train_cfg(cfg: Mapping[str, Any]) -> None:
     m = cfg["model"]
     ls = m.get("label_smoothing")
     _check(_is_num(ls) and 0 <= ls < 1, "model.label_smoothing", ls, "a number in [0, 1)")
-    ex = cfg.get("execution", {}) or {}
-    _check(ex.get("mode", "reference") in ("reference", "fast"), "execution.mode", ex.get("mode"), "one of ['reference', 'fast']")
+    try:
+        validate_execution_cfg(dict(cfg.get("execution", {}) or {}))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     check_data_path(d)

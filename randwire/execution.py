@@ -22,7 +22,25 @@ import torch
 
 from .network import RandomStage, RandWireNet, conv_bn
 
-EXECUTION_KEYS = {"mode", "channels_last", "compile", "compile_mode", "fold_bn"}
+EXECUTION_KEYS = {"mode", "channels_last", "compile", "compile_mode", "fold_bn", "schedule", "fused_aggregation"}
+SCHEDULES = ("memory", "index")
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def validate_execution_cfg(cfg: dict[str, Any]) -> None:
+    """One line per bad key or value of the ``execution`` group (ValueError), before anything is built."""
+    unknown = set(cfg) - EXECUTION_KEYS
+    if unknown:
+        raise ValueError(f"execution.{sorted(unknown)[0]} is not a known key: allowed {sorted(EXECUTION_KEYS)}")
+    checks = (("mode", cfg.get("mode", "reference"), ("reference", "fast")),
+              ("schedule", cfg.get("schedule") or "memory", SCHEDULES),
+              ("compile_mode", cfg.get("compile_mode"), COMPILE_MODES))
+    for key, value, allowed in checks:
+        if value not in allowed:
+            raise ValueError(f"execution.{key}={value!r} is not allowed: one of {list(allowed)}")
+    for key in ("channels_last", "fold_bn", "fused_aggregation", "compile"):
+        if cfg.get(key) is not None and not isinstance(cfg[key], bool):
+            raise ValueError(f"execution.{key}={cfg[key]!r} is not allowed: true or false")
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
@@ -133,11 +151,16 @@ def memory_schedule(stage: RandomStage, tries: int = 64) -> list[int]:
 
 
 class FastStagePlan:
-    """Precomputed schedule of one stage: execution order and when each output can be freed."""
+    """Precomputed schedule of one stage: execution order and when each output can be freed.
 
-    def __init__(self, stage: RandomStage) -> None:
+    ``schedule``: ``memory`` (:func:`memory_schedule`) or ``index`` (node order; outputs are still freed after
+    their last consumer). ``fused``: aggregation + ReLU as :class:`WeightedSumReLU`, else as plain ops.
+    """
+
+    def __init__(self, stage: RandomStage, schedule: str = "memory", fused: bool = True) -> None:
         succs = stage.graph.successors()
-        self.order = memory_schedule(stage)
+        self.order = memory_schedule(stage) if schedule == "memory" else list(range(len(succs)))
+        self.fused = fused
         pos = {v: i for i, v in enumerate(self.order)}
         self.is_output = [not s for s in succs]
         # free_after[v]: outputs whose last consumer (in schedule order) is node v
@@ -167,7 +190,7 @@ class FastStagePlan:
                 a = x_relu
             elif len(preds) == 1:
                 a = torch.relu(live[preds[0]])
-            elif torch.compiler.is_compiling():
+            elif not self.fused or torch.compiler.is_compiling():
                 # Under torch.compile plain ops fuse into one kernel; the custom Function would break the graph.
                 w = weights[v]
                 a = live[preds[0]] * w[0]
@@ -212,19 +235,16 @@ def configure_execution(net: RandWireNet, cfg: dict[str, Any]) -> RandWireNet:
     """Apply the ``execution`` config group to a network in place and return it.
 
     Keys: ``mode`` (reference | fast), ``channels_last``, ``fold_bn`` (default: on in fast mode),
-    ``compile`` and ``compile_mode`` (torch.compile of the whole network, ``nn.Module.compile`` keeps the
-    state_dict keys).
+    ``schedule`` (memory | index) and ``fused_aggregation`` (fast mode only), ``compile`` and
+    ``compile_mode`` (torch.compile of the whole network, ``nn.Module.compile`` keeps the state_dict keys).
     """
-    unknown = set(cfg) - EXECUTION_KEYS
-    if unknown:
-        raise ValueError(f"execution.{sorted(unknown)[0]} is not a known key: allowed {sorted(EXECUTION_KEYS)}")
-    mode = cfg.get("mode", "reference")
-    if mode not in ("reference", "fast"):
-        raise ValueError(f"execution.mode={mode!r} is not allowed: one of ['reference', 'fast']")
+    validate_execution_cfg(cfg)
+    mode, schedule = cfg.get("mode", "reference"), cfg.get("schedule") or "memory"
     fast = mode == "fast"
     fold = bool(cfg.get("fold_bn", fast))
+    fused = bool(cfg.get("fused_aggregation", True))
     for stage in net.stages:
-        stage.plan = FastStagePlan(stage) if fast else None
+        stage.plan = FastStagePlan(stage, schedule, fused) if fast else None
     net.plan = FastNetPlan() if fast else None
     for m in net.modules():
         if hasattr(m, "fold_bn"):

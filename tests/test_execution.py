@@ -25,8 +25,18 @@ def _pair(regime="small", node_op="sep_conv", graph="ws", **kw):
 @pytest.mark.parametrize("node_op", NODE_OPS)
 @pytest.mark.parametrize("regime", ["small", "regular", "lowres"])
 def test_fast_matches_reference_in_fp64(regime, node_op, channels_last):
+    _assert_fast_matches_reference(regime, node_op, channels_last, {})
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("switches", [{"schedule": "index"}, {"fused_aggregation": False}])
+def test_fast_execution_switches_match_reference_in_fp64(switches, channels_last):
+    _assert_fast_matches_reference("small", "sep_conv", channels_last, switches)
+
+
+def _assert_fast_matches_reference(regime, node_op, channels_last, switches):
     ref, fast = _pair(regime, node_op)
-    ref, fast = ref.double(), configure_execution(fast.double(), {"mode": "fast", "channels_last": channels_last})
+    ref, fast = ref.double(), configure_execution(fast.double(), {"mode": "fast", "channels_last": channels_last, **switches})
     x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
     y = torch.tensor([0, 3, 6])
     ref.eval(), fast.eval()
@@ -79,6 +89,10 @@ def test_execution_keeps_state_dict_and_is_switchable():
         configure_execution(fast, {"mode": "turbo"})
     with pytest.raises(ValueError, match=r"execution.cuda_graphs is not a known key"):
         configure_execution(fast, {"cuda_graphs": True})
+    with pytest.raises(ValueError, match=r"execution.schedule='random' is not allowed: one of \['memory', 'index'\]"):
+        configure_execution(fast, {"mode": "fast", "schedule": "random"})
+    configure_execution(fast, {"mode": "fast", "schedule": "index", "fused_aggregation": False})
+    assert all(s.plan.order == list(range(len(s.nodes))) and not s.plan.fused for s in fast.stages)
 
 
 @pytest.mark.parametrize("graph", ["er", "ba", "ws"])

@@ -174,6 +174,11 @@ BAD = [
     ("+graph.m=3", "graph.m is not a parameter of graph='ws': allowed ['n', 'k', 'p']"),
     ("data=cifar10", "data.root=None is not allowed: data=cifar10 needs the path of a local cifar10 copy"),
     ("data=imagenet data.root=/nonexistent/imagenet", "data.root='/nonexistent/imagenet' is not allowed: /nonexistent/imagenet/train does not exist"),
+    ("execution.mode=turbo", "execution.mode='turbo' is not allowed: one of ['reference', 'fast']"),
+    ("execution.schedule=random", "execution.schedule='random' is not allowed: one of ['memory', 'index']"),
+    ("execution.compile=maybe", "execution.compile='maybe' is not allowed: true or false"),
+    ("execution.compile_mode=fastest", "execution.compile_mode='fastest' is not allowed: one of [None, 'default'"),
+    ("+execution.cuda_graphs=true", "execution.cuda_graphs is not a known key: allowed ['channels_last', 'compile'"),
 ]
 
 
