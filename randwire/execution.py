@@ -4,11 +4,11 @@
 every node output stays alive until the stage ends, aggregation is ``sum(w_i * x_i)``.
 
 ``fast`` (:class:`FastStagePlan`), each piece measured by ``benchmarks/bench_execution.py``:
-- a node's output is freed right after its last consumer; output-node inputs are summed as they appear
-  (inference peak memory: only the DAG's live frontier is held);
-- aggregation + ReLU as one autograd function (:class:`WeightedSumReLU`): ``addcmul_`` into the node's own
-  buffer, in-place ReLU, and a backward that reduces the weight gradient as a dot product; one ReLU of the
-  stage input shared by all input-fed nodes;
+- a node's output is freed right after its last consumer; output-node inputs are summed as they appear;
+  nodes run in the order with the fewest live outputs (``schedule: memory``; ``index``: node order);
+- aggregation + ReLU as one autograd function (:class:`WeightedSumReLU`, ``fused_aggregation``):
+  ``addcmul_`` into the node's own buffer, in-place ReLU, and a backward that reduces the weight gradient
+  as a dot product; one ReLU of the stage input shared by all input-fed nodes;
 - BatchNorm folded into the preceding conv in eval mode (``fold_bn``), stem and head included;
 - ``channels_last`` memory format (mkldnn / cuDNN NHWC kernels; depthwise convs gain the most);
 - optional ``torch.compile`` (``compile: true``; ``compile_mode: reduce-overhead`` adds CUDA graphs).
@@ -191,7 +191,8 @@ class FastStagePlan:
             elif len(preds) == 1:
                 a = torch.relu(live[preds[0]])
             elif not self.fused or torch.compiler.is_compiling():
-                # Under torch.compile plain ops fuse into one kernel; the custom Function would break the graph.
+                # Plain ops: when switched off, and under torch.compile, where they fuse into one kernel and
+                # the custom Function would break the graph.
                 w = weights[v]
                 a = live[preds[0]] * w[0]
                 for i in range(1, len(preds)):
