@@ -77,21 +77,25 @@ def _grads(net, x, y, fmt):
     return grads
 
 
-def check_agreement(ref, net, x, y, exact: bool) -> tuple[float, float, float | None]:
+def check_agreement(ref, net, x, y, exact: bool, what: str = "both") -> tuple[float | None, float | None, float | None]:
     """Errors against the reference: fp32 eval outputs (max |Δ| / max |out|), fp32 training gradients
     (‖Δ‖ / ‖g‖ over all parameters) and, with ``exact``, fp64 gradients (worst parameter, ‖Δ‖ / ‖g‖).
+    ``what`` (both | train | infer) checks only what is timed (None for the rest).
 
     fp32 gradients of two correct executions differ by up to ~1% on single parameters here (BatchNorm's
     backward subtracts nearly equal means on 7×7 maps), so the per-parameter check runs in fp64."""
-    ref.eval(), net.eval()
-    with torch.no_grad():
-        a, b = ref(x), net(x.contiguous(memory_format=_fmt(net)))
-    out_err = ((a - b).abs().max() / a.abs().max()).item()
+    out_err = grad_err = exact_err = None
+    if what != "train":
+        ref.eval(), net.eval()
+        with torch.no_grad():
+            a, b = ref(x), net(x.contiguous(memory_format=_fmt(net)))
+        out_err = ((a - b).abs().max() / a.abs().max()).item()
+    if what == "infer":
+        return out_err, grad_err, exact_err
     ref.train(), net.train()
     ga, gb = _grads(ref, x, y, torch.contiguous_format), _grads(net, x, y, _fmt(net))
     num = sum(((p - q) ** 2).sum() for p, q in zip(ga, gb)).sqrt()
     grad_err = (num / sum((p ** 2).sum() for p in ga).sqrt()).item()
-    exact_err = None
     if exact:
         r64, n64 = copy.deepcopy(ref).double(), copy.deepcopy(net).double()
         x64 = x[:2].double()
@@ -100,14 +104,14 @@ def check_agreement(ref, net, x, y, exact: bool) -> tuple[float, float, float | 
     return out_err, grad_err, exact_err
 
 
-def check_compiled(base, ex, x, y) -> tuple[float, float]:
+def check_compiled(base, ex, x, y, what: str) -> tuple[float | None, float | None]:
     """A compiled variant is checked in fp32 on its own compiled copy (CUDA graphs only replay kernels,
     so the check compiles without them): eval outputs and global gradient error against the reference.
     bf16 is no check at all here: the gradient at init is so ill-conditioned (BatchNorm cancellation)
     that two correct bf16 executions differ by ~70%."""
     check = dict(ex, compile_mode=None)
     net = configure_execution(copy.deepcopy(base), check)
-    out_err, grad_err, _ = check_agreement(base, net, x, y, exact=False)
+    out_err, grad_err, _ = check_agreement(base, net, x, y, exact=False, what=what)
     return out_err, grad_err
 
 
@@ -132,12 +136,13 @@ def prepare_variant(name, ex, base, x, y, xs, ys, args, device, dtype) -> dict:
     if ex.pop("dtype", None) == "bf16":
         dtype = torch.bfloat16
     if ex.get("compile"):
-        out_err, grad_err = check_compiled(base, ex, xs, ys)
+        out_err, grad_err = check_compiled(base, ex, xs, ys, args.what)
         exact_err = None
     net = configure_execution(copy.deepcopy(base), dict(ex))
     if not ex.get("compile"):
-        out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=True)
-    low_err = bf16_output_error(base, net, xs) if dtype == torch.bfloat16 and args.dtype == "fp32" else None
+        out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=True, what=args.what)
+    low_err = (bf16_output_error(base, net, xs)
+               if dtype == torch.bfloat16 and args.dtype == "fp32" and args.what != "train" else None)
     xin = x.contiguous(memory_format=_fmt(net))
 
     def infer():
@@ -204,41 +209,47 @@ def bench_setting(regime: str, size: int, c: int, classes: int, args, device: st
             if name == "reference":
                 raise
             print(f"  {regime}@{size} {name}: FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
-    t_inf = time_interleaved(prepared, "infer", args.rounds, device)
-    t_train = time_interleaved(prepared, "train", args.rounds, device)
+    timed = {key: time_interleaved(prepared, key, args.rounds, device) if args.what in ("both", key) else None
+             for key in ("infer", "train")}
     rows = []
     for v in prepared:
-        if v["name"] not in t_inf or v["name"] not in t_train:
-            continue
+        if any(t is not None and v["name"] not in t for t in timed.values()):
+            continue  # failed in warm-up
         ex = v["ex"]
         v["net"].eval()
         # CUDA graphs keep their own memory pool, invisible to the allocator's peak; the CPU probe would
         # force a recompile of a compiled net; oneDNN's bf16 kernels keep scratch memory glibc does not see.
-        unseen = ex.get("compile_mode") == "reduce-overhead" or v["bf16_out_rel_err"] is not None
-        mem_inf = None if unseen else peak_memory_mb(v["infer"], device)
+        unseen = ex.get("compile_mode") == "reduce-overhead" or v["dtype"] != dtype
+        mem_inf = None if unseen or timed["infer"] is None else peak_memory_mb(v["infer"], device)
         v["net"].train()
-        mem_train = None if unseen or (device == "cpu" and ex.get("compile")) else peak_memory_mb(v["train"], device)
+        mem_train = (None if unseen or timed["train"] is None or (device == "cpu" and ex.get("compile"))
+                     else peak_memory_mb(v["train"], device))
+        img_s = {k: None if t is None else args.batch / t[v["name"]] for k, t in timed.items()}
         row = {
             "setting": f"{regime}@{size}", "variant": v["name"], "batch": args.batch, "dtype": str(v["dtype"]).split(".")[-1],
-            "infer_img_s": args.batch / t_inf[v["name"]], "train_img_s": args.batch / t_train[v["name"]],
+            "infer_img_s": img_s["infer"], "train_img_s": img_s["train"],
             "infer_peak_mb": mem_inf, "train_peak_mb": mem_train,
             **{k: v[k] for k in ("out_rel_err", "grad_rel_err", "grad64_rel_err", "bf16_out_rel_err")},
             "flops_M": cx["flops"] / 1e6, "params_M": cx["params"] / 1e6,
         }
         rows.append(row)
-        exact = row["grad64_rel_err"]
-        print(f"  {regime}@{size} {v['name']:40s} infer {row['infer_img_s']:8.1f} img/s  train "
-              f"{row['train_img_s']:8.1f} img/s  mem {mem_inf or 0:7.1f} MB  err {row['out_rel_err']:.1e}/"
-              f"{row['grad_rel_err']:.1e}/{exact if exact is not None else float('nan'):.1e}", flush=True)
+        print(f"  {regime}@{size} {v['name']:40s} infer {_num(row['infer_img_s'], '8.1f')} img/s  train "
+              f"{_num(row['train_img_s'], '8.1f')} img/s  mem {_num(mem_inf, '7.1f')} MB  err "
+              f"{_num(row['out_rel_err'], '.1e')}/{_num(row['grad_rel_err'], '.1e')}/{_num(row['grad64_rel_err'], '.1e')}",
+              flush=True)
     if args.out:  # partial results survive a time-out of a later setting
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).with_suffix(".partial.json").write_text(json.dumps(rows, indent=1))
     ref = rows[0]
     for r in rows:
-        r["infer_ratio"] = r["infer_img_s"] / ref["infer_img_s"]
-        r["train_ratio"] = r["train_img_s"] / ref["train_img_s"]
+        for key in ("infer", "train"):
+            r[f"{key}_ratio"] = r[f"{key}_img_s"] / ref[f"{key}_img_s"] if r[f"{key}_img_s"] else None
         r["infer_mem_ratio"] = (r["infer_peak_mb"] / ref["infer_peak_mb"]) if r["infer_peak_mb"] and ref["infer_peak_mb"] else None
     return rows
+
+
+def _num(v, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
 
 
 def to_markdown(rows: list[dict], machine: str) -> str:
@@ -250,9 +261,8 @@ def to_markdown(rows: list[dict], machine: str) -> str:
         lines.append(f"| {r['setting']} | {r['variant']} | {r['batch']} | {r['dtype']} | {f(r['infer_img_s'])} | "
                      f"{f(r['infer_ratio'], 2)} | {f(r['train_img_s'])} | {f(r['train_ratio'], 2)} | "
                      f"{f(r['infer_peak_mb'])} | {f(r['infer_mem_ratio'], 2)} | {f(r['train_peak_mb'])} | "
-                     f"{r['out_rel_err']:.1e} | {r['grad_rel_err']:.1e} | "
-                     f"{'–' if r['grad64_rel_err'] is None else format(r['grad64_rel_err'], '.1e')} | "
-                     f"{'–' if r['bf16_out_rel_err'] is None else format(r['bf16_out_rel_err'], '.1e')} |")
+                     f"{_num(r['out_rel_err'], '.1e')} | {_num(r['grad_rel_err'], '.1e')} | "
+                     f"{_num(r['grad64_rel_err'], '.1e')} | {_num(r['bf16_out_rel_err'], '.1e')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -268,6 +278,8 @@ def main() -> int:
     ap.add_argument("--compile", action="store_true", help="add torch.compile variants (CUDA graphs on GPU)")
     ap.add_argument("--compile-settings", default=None, help="restrict the compile variants to these settings")
     ap.add_argument("--only", nargs="*", default=None, help="variants to run besides the reference")
+    ap.add_argument("--what", default="both", choices=["both", "train", "infer"],
+                    help="time (and check) only this: halves the compilations of the compiled variants")
     ap.add_argument("--out", default=None, help="write the table (.md) and rows (.json) here")
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -292,9 +304,8 @@ def main() -> int:
     print(table)
     # fp32: eval outputs 1e-4, global gradient 1e-2 (BN cancellation, see check_agreement), fp64 1e-8;
     # bf16 outputs 5e-2 (8 mantissa bits through ~20 layers: a sanity bound, not a check of the execution).
-    bad = [r for r in rows if r["out_rel_err"] > 1e-4 or r["grad_rel_err"] > 1e-2
-           or (r["grad64_rel_err"] is not None and r["grad64_rel_err"] > 1e-8)
-           or (r["bf16_out_rel_err"] is not None and r["bf16_out_rel_err"] > 5e-2)]
+    limits = {"out_rel_err": 1e-4, "grad_rel_err": 1e-2, "grad64_rel_err": 1e-8, "bf16_out_rel_err": 5e-2}
+    bad = [r for r in rows if any(r[k] is not None and r[k] > lim for k, lim in limits.items())]
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

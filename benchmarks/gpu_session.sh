@@ -2,8 +2,9 @@
 # The GPU measurements still owed (benchmarks/README.md), in parts that each fit one device call
 # (< 10 minutes) and keep what they finished:
 #   bash benchmarks/gpu_session.sh 1 [OUT_DIR]   level batching at op level + the eager variants (~5 min)
-#   bash benchmarks/gpu_session.sh 2 [OUT_DIR]   torch.compile (whole-network compile: minutes)
-#   bash benchmarks/gpu_session.sh 3 [OUT_DIR]   torch.compile + CUDA graphs (reduce-overhead)
+#   bash benchmarks/gpu_session.sh 2 [OUT_DIR]   torch.compile, training only (the GPU target; whole-network
+#                                                compiles take minutes: --what train halves their number)
+#   bash benchmarks/gpu_session.sh 3 [OUT_DIR]   torch.compile + CUDA graphs (reduce-overhead), training only
 # OUT_DIR defaults to $OUT, then benchmarks/results. The GPU machine has torch but maybe not
 # hydra/omegaconf: both scripts import only randwire's core.
 set -u
@@ -20,10 +21,10 @@ case "$part" in
         --out "$out/gpu_eager" 2>&1 | tee "$out/gpu_eager_log.txt" ;;
   2)
     timeout 570 python benchmarks/bench_execution.py "${common[@]}" --settings small@224 --compile \
-        --only fast+channels_last fast+channels_last+compile --out "$out/gpu_compile" 2>&1 | tee "$out/gpu_compile_log.txt" ;;
+        --what train --only fast+channels_last fast+channels_last+compile --out "$out/gpu_compile" 2>&1 | tee "$out/gpu_compile_log.txt" ;;
   3)
     timeout 570 python benchmarks/bench_execution.py "${common[@]}" --settings small@224 --compile \
-        --only fast+channels_last fast+channels_last+compile+cudagraphs --out "$out/gpu_cudagraphs" \
+        --what train --only fast+channels_last fast+channels_last+compile+cudagraphs --out "$out/gpu_cudagraphs" \
         2>&1 | tee "$out/gpu_cudagraphs_log.txt" ;;
   *) echo "error: part=$part is not allowed: 1, 2 or 3" >&2; exit 2 ;;
 esac
