@@ -136,8 +136,10 @@ class StepMemory(pl.Callback):
     activations, gradients and temporaries of this network, comparable across networks and devices.
 
     Measured on the first two training batches of the run, the second one reported (the first also
-    creates the optimiser state; a one-batch run reports it). CUDA: the allocator's peak; CPU: glibc's heap (randwire.memory), except
-    under torch.compile, where the probe would force a recompile: then ``kind`` says it was not measured.
+    creates the optimiser state; a one-batch run reports it). CUDA: the allocator's peak; CPU: glibc's
+    heap (randwire.memory), except under torch.compile, where the probe would force a recompile: then
+    ``kind`` says it was not measured. CPU bf16 autocast undercounts (part of oneDNN's bf16 work memory
+    seems to bypass malloc; see benchmarks/README.md).
     """
 
     def __init__(self) -> None:
