@@ -38,10 +38,8 @@ from randwire.network import NodeTransform, RandomStage  # noqa: E402
 
 
 def topological_levels(stage: RandomStage) -> list[list[int]]:
-    """Nodes grouped by longest path from the stage input (level 0: the input-fed nodes)."""
-    level: list[int] = []
-    for preds in stage.preds:  # node indices are a topological order
-        level.append(1 + max(level[u] for u in preds) if preds else 0)
+    """Nodes grouped by :meth:`StageGraph.levels` (longest path from the stage input; 0: input-fed)."""
+    level = stage.graph.levels()
     return [[v for v, lv in enumerate(level) if lv == i] for i in range(max(level) + 1)]
 
 
