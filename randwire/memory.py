@@ -62,17 +62,41 @@ class CPUHeapPeak(TorchDispatchMode):
         return out
 
 
+class PeakMemory:
+    """Peak memory above the level at ``__enter__``, on ``cuda`` (allocator) or ``cpu`` (:class:`CPUHeapPeak`).
+
+    A context manager, and also entered and left from two different hooks (a Lightning callback's batch
+    start and end). ``kind`` names the method: ``cuda`` or ``cpu_heap``.
+    """
+
+    def __init__(self, device: str) -> None:
+        self.kind = "cuda" if device == "cuda" else "cpu_heap"
+        self.peak_mb: float | None = None
+        self._probe: CPUHeapPeak | None = None
+
+    def __enter__(self) -> "PeakMemory":
+        if self.kind == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._base = torch.cuda.memory_allocated()
+        else:
+            self._probe = CPUHeapPeak().__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.kind == "cuda":
+            torch.cuda.synchronize()
+            self.peak_mb = (torch.cuda.max_memory_allocated() - self._base) / 2**20
+        elif self._probe is not None:
+            probe, self._probe = self._probe, None
+            probe.__exit__(*exc)
+            self.peak_mb = probe.peak / 2**20
+
+
 def peak_memory_mb(fn: Callable[[], object], device: str) -> float | None:
     """Peak memory (MiB) of ``fn()`` above the memory in use before it; None where it cannot be measured."""
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    if _libc is None:
+    if device != "cuda" and _libc is None:
         return None
-    with CPUHeapPeak() as probe:
+    with PeakMemory(device) as probe:
         fn()
-    return probe.peak / 2**20
+    return probe.peak_mb

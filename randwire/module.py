@@ -16,7 +16,7 @@ from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from .complexity import complexity
-from .memory import CPUHeapPeak, cpu_heap_available
+from .memory import PeakMemory, cpu_heap_available
 from .network import network_from_spec
 
 CHECKPOINT_FORMAT = 1
@@ -146,28 +146,21 @@ class StepMemory(pl.Callback):
         self.peak_mb: float | None = None
         self.kind = "not measured"
         self._measured = 0
-        self._probe: CPUHeapPeak | None = None
-        self._cuda_base: int | None = None
+        self._probe: PeakMemory | None = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self._measured >= 2:
             return
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._cuda_base = torch.cuda.memory_allocated()
-        elif cpu_heap_available() and not pl_module.execution.get("compile"):
-            self._probe = CPUHeapPeak().__enter__()
+        device = pl_module.device.type
+        if device == "cuda" or (cpu_heap_available() and not pl_module.execution.get("compile")):
+            self._probe = PeakMemory(device).__enter__()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self._cuda_base is not None:
-            torch.cuda.synchronize()
-            self.peak_mb = (torch.cuda.max_memory_allocated() - self._cuda_base) / 2**20
-            self.kind, self._cuda_base = "cuda_step_peak", None
-        elif self._probe is not None:
-            self._stop()
-        else:
+        if self._probe is None:
             return
+        probe, self._probe = self._probe, None
+        probe.__exit__(None, None, None)
+        self.peak_mb, self.kind = probe.peak_mb, f"{probe.kind}_step_peak"
         self._measured += 1
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -175,12 +168,18 @@ class StepMemory(pl.Callback):
         if self.peak_mb is not None:
             pl_module.log(STEP_MEMORY_METRIC, float(self.peak_mb))
 
-    def _stop(self) -> None:
-        probe, self._probe = self._probe, None
-        probe.__exit__(None, None, None)
-        self.peak_mb, self.kind = probe.peak / 2**20, "cpu_heap_step_peak"
-
     def on_exception(self, trainer, pl_module, exception) -> None:
-        if self._probe is not None:  # never leave the dispatch mode on after a failed step
+        if self._probe is not None:  # never leave the CPU dispatch mode on after a failed step
             self._probe.__exit__(None, None, None)
             self._probe = None
+
+    def result(self, trainer) -> tuple[float | None, str]:
+        """(peak MiB, kind) after ``fit``: measured here, or in a ddp_spawn worker (then only the logged
+        metric came back, and the kind follows from the device)."""
+        if self.peak_mb is not None:
+            return self.peak_mb, self.kind
+        logged = trainer.callback_metrics.get(STEP_MEMORY_METRIC)
+        if logged is None:
+            return None, self.kind
+        device = trainer.strategy.root_device.type
+        return float(logged), f"{PeakMemory(device).kind}_step_peak"

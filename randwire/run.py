@@ -136,7 +136,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     import pytorch_lightning as pl
 
     from .data import RandWireDataModule
-    from .module import STEP_MEMORY_METRIC, RandWireModule, StepMemory
+    from .module import RandWireModule, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
@@ -175,18 +175,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         checkpoint_cb = trainer.checkpoint_callback
-        fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}  # before test() adds its own
         # The checkpoint callback's best score spans resumed epochs too; the logged val/acc1_best is there
         # without checkpointing and under ddp_spawn, where the best score stays in the worker.
-        best_val = (float(checkpoint_cb.best_model_score) if checkpoint_cb and checkpoint_cb.best_model_score is not None
-                    and checkpoint_cb.monitor == "val/acc1" else fit_metrics.get("val/acc1_best"))
-        if step_memory.peak_mb is not None:
-            peak_mb, peak_kind = step_memory.peak_mb, step_memory.kind
-        elif STEP_MEMORY_METRIC in fit_metrics:  # measured in a ddp_spawn worker
-            peak_mb = fit_metrics[STEP_MEMORY_METRIC]
-            peak_kind = "cuda_step_peak" if device_type == "cuda" else "cpu_heap_step_peak"
+        if checkpoint_cb and checkpoint_cb.best_model_score is not None and checkpoint_cb.monitor == "val/acc1":
+            best_val = float(checkpoint_cb.best_model_score)
         else:
-            peak_mb, peak_kind = None, step_memory.kind
+            logged = trainer.callback_metrics.get("val/acc1_best")  # read before test() logs its own
+            best_val = None if logged is None else float(logged)
+        peak_mb, peak_kind = step_memory.result(trainer)
         best = getattr(checkpoint_cb, "best_model_path", "") if checkpoint_cb else ""
         fast_dev = bool(trainer_kwargs.get("fast_dev_run"))
         test_ckpt = best if best and not fast_dev else None
