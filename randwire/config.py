@@ -105,6 +105,14 @@ def check_data_path(d: Mapping[str, Any]) -> None:
         )
 
 
+def check_execution_cfg(execution: Mapping[str, Any] | None) -> None:
+    """The ``execution`` group (train.py and evaluate.py), as a :class:`ConfigError`."""
+    try:
+        validate_execution_cfg(dict(execution or {}))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def validate_train_cfg(cfg: Mapping[str, Any]) -> None:
     """Every check that needs no data and no torch device; raises :class:`ConfigError`."""
     seed = cfg.get("seed")
@@ -135,8 +143,5 @@ def validate_train_cfg(cfg: Mapping[str, Any]) -> None:
     m = cfg["model"]
     ls = m.get("label_smoothing")
     _check(_is_num(ls) and 0 <= ls < 1, "model.label_smoothing", ls, "a number in [0, 1)")
-    try:
-        validate_execution_cfg(dict(cfg.get("execution", {}) or {}))
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    check_execution_cfg(cfg.get("execution"))
     check_data_path(d)

@@ -272,7 +272,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from .complexity import complexity
-    from .config import SPLITS, check_data_path
+    from .config import SPLITS, check_data_path, check_execution_cfg
     from .data import RandWireDataModule
     from .execution import configure_execution
 
@@ -283,6 +283,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     precision = str(cfg.get("precision", "32-true"))
     if precision not in EVAL_PRECISIONS:
         raise ConfigError(f"precision={precision!r} is not allowed: one of {list(EVAL_PRECISIONS)}")
+    execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
+    check_execution_cfg(execution)  # before the checkpoint and the data are loaded
     net, info = load_checkpoint(cfg.ckpt)
     run_cfg = info.get("run_config") or {}
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
@@ -298,7 +300,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     dm.setup("test")
     batch = int(data_cfg["batch_size"])
     device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
-    execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
     net = configure_execution(net.to(device).eval(), execution)
     memory_format = torch.channels_last if execution.get("channels_last") else torch.contiguous_format
     dtype = getattr(torch, EVAL_PRECISIONS[precision])
@@ -321,7 +322,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             top = logits.topk(min(5, k), dim=1).indices
             correct1 += (top[:, 0] == y).sum().item()
             correct5 += (top == y[:, None]).any(1).sum().item()
-            count += len(y)
+            count += n
     size = int(data_cfg.get("image_size"))
     result = {
         "ckpt": str(cfg.ckpt), "split": cfg.split, "image_size": size, "samples": count,

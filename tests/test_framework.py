@@ -121,6 +121,8 @@ def test_checkpoint_stores_graphs_and_evaluate_reproduces_test_accuracy(compose_
     compiled = evaluate(OmegaConf.merge(eval_cfg, {"execution": {"compile": True}, "out": str(tmp_path / "c.json")}))
     assert compiled["samples"] == result["samples"] and compiled["acc1"] == result["acc1"]
     assert abs(compiled["loss"] - result["loss"]) < 1e-4
+    with pytest.raises(ConfigError, match=r"execution.schedule='x' is not allowed"):  # before loading anything
+        evaluate(OmegaConf.merge(eval_cfg, {"ckpt": str(tmp_path / "none.ckpt"), "execution": {"schedule": "x"}}))
     with pytest.raises(ConfigError, match=r"precision='fp8' is not allowed: one of \['32-true', 'bf16-mixed', '16-mixed'\]"):
         evaluate(OmegaConf.merge(eval_cfg, {"precision": "fp8"}))
 
