@@ -219,9 +219,10 @@ def test_default_config_trains_on_the_embedded_digits(compose_cfg, tmp_path):
 @pytest.mark.slow
 def test_evaluate_cli_on_a_foreign_checkpoint_is_one_line(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
-    proc = subprocess.run([sys.executable, "evaluate.py", f"ckpt={tmp_path / 'foreign.ckpt'}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), f"ckpt={tmp_path / 'foreign.ckpt'}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.ckpt"]  # nothing written (no evaluate.log)
     assert proc.stderr.strip() == f"error: ckpt='{tmp_path / 'foreign.ckpt'}': not a randwire checkpoint (it stores no RandWire graphs)"
 
 
