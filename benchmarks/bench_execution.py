@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._bench import device_missing, machine_description  # noqa: E402
 from randwire import build_network, complexity  # noqa: E402
 from randwire.execution import configure_execution  # noqa: E402
 from randwire.memory import peak_memory_mb  # noqa: E402  (CUDA allocator peak; CPU glibc heap per op)
@@ -254,14 +254,13 @@ def _num(v, spec: str) -> str:
 
 
 def to_markdown(rows: list[dict], machine: str) -> str:
-    f = lambda v, d=1: "–" if v is None else f"{v:.{d}f}"
     lines = [f"Machine: {machine}", "",
              "| setting | variant | batch | dtype | infer img/s | × ref | train img/s | × ref | infer peak MB | × ref | train peak MB | out err fp32 | grad err fp32 | grad err fp64 | out err bf16 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['setting']} | {r['variant']} | {r['batch']} | {r['dtype']} | {f(r['infer_img_s'])} | "
-                     f"{f(r['infer_ratio'], 2)} | {f(r['train_img_s'])} | {f(r['train_ratio'], 2)} | "
-                     f"{f(r['infer_peak_mb'])} | {f(r['infer_mem_ratio'], 2)} | {f(r['train_peak_mb'])} | "
+        lines.append(f"| {r['setting']} | {r['variant']} | {r['batch']} | {r['dtype']} | {_num(r['infer_img_s'], '.1f')} | "
+                     f"{_num(r['infer_ratio'], '.2f')} | {_num(r['train_img_s'], '.1f')} | {_num(r['train_ratio'], '.2f')} | "
+                     f"{_num(r['infer_peak_mb'], '.1f')} | {_num(r['infer_mem_ratio'], '.2f')} | {_num(r['train_peak_mb'], '.1f')} | "
                      f"{_num(r['out_rel_err'], '.1e')} | {_num(r['grad_rel_err'], '.1e')} | "
                      f"{_num(r['grad64_rel_err'], '.1e')} | {_num(r['bf16_out_rel_err'], '.1e')} |")
     return "\n".join(lines) + "\n"
@@ -283,8 +282,7 @@ def main() -> int:
                     help="time (and check) only this: halves the compilations of the compiled variants")
     ap.add_argument("--out", default=None, help="write the table (.md) and rows (.json) here")
     args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but no GPU is visible", file=sys.stderr)
+    if device_missing(args.device):
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -293,9 +291,7 @@ def main() -> int:
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    gpu = torch.cuda.get_device_name() if args.device == "cuda" else None
-    machine = (f"{gpu or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
-               f"torch {torch.__version__}, python {platform.python_version()}")
+    machine = machine_description(args.device)
     print(machine, flush=True)
     rows = []
     for setting in args.settings.split(","):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._bench import device_missing, machine_description  # noqa: E402
 from randwire import build_network  # noqa: E402
 from randwire.network import NodeTransform, RandomStage  # noqa: E402
 
@@ -144,16 +144,13 @@ def main() -> int:
     ap.add_argument("--c", type=int, default=78)
     ap.add_argument("--out", default=None, help="write the table (.md) and rows (.json) here")
     args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but no GPU is visible", file=sys.stderr)
+    if device_missing(args.device):
         return 2
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = False
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     net = build_network(args.regime, graph="ws", n=32, c=args.c, seed=0, k=4, p=0.75).to(args.device)
-    gpu = torch.cuda.get_device_name() if args.device == "cuda" else None
-    machine = (f"{gpu or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
-               f"torch {torch.__version__}, python {platform.python_version()}")
+    machine = machine_description(args.device)
     print(machine, flush=True)
     # stage 1 input: after conv1 and conv2 (stride 2 each in the small regime, stride 1 in lowres)
     hw = (args.size - 1) // 4 + 1 if args.regime == "small" else args.size

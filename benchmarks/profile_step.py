@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._bench import device_missing  # noqa: E402
 from randwire import build_network  # noqa: E402
 from randwire.execution import configure_execution  # noqa: E402
 
@@ -34,8 +35,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=20)
     ap.add_argument("--out", default=None, help="also write the table here")
     args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but no GPU is visible", file=sys.stderr)
+    if device_missing(args.device):
         return 2
     dev, dtype = args.device, torch.bfloat16 if args.dtype == "bf16" else torch.float32
     torch.manual_seed(0)
