@@ -1,9 +1,13 @@
-"""What the benchmark scripts share: the device check and the machine line every result table starts with."""
+"""What the benchmark scripts share: the device check, the machine line every result table starts with, and
+the interleaved timing."""
 
 from __future__ import annotations
 
 import platform
+import statistics
 import sys
+import time
+from typing import Callable
 
 import torch
 
@@ -20,3 +24,19 @@ def machine_description(device: str) -> str:
     gpu = torch.cuda.get_device_name() if device == "cuda" else None
     return (f"{gpu or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
             f"torch {torch.__version__}, python {platform.python_version()}")
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int, device: str) -> dict[str, float]:
+    """Median seconds per call of each (already warmed-up) closure, the rounds interleaved across them
+    (round r calls every one once), so a drift of the machine's speed hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}

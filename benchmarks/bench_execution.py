@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._bench import device_missing, machine_description  # noqa: E402
+from benchmarks._bench import device_missing, interleaved_medians, machine_description  # noqa: E402
 from randwire import build_network, complexity  # noqa: E402
 from randwire.execution import configure_execution  # noqa: E402
 from randwire.memory import peak_memory_mb  # noqa: E402  (CUDA allocator peak; CPU glibc heap per op)
@@ -154,8 +152,8 @@ def prepare_variant(name, ex, base, x, y, xs, ys, args, device, dtype) -> dict:
 
 
 def time_interleaved(variants: list[dict], key: str, rounds: int, device: str) -> dict[str, float]:
-    """Median seconds per call of every variant's ``key`` closure, rounds interleaved across variants
-    (round r runs every variant once), so a drift of the machine's speed hits all of them alike."""
+    """Median seconds per call of every variant's ``key`` closure (:func:`interleaved_medians`), after a
+    warm-up that drops a variant which fails (say, a compiler error) instead of hiding the others."""
     for v in variants:
         v["net"].train(key == "train")
     ok = []
@@ -167,17 +165,7 @@ def time_interleaved(variants: list[dict], key: str, rounds: int, device: str) -
             if v["name"] == "reference":
                 raise
             print(f"  {v['name']} ({key}): FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
-    times: dict[str, list[float]] = {v["name"]: [] for v in ok}
-    for _ in range(rounds):
-        for v in ok:
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            v[key]()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times[v["name"]].append(time.perf_counter() - t)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return interleaved_medians({v["name"]: v[key] for v in ok}, rounds, device)
 
 
 def bench_setting(regime: str, size: int, c: int, classes: int, args, device: str, dtype) -> list[dict]:

@@ -12,7 +12,8 @@ one process, on the real network's levels (WS(4, 0.75), N=32, C=78, seed 0; smal
   best case for batching (a real execution would also have to write the aggregations into that buffer
   and hand out channel slices), so a loss here is a loss in the execution too.
 
-Both are checked to give the same outputs (fp32) and input gradients before timing.
+Both are checked to give the same outputs (fp32) and input gradients before timing; their timing rounds
+are interleaved (as in bench_execution.py).
 
     python benchmarks/bench_level_batching.py --out benchmarks/results/level_batching_cpu
     python benchmarks/bench_level_batching.py --regime lowres --size 32 --out benchmarks/results/level_batching_cpu_lowres
@@ -23,16 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._bench import device_missing, machine_description  # noqa: E402
+from benchmarks._bench import device_missing, interleaved_medians, machine_description  # noqa: E402
 from randwire import build_network  # noqa: E402
 from randwire.network import NodeTransform, RandomStage  # noqa: E402
 
@@ -58,21 +57,6 @@ def grouped_transform(transforms: list[NodeTransform]) -> nn.Module:
         bn.running_mean.copy_(torch.cat([t.bn.running_mean for t in transforms]))
         bn.running_var.copy_(torch.cat([t.bn.running_var for t in transforms]))
     return nn.Sequential(nn.ReLU(), dw, pw, bn)
-
-
-def median_ms(fn, rounds: int, device: str) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(rounds):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
 
 
 def bench_stage(i: int, stage: RandomStage, hw: int, args, dtype) -> dict:
@@ -122,11 +106,13 @@ def bench_stage(i: int, stage: RandomStage, hw: int, args, dtype) -> dict:
             module.train(train)
         ctx = torch.enable_grad() if train else torch.no_grad()
         with ctx:
-            sep_ms = median_ms(run(False, train), args.rounds, dev)
-            grp_ms = median_ms(run(True, train), args.rounds, dev)
+            fns = {"separate": run(False, train), "grouped": run(True, train)}
+            for fn in fns.values():  # warm-up
+                fn(), fn()
+            ms = {name: 1e3 * t for name, t in interleaved_medians(fns, args.rounds, dev).items()}
         key = "train" if train else "infer"
-        row[f"{key}_separate_ms"], row[f"{key}_grouped_ms"] = sep_ms, grp_ms
-        row[f"{key}_speedup"] = sep_ms / grp_ms
+        row[f"{key}_separate_ms"], row[f"{key}_grouped_ms"] = ms["separate"], ms["grouped"]
+        row[f"{key}_speedup"] = ms["separate"] / ms["grouped"]
     print(f"  stage {i + 1}: levels {row['levels']}  infer {row['infer_separate_ms']:.1f} → "
           f"{row['infer_grouped_ms']:.1f} ms ({row['infer_speedup']:.2f}×)  train {row['train_separate_ms']:.1f} → "
           f"{row['train_grouped_ms']:.1f} ms ({row['train_speedup']:.2f}×)", flush=True)
