@@ -24,7 +24,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._bench import device_missing, interleaved_medians, machine_description  # noqa: E402
 from randwire import build_network, complexity  # noqa: E402
-from randwire.execution import configure_execution  # noqa: E402
+from randwire.execution import configure_execution, memory_format_of  # noqa: E402
 from randwire.memory import peak_memory_mb  # noqa: E402  (CUDA allocator peak; CPU glibc heap per op)
 
 VARIANTS = {
@@ -114,8 +114,8 @@ def check_compiled(base, ex, x, y, what: str) -> tuple[float | None, float | Non
 
 
 def _fmt(net):
-    w = net.stem[0].conv.weight
-    return torch.channels_last if (not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last)) else torch.contiguous_format
+    """The memory format the network runs in (its first conv weight's)."""
+    return memory_format_of(net.stem[0].conv.weight)
 
 
 def bf16_output_error(base, net, x) -> float:
