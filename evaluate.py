@@ -4,10 +4,11 @@
     python evaluate.py ckpt=.../best.ckpt split=val image_size=320 data.root=/datasets/imagenet
 """
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
+
+from randwire import schema  # noqa: F401  (registers the config schemas before Hydra composes)
+from randwire.cli import report, run_app
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -17,11 +18,10 @@ def main(cfg: DictConfig) -> None:
     try:
         r = evaluate(cfg)
     except ValueError as err:  # ConfigError, DataError, CheckpointError, GraphFormatError: one line each
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        report(err)
     print(f"{r['split']} @ {r['image_size']}px, {r['samples']} images: top-1 {100 * r['acc1']:.2f}%  "
           f"top-5 {100 * r['acc5']:.2f}%  loss {r['loss']:.4f}  ->  {r['out']}")
 
 
 if __name__ == "__main__":
-    main()
+    run_app(main)

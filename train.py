@@ -10,28 +10,22 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from randwire import schema  # noqa: F401  (registers the config schemas before Hydra composes)
+from randwire.cli import multirun_flag_first, report, run_app
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from randwire.config import ConfigError
-    from randwire.data import DataError
+    from randwire.errors import CheckpointError, ConfigError, DataError
     from randwire.run import train
 
     try:
         metrics = train(cfg)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    return metrics.get("test/acc1")  # for Hydra sweepers that optimise a returned value
-
-
-def _multirun_flag_first(argv: list[str]) -> list[str]:
-    """`python train.py graph=ba -m seed=0,1` must work as written: argparse stops matching Hydra's
-    positional overrides at the first option, so move -m/--multirun in front of them."""
-    flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
-    return [argv[0], *flags, *(a for a in argv[1:] if a not in ("-m", "--multirun"))]
+    except (ConfigError, DataError, CheckpointError) as err:
+        report(err)
+    return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None  # for Hydra sweepers
 
 
 if __name__ == "__main__":
-    sys.argv = _multirun_flag_first(sys.argv)
-    main()
+    sys.argv = multirun_flag_first(sys.argv)
+    run_app(main)

@@ -1,147 +1,181 @@
-"""Validation of a composed training config, before anything heavy is imported or any data is loaded.
+"""The one validation pass of a composed config, and the errors it turns into one line each.
 
-In the spirit of pycls ``assert_cfg``: every check names the key, the bad value and what is allowed, in
-one line, so ``python train.py graph.k=3`` fails in a second rather than after the dataset loads.
+Nothing here decides what a value may be. Types and keys come from the schemas (:mod:`randwire.schema`,
+checked by Hydra at composition); each range is checked once, by the component that owns the value
+(generator parameters: :mod:`randwire.graphs`; regime, node op and channels: :mod:`randwire.network`;
+execution switches: :mod:`randwire.execution`; data: :class:`randwire.data.ImageDataModule`; optimizer,
+scheduler, trainer, callbacks, loggers: the classes named by their ``_target_``, built here once on the
+spot). This module only calls them in order, before any data loads or anything is written, and names the
+config key of whatever they reject.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from .graphs import GENERATOR_PARAMS, validate_graph_params
-from .execution import validate_execution_cfg
-from .network import NODE_OPS, REGIMES, validate_network_args, validate_stage_params
+from omegaconf import DictConfig, OmegaConf
 
-DATASETS = ("mnist5k", "mnist", "cifar10", "cifar100", "imagenet", "synthetic")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULERS = ("cosine", "constant")
-PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
-ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
-SPLITS = ("train", "val", "test")
+from .errors import BadValue, CheckpointError, ConfigError, DataError  # noqa: F401  (re-exported)
+from .graphs import GENERATOR_PARAMS, validate_seed
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"  # the repository's conf/, as train.py reads it
 
 
-class ConfigError(ValueError):
-    """A config value is out of range; the message is the one line the user sees."""
+def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with overrides, exactly as the entry points do (inspect, tests,
+    old checkpoints). Inside a running Hydra app its own (same) config search path is used."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    from . import schema  # noqa: F401  (registers the schemas the conf files name)
 
-def _bad(key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"{key}={value!r} is not allowed: {allowed}")
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_num(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
-    if not cond:
-        raise _bad(key, value, allowed)
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name, overrides=overrides)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name, overrides=overrides)
 
 
 def graph_params(graph_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The generator's own parameters from ``cfg.graph`` (name and n removed)."""
-    name = graph_cfg.get("name")
-    return {k: graph_cfg[k] for k in GENERATOR_PARAMS.get(name, ()) if k in graph_cfg}
+    return {k: graph_cfg[k] for k in GENERATOR_PARAMS.get(graph_cfg.get("name"), ()) if k in graph_cfg}
 
 
-def _reprefix(err: ValueError, prefixes: Mapping[str, str]) -> ConfigError:
-    """Turn a library message ``k=3 is out of range...`` into one naming the config key ``graph.k=3 ...``."""
-    msg = str(err)
-    head = msg.split("=", 1)[0]
-    if head in prefixes:
-        msg = prefixes[head] + msg
-    return ConfigError(msg)
+def check_network_cfg(cfg: Mapping[str, Any]) -> None:
+    """seed, graph, regime, node_op and the data's classes/channels, checked by their owners (no torch
+    module is built, no graph is sampled); a rejected value is re-keyed to its config path."""
+    from .network import validate_network_args, validate_stage_params
 
+    from .schema import extra_keys
 
-def validate_network_cfg(cfg: Mapping[str, Any]) -> None:
-    g, r = cfg["graph"], cfg["regime"]
-    extra = set(g) - {"name", "n"} - set(GENERATOR_PARAMS.get(g.get("name"), ()))
-    if extra:
-        raise ConfigError(
-            f"graph.{sorted(extra)[0]} is not a parameter of graph={g.get('name')!r}: allowed "
-            f"{['n', *GENERATOR_PARAMS.get(g.get('name'), ())]}"
-        )
-    prefixes = {"n": "graph.", "k": "graph.", "p": "graph.", "m": "graph.", "c": "regime.", "dropout": "regime.",
-                "edge_drop": "regime.", "num_classes": "data.", "in_channels": "data.", "head_channels": "regime."}
+    g, r, d = cfg["graph"], cfg["regime"], cfg["data"]
+    for group in ("graph", "regime", "node_op"):
+        extra, allowed = extra_keys(group, cfg[group])
+        if extra:  # `+graph.m=3` gets past the schema (a + override may add keys)
+            raise ConfigError(f"{group}.{extra[0]} is not a key of {group}={cfg[group].get('name')!r}: allowed {allowed}")
+    validate_seed(cfg.get("seed"))
+    path_of = {**{k: f"regime.{k}" for k in r}, **{k: f"graph.{k}" for k in g}, "regime": "regime.name",
+               "node_op": "node_op.name", "graph": "graph.name", "num_classes": "data.num_classes",
+               "in_channels": "data.in_channels"}
     try:
-        validate_graph_params(g.get("name"), g.get("n"), graph_params(g))
-        validate_network_args(
-            r.get("name"), r.get("c"), cfg["data"].get("num_classes"), cfg["node_op"].get("name"),
-            r.get("dropout"), r.get("edge_drop"), cfg["data"].get("in_channels"), r.get("head_channels"),
-        )
-        validate_stage_params(r["name"], g["name"], g["n"], graph_params(g))  # stage-size limits (k < n/2)
-    except ConfigError:
-        raise
-    except ValueError as err:
-        raise _reprefix(err, prefixes) from None
-
-
-def check_data_path(d: Mapping[str, Any]) -> None:
-    name, root = d["name"], d.get("root")
-    if name in ("mnist5k", "synthetic"):
-        return
-    if root in (None, "", "???"):
-        raise ConfigError(f"data.root={root!r} is not allowed: data={name} needs the path of a local {name} copy")
-    path = Path(str(root)).expanduser()
-    need = {
-        "mnist": [path / "MNIST" / "raw"],
-        "cifar10": [path / "cifar-10-batches-py"],
-        "cifar100": [path / "cifar-100-python"],
-        "imagenet": [path / "train", path / "val"],
-    }[name]
-    if name in ("cifar10", "cifar100", "mnist") and d.get("download"):
-        return  # torchvision will fetch it, if the network allows
-    missing = [p for p in need if not p.is_dir()]
-    if missing:
-        layout = {"mnist": "<root>/MNIST/raw/*-ubyte", "cifar10": "<root>/cifar-10-batches-py/",
-                  "cifar100": "<root>/cifar-100-python/", "imagenet": "<root>/train/<class>/*.JPEG and <root>/val/<class>/*.JPEG"}[name]
-        raise ConfigError(
-            f"data.root={str(root)!r} is not allowed: {missing[0]} does not exist (expected the torchvision "
-            f"layout {layout}{'; or set data.download=true' if name != 'imagenet' else ''})"
-        )
+        validate_network_args(r.get("name"), r.get("c"), d.get("num_classes"), cfg["node_op"].get("name"),
+                              r.get("dropout"), r.get("edge_drop"), d.get("in_channels"), r.get("head_channels"))
+        validate_stage_params(r.get("name"), g.get("name"), g.get("n"), graph_params(g))
+    except BadValue as err:
+        raise BadValue(path_of.get(err.key, err.key), err.value, err.allowed, err.verdict) from None
 
 
 def check_execution_cfg(execution: Mapping[str, Any] | None) -> None:
-    """The ``execution`` group (train.py and evaluate.py), as a :class:`ConfigError`."""
+    """The ``execution`` group (train.py and evaluate.py); its owner keys the messages ``execution.*``."""
+    from .execution import validate_execution_cfg
+
+    validate_execution_cfg(dict(execution or {}))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return " ".join(text.splitlines()[0].split())[:300]
+
+
+def _one_line(err: BaseException) -> str:
+    """The whole message on one line (Hydra and Lightning spread one thought over several lines)."""
+    text = " ".join((str(err).strip() or type(err).__name__).split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _blame(key: str, node: Any, err: BaseException) -> ConfigError:
+    """One line for a component's own error: the config key whose value the message names, if any."""
+    cause = err
+    while cause.__cause__ is not None and "instantiat" in type(cause).__name__.lower():
+        cause = cause.__cause__  # Hydra wraps the component's own error
+    if isinstance(cause, BadValue):
+        return cause.under(f"{key}.")
+    if isinstance(cause, (ConfigError, DataError, CheckpointError)):
+        return cause if isinstance(cause, ConfigError) else ConfigError(str(cause))
+    message = _one_line(cause)
+    target = node.get("_target_", key) if isinstance(node, Mapping) else key
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", message)
+    if unexpected:
+        return ConfigError(f"{key}.{unexpected.group(1)} is not an argument of {target}: remove it")
+    if isinstance(node, Mapping):
+        named = [(c, v) for c, v in node.items() if not c.startswith("_") and v is not None
+                 and not isinstance(v, (Mapping, bool))]
+        for child, value in named:  # the message names the argument: `Trainer(devices=0)`
+            if re.search(rf"\b{re.escape(child)}={re.escape(str(value))}", message):
+                return ConfigError(f"{key}.{child}={value!r} is not allowed: {target} says: {message}")
+        for child, value in named:  # the message quotes a value: "Invalid learning rate: -0.1"
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if any(re.search(rf"(?<![\w.\-]){re.escape(str(v))}(?![\w.]\d|\w)", message) for v in values):
+                return ConfigError(f"{key}.{child}={value!r} is not allowed: {target} says: {message}")
+    return ConfigError(f"{key} ({target}) is not allowed: {message}")
+
+
+def build(key: str, node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(node, **kwargs)``; whatever the component rejects is one :class:`ConfigError`
+    naming ``key`` (and the sub-key whose value it names)."""
+    from hydra.utils import instantiate
+
     try:
-        validate_execution_cfg(dict(execution or {}))
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+        return instantiate(node, **kwargs)
+    except Exception as err:  # the component's own check, a bad _target_, a missing argument
+        raise _blame(key, OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node,
+                     err) from None
 
 
-def validate_train_cfg(cfg: Mapping[str, Any]) -> None:
-    """Every check that needs no data and no torch device; raises :class:`ConfigError`."""
-    seed = cfg.get("seed")
-    _check(_is_int(seed) and seed >= 0, "seed", seed, "an integer >= 0")
-    _check(cfg["regime"].get("name") in REGIMES, "regime", cfg["regime"].get("name"), f"one of {list(REGIMES)}")
-    _check(cfg["node_op"].get("name") in NODE_OPS, "node_op", cfg["node_op"].get("name"), f"one of {list(NODE_OPS)}")
-    d = cfg["data"]
-    _check(d.get("name") in DATASETS, "data", d.get("name"), f"one of {list(DATASETS)}")
-    _check(_is_int(d.get("batch_size")) and d["batch_size"] >= 1, "data.batch_size", d.get("batch_size"), "an integer >= 1")
-    _check(_is_int(d.get("num_workers")) and d["num_workers"] >= 0, "data.num_workers", d.get("num_workers"), "an integer >= 0")
-    _check(_is_int(d.get("image_size")) and d["image_size"] >= 8, "data.image_size", d.get("image_size"), "an integer >= 8 (pixels)")
-    validate_network_cfg(cfg)
-    o = cfg["optimizer"]
-    _check(o.get("name") in OPTIMIZERS, "optimizer", o.get("name"), f"one of {list(OPTIMIZERS)}")
-    _check(_is_num(o.get("lr")) and o["lr"] > 0, "optimizer.lr", o.get("lr"), "a number > 0 (learning rate per 256 images)")
-    _check(_is_num(o.get("weight_decay")) and o["weight_decay"] >= 0, "optimizer.weight_decay", o.get("weight_decay"), "a number >= 0")
-    if o["name"] == "sgd":
-        _check(_is_num(o.get("momentum")) and 0 <= o["momentum"] < 1, "optimizer.momentum", o.get("momentum"), "a number in [0, 1)")
-    s = cfg["scheduler"]
-    _check(s.get("name") in SCHEDULERS, "scheduler", s.get("name"), f"one of {list(SCHEDULERS)}")
-    t = cfg["trainer"]
-    max_epochs = t.get("max_epochs")
-    _check(_is_int(max_epochs) and max_epochs >= 1, "trainer.max_epochs", max_epochs, "an integer >= 1")
-    warm = s.get("warmup_epochs", 0)
-    _check(_is_num(warm) and 0 <= warm < max_epochs, "scheduler.warmup_epochs", warm, f"a number in [0, trainer.max_epochs={max_epochs})")
-    _check(str(t.get("precision")) in PRECISIONS, "trainer.precision", t.get("precision"), f"one of {list(PRECISIONS)}")
-    _check(t.get("accelerator") in ACCELERATORS, "trainer.accelerator", t.get("accelerator"), f"one of {list(ACCELERATORS)}")
-    m = cfg["model"]
-    ls = m.get("label_smoothing")
-    _check(_is_num(ls) and 0 <= ls < 1, "model.label_smoothing", ls, "a number in [0, 1)")
-    check_execution_cfg(cfg.get("execution"))
-    check_data_path(d)
+def call_checked(key: str, node: Any, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call a built partial (an optimizer given parameters, say); its rejection names ``key``."""
+    try:
+        return fn(**kwargs)
+    except Exception as err:
+        raise _blame(key, OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node,
+                     err) from None
+
+
+def build_each(key: str, node: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every ``_target_`` entry of a dict-of-components group (callbacks, logger), by name."""
+    return {name: build(f"{key}.{name}", sub) for name, sub in (node or {}).items() if sub is not None}
+
+
+def check_optimization(cfg: DictConfig) -> None:
+    """The optimizer and the scheduler, built once on a dummy parameter: torch (or the schedule) checks
+    its own arguments; a test metric is refused as the value returned to a sweeper."""
+    import torch
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = call_checked("optimizer", cfg.optimizer, build("optimizer", cfg.optimizer), params=[param])
+    if cfg.get("scheduler") is not None:
+        from .schedules import scheduler_context
+
+        epochs = cfg.trainer.get("max_epochs")
+        epochs = 1000 if epochs is None else epochs  # Lightning's default when neither epochs nor steps are set
+        make = build("scheduler", cfg.scheduler)
+        steps = 100 * epochs if isinstance(epochs, int) else 100
+        call_checked("scheduler", cfg.scheduler, make, optimizer=optimizer,
+                     **scheduler_context(make, total_steps=steps, max_epochs=epochs, steps_per_epoch=100))
+    metric = cfg.get("optimized_metric")
+    if metric is not None and not str(metric).startswith("val/"):
+        raise BadValue("optimized_metric", metric, "a validation metric (val/...): a sweeper must never select "
+                       "on the test split", verdict="is not allowed:")
+
+
+def composition_error_line(err: BaseException) -> str:
+    """One line for an error Hydra raised while composing the config (bad type, unknown key, bad option)."""
+    cause = err.__cause__ if err.__cause__ is not None else err
+    full_key = getattr(cause, "full_key", None)
+    message = _first_line(cause)
+    typed = re.search(r"Value '(.*?)' (?:of type '\w+' )?could not be converted to (\w+)", message)
+    if full_key and typed:
+        return f"{full_key}={typed.group(1)!r} is not allowed: the schema wants {typed.group(2).lower()}"
+    boolean = re.search(r"Value '(.*?)' is not a valid bool", message)
+    if full_key and boolean:
+        return f"{full_key}={boolean.group(1)!r} is not allowed: true or false"
+    unknown = re.search(r"Key '(\w+)' not in '(\w+)'", message)
+    if full_key and unknown:
+        return f"{full_key} is not a key of this config group ({unknown.group(2)}): check the spelling or the group"
+    missing = re.search(r"Could not find '([\w/]+)/(\w+)'", str(err))
+    if missing:
+        group, option = missing.groups()
+        options = [o.strip() for o in re.findall(r"^\t(\S+)$", str(err), flags=re.M) if not o.endswith("_schema")]
+        return f"{group}={option!r} is not allowed: one of {options}" if options else _first_line(err)
+    return _first_line(err)

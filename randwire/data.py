@@ -1,7 +1,10 @@
-"""Data modules: the embedded MNIST-5k default, local MNIST / CIFAR / ImageNet, and synthetic data.
+"""Data: one LightningDataModule for any map-style image dataset, and the two datasets torchvision lacks.
 
-Every dataset has three fixed splits (train / val / test) that do not depend on the run seed, so that
-seeds differ only in the network instance and data order (paper §4: seeds are network instances).
+``conf/data/*.yaml`` instantiates :class:`ImageDataModule` with the datasets as partial constructors
+(``_partial_: true``): a torchvision class (``MNIST``, ``CIFAR10``, ``ImageFolder``, ...) or one of ours
+(:class:`MNIST5k`, the default, offline; :class:`SyntheticImages`, for tests and benchmarks). Adding a
+dataset is one YAML file. Every dataset has fixed train / val / test splits that do not depend on the run
+seed, so seeds differ only in the network instance and data order (paper §4: seeds are network instances).
 """
 
 from __future__ import annotations
@@ -9,28 +12,18 @@ from __future__ import annotations
 import gzip
 import importlib.util
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Callable, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from .errors import BadValue, ConfigError, DataError, is_int, require, require_choice
 
 SPLIT_SEED = 20190401  # reading: a fixed seed for every held-out split, independent of the run seed
-
-# Dataset facts known without loading anything: channels, classes, native resolution, normalisation.
-DATASET_INFO = {
-    "mnist5k": dict(in_channels=1, num_classes=10, image_size=28, mean=(0.1307,), std=(0.3081,)),
-    "mnist": dict(in_channels=1, num_classes=10, image_size=28, mean=(0.1307,), std=(0.3081,)),
-    "cifar10": dict(in_channels=3, num_classes=10, image_size=32, mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616)),
-    "cifar100": dict(in_channels=3, num_classes=100, image_size=32, mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762)),
-    "imagenet": dict(in_channels=3, num_classes=1000, image_size=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
-    "synthetic": dict(in_channels=3, num_classes=10, image_size=32, mean=(0.0,), std=(1.0,)),
-}
-
-
-class DataError(ValueError):
-    """Data that exists but cannot be read as the dataset it claims to be."""
+AUGMENT = ("none", "crop", "crop_flip", "imagenet")
+DatasetFactory = Callable[..., Dataset]
 
 
 def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -59,155 +52,188 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float]) -> tupl
     return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
-class TransformedTensors(Dataset):
-    """Tensors [N, C, H, W] with a per-sample transform (augmentation on the fly)."""
+class MNIST5k(Dataset):
+    """The embedded digits, fixed stratified split: 4,000 train / 500 val / 500 test (10% each held out).
+    Images are float tensors [1, 28, 28] in [0, 1]."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform=None) -> None:
-        self.images, self.labels, self.transform = images, labels, transform
+    classes = [str(d) for d in range(10)]
+
+    def __init__(self, split: str, transform: Callable | None = None) -> None:
+        require_choice("split", split, ("train", "val", "test"))
+        images, labels = mnist5k_arrays()
+        index = stratified_split(labels, (0.1, 0.1))[("train", "val", "test").index(split)]
+        self.images = torch.from_numpy(images[index]).unsqueeze(1)
+        self.labels = torch.from_numpy(labels[index])
+        self.targets = self.labels.tolist()
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
         x = self.images[i]
-        return (self.transform(x) if self.transform else x), self.labels[i]
+        return (self.transform(x) if self.transform else x), int(self.labels[i])
 
 
-def synthetic_tensors(n: int, num_classes: int, channels: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian images whose class shifts the mean of one quadrant pattern: learnable, never downloaded."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, num_classes, (n,), generator=g)
-    patterns = torch.randn(num_classes, channels, size, size, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    images = torch.randn(n, channels, size, size, generator=g) + 1.5 * patterns[labels]
-    return images, labels
+class SyntheticImages(Dataset):
+    """Gaussian images whose class adds a fixed pattern: learnable, never downloaded. val and test are a
+    quarter of ``num_samples`` each (at least 8), drawn with their own seeds."""
+
+    def __init__(self, split: str, num_samples: int, num_classes: int, channels: int, size: int,
+                 transform: Callable | None = None) -> None:
+        require_choice("split", split, ("train", "val", "test"))
+        require(is_int(num_samples) and num_samples >= 1, "num_samples", num_samples, "an integer >= 1")
+        n = num_samples if split == "train" else max(num_samples // 4, 8)
+        g = torch.Generator().manual_seed(("train", "val", "test").index(split))
+        self.labels = torch.randint(0, num_classes, (n,), generator=g)
+        patterns = torch.randn(num_classes, channels, size, size, generator=torch.Generator().manual_seed(SPLIT_SEED))
+        self.images = torch.randn(n, channels, size, size, generator=g) + 1.5 * patterns[self.labels]
+        self.targets = self.labels.tolist()
+        self.classes = [str(k) for k in range(num_classes)]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        x = self.images[i]
+        return (self.transform(x) if self.transform else x), int(self.labels[i])
 
 
-class RandWireDataModule(pl.LightningDataModule):
-    """One data module for every dataset; ``cfg`` is the ``data`` config group."""
+def image_transform(augment: str, image_size: int, native_size: int | None, mean: Sequence[float] | None,
+                    std: Sequence[float] | None, train: bool):
+    """PIL image or tensor → normalised float tensor [C, S, S].
 
-    def __init__(self, cfg: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.cfg = dict(cfg)
-        self.name = self.cfg["name"]
-        self.info = DATASET_INFO[self.name]
-        self.image_size = int(self.cfg.get("image_size") or self.info["image_size"])
-        self.datasets: dict[str, Dataset] = {}
+    ``crop``: resize to S if the images are not S already, then (train) random crop with S/8 padding;
+    ``crop_flip`` adds a horizontal flip (CIFAR); ``imagenet`` (reading, standard): train random-resized
+    crop + flip, eval resize 256/224·S → centre crop S; ``none``: resize only.
+    """
+    from torchvision.transforms import v2 as T
 
-    # -- transforms -----------------------------------------------------------------------------------
-    def _normalize(self):
-        from torchvision import transforms as T
-
-        return T.Normalize(self.info["mean"], self.info["std"])
-
-    def _tensor_transform(self, train: bool):
-        """For datasets held as tensors in [0, 1]: optional resize, light augmentation, normalisation."""
-        from torchvision import transforms as T
-
+    if augment == "imagenet":
+        steps = ([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip()] if train
+                 else [T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size)])
+    else:
         steps = []
-        if self.image_size != self.info["image_size"]:
-            steps.append(T.Resize(self.image_size, antialias=True))
-        if train and self.cfg.get("augment", True):
-            pad = max(1, self.image_size // 8)
-            steps.append(T.RandomCrop(self.image_size, padding=pad))
-            if self.name.startswith("cifar"):
-                steps.append(T.RandomHorizontalFlip())
-        steps.append(self._normalize())
-        return T.Compose(steps)
+        if native_size is None:  # images of any size (a folder): a centred S×S view
+            steps += [T.Resize(image_size), T.CenterCrop(image_size)]
+        elif native_size != image_size:
+            steps.append(T.Resize(image_size))
+        if train and augment in ("crop", "crop_flip"):
+            steps.append(T.RandomCrop(image_size, padding=max(1, image_size // 8)))
+        if train and augment == "crop_flip":
+            steps.append(T.RandomHorizontalFlip())
+    steps += [T.ToImage(), T.ToDtype(torch.float32, scale=True)]
+    if mean is not None and std is not None:
+        steps.append(T.Normalize(list(mean), list(std)))
+    return T.Compose(steps)
 
-    def _pil_transform(self, train: bool):
-        from torchvision import transforms as T
 
-        if self.name == "imagenet":
-            # reading (standard ImageNet): random-resized crop + flip; eval resize 256/224·S → centre crop S.
-            if train:
-                return T.Compose([T.RandomResizedCrop(self.image_size), T.RandomHorizontalFlip(), T.ToTensor(), self._normalize()])
-            return T.Compose([T.Resize(round(self.image_size * 256 / 224)), T.CenterCrop(self.image_size), T.ToTensor(), self._normalize()])
-        steps = [T.ToTensor()]
-        return T.Compose(steps + [self._tensor_transform(train)])
+class ImageDataModule(pl.LightningDataModule):
+    """train / val / test loaders over datasets given as partial constructors (called with ``transform=``).
+
+    ``val: null`` holds out ``val_fraction`` of train (stratified when the dataset has ``targets``);
+    ``test: null`` makes val the test split (ImageNet, whose test labels are not public). ``required``
+    folders under ``root`` are checked when the module is built, before anything loads.
+    """
+
+    def __init__(
+        self,
+        *,
+        train: DatasetFactory,
+        val: DatasetFactory | None = None,
+        test: DatasetFactory | None = None,
+        val_fraction: float = 0.1,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        image_size: int = 32,
+        native_size: int | None = None,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        augment: str = "crop",
+        root: str | None = None,
+        required: Sequence[str] = (),
+        download: bool = False,
+        train_transform: Callable | None = None,
+        eval_transform: Callable | None = None,
+        name: str = "data",
+        num_samples: int | None = None,  # size of a generated dataset (synthetic), passed on by interpolation
+    ) -> None:
+        super().__init__()
+        require(is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1")
+        require(is_int(num_workers) and num_workers >= 0, "num_workers", num_workers, "an integer >= 0")
+        require(is_int(image_size) and image_size >= 8, "image_size", image_size, "an integer >= 8 (pixels)")
+        require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
+        require(0 <= val_fraction < 1, "val_fraction", val_fraction, "a fraction in [0, 1)")
+        require_choice("augment", augment, AUGMENT)
+        if val is None and test is None:
+            raise ConfigError(f"data={name} gives neither a val nor a test dataset: set data.val or data.test")
+        self.name, self.root, self.download = name, root, bool(download)
+        self.factories = {"train": train, "val": val, "test": test}
+        self.val_fraction, self.batch_size, self.num_workers = val_fraction, batch_size, num_workers
+        self.image_size, self.num_classes, self.in_channels = image_size, num_classes, in_channels
+        self.transforms = {
+            True: train_transform or image_transform(augment, image_size, native_size, mean, std, train=True),
+            False: eval_transform or image_transform(augment, image_size, native_size, mean, std, train=False),
+        }
+        self.test_is_val = test is None
+        self.datasets: dict[str, Dataset] = {}
+        self._check_root(required)
+
+    def _check_root(self, required: Sequence[str]) -> None:
+        if not required or self.download:  # torchvision fetches what is missing, where the network allows
+            return
+        if self.root in (None, "", "???"):
+            raise BadValue("root", self.root, f"data={self.name} needs the path of a local {self.name} copy",
+                           verdict="is not allowed:")
+        base = Path(str(self.root)).expanduser()
+        missing = [base / r for r in required if not (base / r).is_dir()]
+        if missing:
+            layout = ", ".join(f"<root>/{r}/" for r in required)
+            raise BadValue("root", str(self.root), f"{missing[0]} does not exist (expected {layout}"
+                           f"{'; or set data.download=true' if 'download' in getattr(self.factories['train'], 'keywords', {}) else ''})",
+                           verdict="is not allowed:")
 
     # -- datasets -------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        builder = getattr(self, f"_setup_{self.name}")
         try:
-            builder()
+            self._build()
         except (FileNotFoundError, RuntimeError) as err:
-            raise DataError(f"data={self.name} at data.root={self.cfg.get('root')!r} could not be read: {err}") from None
+            raise DataError(f"data={self.name} at data.root={self.root!r} could not be read: {err}") from None
+        train = self.datasets["train"]
+        classes = getattr(getattr(train, "dataset", train), "classes", None)
+        if classes is not None and len(classes) != self.num_classes:
+            raise DataError(f"data.num_classes={self.num_classes} but data={self.name} has {len(classes)} classes")
 
-    def _setup_mnist5k(self) -> None:
-        # Fixed split of the 5,000 digits, stratified: 80% train (4,000), 10% val (500), 10% test (500).
-        images, labels = mnist5k_arrays()
-        tr, va, te = stratified_split(labels, (0.1, 0.1))
-        x, y = torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
-        self.datasets = {
-            "train": TransformedTensors(x[tr], y[tr], self._tensor_transform(True)),
-            "val": TransformedTensors(x[va], y[va], self._tensor_transform(False)),
-            "test": TransformedTensors(x[te], y[te], self._tensor_transform(False)),
-        }
-
-    def _holdout(self, full_train_train: Dataset, full_train_eval: Dataset, labels, test: Dataset, frac: float) -> None:
-        tr, va, _ = stratified_split(np.asarray(labels), (frac, 0.0))
-        self.datasets = {"train": Subset(full_train_train, tr), "val": Subset(full_train_eval, va), "test": test}
-
-    def _setup_mnist(self) -> None:
-        from torchvision.datasets import MNIST
-
-        root, dl = str(Path(self.cfg["root"]).expanduser()), bool(self.cfg.get("download", False))
-        train_t = MNIST(root, train=True, download=dl, transform=self._pil_transform(True))
-        train_e = MNIST(root, train=True, download=False, transform=self._pil_transform(False))
-        test = MNIST(root, train=False, download=False, transform=self._pil_transform(False))
-        # Fixed split: 10% of the official training set is held out for validation; test is the official test.
-        self._holdout(train_t, train_e, train_t.targets.numpy(), test, 0.1)
-
-    def _setup_cifar(self, cls) -> None:
-        root, dl = str(Path(self.cfg["root"]).expanduser()), bool(self.cfg.get("download", False))
-        train_t = cls(root, train=True, download=dl, transform=self._pil_transform(True))
-        train_e = cls(root, train=True, download=False, transform=self._pil_transform(False))
-        test = cls(root, train=False, download=False, transform=self._pil_transform(False))
-        # Fixed split: 5,000 training images (10%) held out for validation; test is the official test set.
-        self._holdout(train_t, train_e, train_t.targets, test, 0.1)
-
-    def _setup_cifar10(self) -> None:
-        from torchvision.datasets import CIFAR10
-
-        self._setup_cifar(CIFAR10)
-
-    def _setup_cifar100(self) -> None:
-        from torchvision.datasets import CIFAR100
-
-        self._setup_cifar(CIFAR100)
-
-    def _setup_imagenet(self) -> None:
-        from torchvision.datasets import ImageFolder
-
-        root = Path(self.cfg["root"]).expanduser()
-        train = ImageFolder(str(root / "train"), transform=self._pil_transform(True))
-        val = ImageFolder(str(root / "val"), transform=self._pil_transform(False))
-        if train.classes != val.classes:
-            raise DataError(f"data.root={str(root)!r}: train/ and val/ have different class folders")
-        if len(train.classes) != self.cfg.get("num_classes", len(train.classes)):
-            raise DataError(
-                f"data.num_classes={self.cfg.get('num_classes')} but {root / 'train'} has {len(train.classes)} class folders"
-            )
-        # reading: ImageNet's test labels are not public; val serves as both val and test (as in the paper).
-        self.datasets = {"train": train, "val": val, "test": val}
-
-    def _setup_synthetic(self) -> None:
-        n = int(self.cfg.get("num_samples", 512))
-        c, k, s = self.info["in_channels"], int(self.cfg.get("num_classes", 10)), self.image_size
-        xs, ys = synthetic_tensors(n, k, c, s, seed=0)
-        xv, yv = synthetic_tensors(max(n // 4, 8), k, c, s, seed=1)
-        xt, yt = synthetic_tensors(max(n // 4, 8), k, c, s, seed=2)
-        self.datasets = {"train": TensorDataset(xs, ys), "val": TensorDataset(xv, yv), "test": TensorDataset(xt, yt)}
+    def _build(self) -> None:
+        make = self.factories
+        train = make["train"](transform=self.transforms[True])
+        if make["val"] is not None:
+            val = make["val"](transform=self.transforms[False])
+        else:  # hold out a fixed fraction of train for validation, seen without augmentation
+            labels = getattr(train, "targets", None)
+            if labels is not None:
+                keep, held, _ = stratified_split(np.asarray(labels), (self.val_fraction, 0.0))
+            else:
+                order = np.argsort(np.random.Generator(np.random.PCG64(SPLIT_SEED)).random(len(train)), kind="stable")
+                cut = round(self.val_fraction * len(train))
+                held, keep = np.sort(order[:cut]), np.sort(order[cut:])
+            val = Subset(make["train"](transform=self.transforms[False]), held.tolist())
+            train = Subset(train, keep.tolist())
+        test = val if self.test_is_val else make["test"](transform=self.transforms[False])
+        self.datasets = {"train": train, "val": val, "test": test}
 
     # -- loaders --------------------------------------------------------------------------------------
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        workers = int(self.cfg.get("num_workers", 0))
+        data = self.datasets[split]
         return DataLoader(
-            self.datasets[split], batch_size=int(self.cfg["batch_size"]), shuffle=shuffle, num_workers=workers,
-            pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0, drop_last=shuffle and split == "train"
-            and len(self.datasets[split]) > int(self.cfg["batch_size"]),
+            data, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0,
+            drop_last=shuffle and split == "train" and len(data) > self.batch_size,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -16,31 +16,32 @@ every node output stays alive until the stage ends, aggregation is ``sum(w_i * x
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 
+from . import schema
+from .errors import BadValue, ConfigError, require_choice
 from .network import RandomStage, RandWireNet, conv_bn
 
-EXECUTION_KEYS = {"mode", "channels_last", "compile", "compile_mode", "fold_bn", "schedule", "fused_aggregation"}
+EXECUTION_KEYS = {f.name for f in dataclasses.fields(schema.Execution)}  # the keys of conf/execution/*.yaml
 SCHEDULES = ("memory", "index")
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def validate_execution_cfg(cfg: dict[str, Any]) -> None:
-    """One line per bad key or value of the ``execution`` group (ValueError), before anything is built."""
+    """One line per bad key or value of the ``execution`` group (:class:`BadValue` keyed ``execution.*``),
+    before anything is built. The config schema types the values; this checks what the code accepts."""
     unknown = set(cfg) - EXECUTION_KEYS
     if unknown:
-        raise ValueError(f"execution.{sorted(unknown)[0]} is not a known key: allowed {sorted(EXECUTION_KEYS)}")
-    checks = (("mode", cfg.get("mode", "reference"), ("reference", "fast")),
-              ("schedule", cfg.get("schedule") or "memory", SCHEDULES),
-              ("compile_mode", cfg.get("compile_mode"), COMPILE_MODES))
-    for key, value, allowed in checks:
-        if value not in allowed:
-            raise ValueError(f"execution.{key}={value!r} is not allowed: one of {list(allowed)}")
+        raise ConfigError(f"execution.{sorted(unknown)[0]} is not a known key: allowed {sorted(EXECUTION_KEYS)}")
+    require_choice("execution.mode", cfg.get("mode", "reference"), ("reference", "fast"))
+    require_choice("execution.schedule", cfg.get("schedule") or "memory", SCHEDULES)
+    require_choice("execution.compile_mode", cfg.get("compile_mode"), COMPILE_MODES)
     for key in ("channels_last", "fold_bn", "fused_aggregation", "compile"):
         if cfg.get(key) is not None and not isinstance(cfg[key], bool):
-            raise ValueError(f"execution.{key}={cfg[key]!r} is not allowed: true or false")
+            raise BadValue(f"execution.{key}", cfg[key], "true or false", verdict="is not allowed:")
 
 
 def memory_format_of(t: torch.Tensor) -> torch.memory_format:

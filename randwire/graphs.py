@@ -17,6 +17,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .errors import ConfigError, is_int, is_number, require, require_choice
+
 FORMAT_VERSION = 1
 GENERATORS = ("er", "ba", "ws")
 GENERATOR_PARAMS = {"er": ("p",), "ba": ("m",), "ws": ("k", "p")}
@@ -33,44 +35,35 @@ class GraphFormatError(ValueError):
 # ----------------------------------------------------------------------------------------------------
 
 
-def _fail(name: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"{name}={value!r} is out of range: allowed {allowed}")
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+def validate_seed(seed: Any) -> int:
+    """The instance seed s of g(θ, s): any integer >= 0 (0 is a seed like any other)."""
+    require(is_int(seed) and seed >= 0, "seed", seed, "an integer >= 0")
+    return int(seed)
 
 
 def validate_graph_params(model: str, n: int, params: dict[str, Any]) -> dict[str, Any]:
     """Check a generator's parameters and return them normalised (ints as int, floats as float)."""
-    if model not in GENERATORS:
-        raise ValueError(f"graph={model!r} is not a known generator: allowed one of {list(GENERATORS)}")
-    if not _is_int(n) or n < 2:
-        _fail("n", n, "an integer >= 2")
+    require_choice("graph", model, GENERATORS)
+    require(is_int(n) and n >= 2, "n", n, "an integer >= 2")
     expected = set(GENERATOR_PARAMS[model])
     unknown = set(params) - expected
     if unknown:
-        raise ValueError(
-            f"graph={model!r} takes parameters {sorted(expected)}, got unknown {sorted(unknown)}"
-        )
+        raise ConfigError(f"graph={model!r} takes parameters {sorted(expected)}, got unknown {sorted(unknown)}")
     missing = expected - set(params)
     if missing:
-        raise ValueError(f"graph={model!r} needs parameters {sorted(expected)}, missing {sorted(missing)}")
+        raise ConfigError(f"graph={model!r} needs parameters {sorted(expected)}, missing {sorted(missing)}")
     out: dict[str, Any] = {}
     if "p" in expected:
         p = params["p"]
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p <= 1:
-            _fail("p", p, "a probability in [0, 1]")
+        require(is_number(p) and 0 <= p <= 1, "p", p, "a probability in [0, 1]")
         out["p"] = float(p)
     if model == "ba":
         m = params["m"]
-        if not _is_int(m) or not 1 <= m < n:
-            _fail("m", m, f"an integer in [1, n) = [1, {n})")
+        require(is_int(m) and 1 <= m < n, "m", m, f"an integer in [1, n) = [1, {n})")
         out["m"] = int(m)
     if model == "ws":
         k = params["k"]
-        if not _is_int(k) or k % 2 or not 2 <= k < n:
-            _fail("k", k, f"an even integer in [2, n) = [2, {n})")
+        require(is_int(k) and k % 2 == 0 and 2 <= k < n, "k", k, f"an even integer in [2, n) = [2, {n})")
         out["k"] = int(k)
     return {key: out[key] for key in GENERATOR_PARAMS[model]}
 
@@ -153,8 +146,7 @@ _SAMPLERS = {
 def derive_stage_seed(seed: int, stage_index: int) -> int:
     """The graph seed of one random stage: each stage gets its own graph (spec §1), derived from the run
     seed and the stage index with numpy's SeedSequence (a documented, stable hash)."""
-    if not _is_int(seed) or seed < 0:
-        _fail("seed", seed, "an integer >= 0")
+    validate_seed(seed)
     return int(np.random.SeedSequence([int(seed), int(stage_index)]).generate_state(1, np.uint64)[0] >> 1)
 
 
@@ -317,8 +309,7 @@ class StageGraph:
 def sample_graph(model: str, n: int, seed: int, **params: Any) -> StageGraph:
     """Sample one stage graph: ``sample_graph("ws", 32, seed=0, k=4, p=0.75)``."""
     params = validate_graph_params(model, n, params)
-    if not _is_int(seed) or seed < 0:
-        _fail("seed", seed, "an integer >= 0")
+    validate_seed(seed)
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     edges = _SAMPLERS[model](int(n), params, rng)
     return StageGraph(generator=model, params=params, seed=int(seed), n=int(n), edges=tuple(edges))

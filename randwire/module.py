@@ -1,13 +1,12 @@
 """The LightningModule: loss, metrics, optimiser and schedule around a :class:`RandWireNet`.
 
-The network is rebuilt from ``net_spec`` (config + stored graphs, plain data), which is saved as a
-hyperparameter and under ``checkpoint["randwire"]``: every checkpoint carries its graphs.
+Every checkpoint carries the network's spec (config + stored graphs, plain data) and the run's resolved
+config under ``checkpoint["randwire"]``, so evaluation rebuilds the network from its graphs.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, Callable
 
 import pytorch_lightning as pl
 import torch
@@ -17,29 +16,41 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from .complexity import complexity
 from .memory import PeakMemory, cpu_heap_available
-from .network import network_from_spec
+from .errors import is_int, is_number, require
+from .network import RandWireNet
+from .schedules import scheduler_context
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: run_config holds Hydra-instantiable groups (_target_); 1 is still read
 STEP_MEMORY_METRIC = "train/step_peak_memory_mb"
 
 
 class RandWireModule(pl.LightningModule):
+    """Loss, metrics, optimiser and schedule around a network; the optimizer and scheduler arrive as
+    partials built by Hydra (``conf/optimizer``, ``conf/scheduler``), in the lightning-hydra-template way."""
+
     def __init__(
         self,
-        net_spec: dict[str, Any],
-        optimizer: dict[str, Any],
-        scheduler: dict[str, Any],
+        net: RandWireNet,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
         label_smoothing: float = 0.1,
+        lr_reference_batch: int | None = 256,
         image_size: int = 224,
         batch_size: int = 256,
         execution: dict[str, Any] | None = None,
         run_config: dict[str, Any] | None = None,
-        net: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        # Primitive configs only (never an nn.Module): Lightning #19906 / LHT #456.
-        self.save_hyperparameters(ignore=["net"])
-        self.net = net if net is not None else network_from_spec(net_spec)
+        require(is_number(label_smoothing) and 0 <= label_smoothing < 1, "label_smoothing", label_smoothing,
+                "a number in [0, 1)")
+        require(lr_reference_batch is None or (is_int(lr_reference_batch) and lr_reference_batch >= 1),
+                "lr_reference_batch", lr_reference_batch, "an integer >= 1, or null for no lr scaling")
+        # Plain data only in the checkpoint (it loads with weights_only=True) and nothing for the loggers:
+        # the run's resolved config is logged once by run.py; the graphs travel in checkpoint["randwire"].
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "run_config"])
+        self.net = net
+        self.make_optimizer, self.make_scheduler = optimizer, scheduler
+        self.run_config = run_config
         self.execution = dict(execution or {})
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         k = self.net.config["num_classes"]
@@ -52,6 +63,9 @@ class RandWireModule(pl.LightningModule):
         # exists without checkpointing and survives ddp_spawn (callback_metrics are sent back to the launcher).
         self.val_acc1_best = MaxMetric()
         self.cx = complexity(self.net, image_size)
+        if not self.execution.get("compile"):
+            # Lightning's model summary counts FLOPs on this input (torch's count: 2 per multiply-add).
+            self.example_input_array = torch.zeros(1, self.net.config["in_channels"], image_size, image_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -93,7 +107,7 @@ class RandWireModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["randwire"] = {"format": CHECKPOINT_FORMAT, "net_spec": self.net.spec(),
-                                  "complexity": self.cx, "run_config": self.hparams.get("run_config")}
+                                  "complexity": self.cx, "run_config": self.run_config}
 
     # -- optimisation ---------------------------------------------------------------------------------
     def global_batch_size(self) -> int:
@@ -104,31 +118,21 @@ class RandWireModule(pl.LightningModule):
         return batch * trainer.world_size * trainer.accumulate_grad_batches
 
     def configure_optimizers(self):
-        o, s = dict(self.hparams.optimizer), dict(self.hparams.scheduler)
-        # §5: lr 0.1 per 256 images, scaled linearly with the actual global batch.
-        lr = o["lr"] * self.global_batch_size() / 256
-        if o["name"] == "sgd":
-            opt = torch.optim.SGD(self.parameters(), lr=lr, momentum=o["momentum"], weight_decay=o["weight_decay"],
-                                  nesterov=bool(o.get("nesterov", False)))
-        else:
-            opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=o["weight_decay"],
-                                    betas=tuple(o.get("betas", (0.9, 0.999))))
-        if s["name"] == "constant":
+        kwargs: dict[str, Any] = {}
+        reference = self.hparams.lr_reference_batch
+        base_lr = getattr(self.make_optimizer, "keywords", {}).get("lr")
+        if reference and base_lr is not None:
+            # §5: lr 0.1 per 256 images, scaled linearly with the actual global batch.
+            kwargs["lr"] = base_lr * self.global_batch_size() / reference
+        opt = self.make_optimizer(params=self.parameters(), **kwargs)
+        if self.make_scheduler is None:
             return opt
         total = max(1, int(self.trainer.estimated_stepping_batches))
         epochs = max(1, int(self.trainer.max_epochs or 1))
-        warmup = int(round(s.get("warmup_epochs", 0) * total / epochs))
-        final = float(s.get("final_lr_fraction", 0.0))
-
-        def factor(step: int) -> float:
-            # Half-period cosine to 0 (§5), per step; optional linear warm-up.
-            if step < warmup:
-                return (step + 1) / warmup
-            t = min(1.0, (step - warmup) / max(1, total - warmup))
-            return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        context = scheduler_context(self.make_scheduler, total_steps=total, max_epochs=epochs,
+                                    steps_per_epoch=max(1, total // epochs))
+        sched = self.make_scheduler(optimizer=opt, **context)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": getattr(sched, "interval", "epoch")}}
 
 
 class StepMemory(pl.Callback):

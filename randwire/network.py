@@ -15,21 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
+from .errors import BadValue, is_int, is_number, require, require_choice
 from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_params
 
 NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")
 REGIMES = ("small", "regular", "lowres")
 HEAD_CHANNELS = 1280
-
-
-def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed: choose one of {list(allowed)}")
-
-
-def _check_range(name: str, value: Any, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} is out of range: allowed {allowed}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -57,7 +48,7 @@ class NodeTransform(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int, op: str = "sep_conv") -> None:
         super().__init__()
-        _check_choice("node_op", op, NODE_OPS)
+        require_choice("node_op", op, NODE_OPS)
         self.op, self.c_in, self.c_out, self.stride = op, c_in, c_out, stride
         if op == "sep_conv":
             self.conv_dw = nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False)
@@ -246,7 +237,7 @@ class Head(nn.Module):
 
 def stage_layout(regime: str, n: int, c: int) -> list[tuple[int, int, int]]:
     """(nodes, C_in, C_out) of each random stage, in order, for a regime (Table 1)."""
-    _check_choice("regime", regime, REGIMES)
+    require_choice("regime", regime, REGIMES)
     if regime == "regular":
         # reading: the conv2 stage has floor(N/2) nodes and its input is conv1's floor(C/2) channels.
         return [(n // 2, c // 2, c), (n, c, 2 * c), (n, 2 * c, 4 * c), (n, 4 * c, 8 * c)]
@@ -343,28 +334,28 @@ def validate_network_args(
     regime: str, c: int, num_classes: int, node_op: str, dropout: float, edge_drop: float,
     in_channels: int = 3, head_channels: int = HEAD_CHANNELS,
 ) -> None:
-    _check_choice("regime", regime, REGIMES)
-    _check_choice("node_op", node_op, NODE_OPS)
-    _check_range("c", c, isinstance(c, int) and not isinstance(c, bool) and c >= 2, "an integer >= 2")
-    _check_range("num_classes", num_classes, isinstance(num_classes, int) and num_classes >= 1, "an integer >= 1")
-    _check_range("dropout", dropout, isinstance(dropout, (int, float)) and 0 <= dropout < 1, "a float in [0, 1)")
-    _check_range("edge_drop", edge_drop, isinstance(edge_drop, (int, float)) and 0 <= edge_drop <= 1, "a probability in [0, 1]")
-    _check_range("in_channels", in_channels, isinstance(in_channels, int) and in_channels >= 1, "an integer >= 1")
-    _check_range("head_channels", head_channels, isinstance(head_channels, int) and head_channels >= 1, "an integer >= 1")
+    require_choice("regime", regime, REGIMES)
+    require_choice("node_op", node_op, NODE_OPS)
+    require(is_int(c) and c >= 2, "c", c, "an integer >= 2")
+    require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
+    require(is_number(dropout) and 0 <= dropout < 1, "dropout", dropout, "a float in [0, 1)")
+    require(is_number(edge_drop) and 0 <= edge_drop <= 1, "edge_drop", edge_drop, "a probability in [0, 1]")
+    require(is_int(in_channels) and in_channels >= 1, "in_channels", in_channels, "an integer >= 1")
+    require(is_int(head_channels) and head_channels >= 1, "head_channels", head_channels, "an integer >= 1")
 
 
 def validate_stage_params(regime: str, graph: str, n: int, graph_params: dict[str, Any]) -> list[int]:
     """Check the generator parameters against every stage's node count; returns those node counts."""
-    _check_choice("regime", regime, REGIMES)
+    require_choice("regime", regime, REGIMES)
     validate_graph_params(graph, n, graph_params)
     sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
     if min(sizes) < 2:
-        raise ValueError(f"n={n!r} is out of range: regime={regime!r} needs n >= 4 (its first stage has n/2 nodes)")
+        raise BadValue("n", n, f"n >= 4 for regime={regime!r} (its first stage has n/2 nodes)")
     size = min(sizes)
     if graph == "ba" and graph_params["m"] >= size:
-        raise ValueError(f"m={graph_params['m']!r} is out of range: allowed [1, {size}) for the {size}-node stage")
+        raise BadValue("m", graph_params["m"], f"[1, {size}) for the {size}-node stage")
     if graph == "ws" and graph_params["k"] >= size:
-        raise ValueError(f"k={graph_params['k']!r} is out of range: allowed an even integer in [2, {size}) for the {size}-node stage")
+        raise BadValue("k", graph_params["k"], f"an even integer in [2, {size}) for the {size}-node stage")
     return sizes
 
 

@@ -6,9 +6,7 @@ A run directory holds everything a later analysis needs, written by rank 0 only:
 
 from __future__ import annotations
 
-import hashlib
 import json
-import netrc
 import os
 import sys
 import time
@@ -17,7 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import ConfigError, graph_params, validate_train_cfg
+from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
+                     check_optimization, compose_config, graph_params)
+from .errors import is_int, require, require_choice
+from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts
 
 METRICS_FILE = "metrics.json"
 # evaluate.py's precision (trainer.precision's names): the autocast dtype of the forward pass.
@@ -29,89 +30,6 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
-
-
-def group_overrides(cfg: DictConfig) -> list[str]:
-    """The run's command-line overrides minus the seed: what makes runs of one setting comparable."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        task = list(HydraConfig.get().overrides.task)
-    except Exception:  # not launched by Hydra (tests, notebooks)
-        task = list(cfg.get("overrides", []) or [])
-    return sorted(o for o in task if not o.lstrip("+~").startswith("seed="))
-
-
-def group_name(cfg: DictConfig) -> str:
-    """Readable W&B group: the overrides minus the seed, or a hash of the whole config minus seed."""
-    overrides = group_overrides(cfg)
-    text = ",".join(overrides) if overrides else "defaults"
-    if len(text) <= 100:
-        return text
-    return "cfg-" + hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
-def _wandb_logged_in() -> bool:
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        return netrc.netrc().authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        return False
-
-
-def wandb_mode(logger_cfg: dict[str, Any]) -> str:
-    """WANDB_MODE wins; else the config's mode; ``auto`` = online only when credentials exist."""
-    mode = os.environ.get("WANDB_MODE") or logger_cfg.get("mode") or "auto"
-    if mode == "auto":
-        mode = "online" if _wandb_logged_in() else "offline"
-    return mode
-
-
-def make_loggers(cfg: DictConfig, run_dir: Path, config_dict: dict[str, Any]) -> list:
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-
-    loggers = []
-    for name, lcfg in (cfg.get("logger") or {}).items():
-        lcfg = dict(lcfg or {})
-        if name == "csv":
-            loggers.append(CSVLogger(str(run_dir), name="csv", version=""))
-        elif name == "tensorboard":
-            loggers.append(TensorBoardLogger(str(run_dir), name="tensorboard", version=""))
-        elif name == "wandb":
-            mode = wandb_mode(lcfg)
-            id_file = run_dir / "wandb_id.txt"
-            run_id = id_file.read_text().strip() if id_file.exists() else None  # reattach on resume
-            logger = WandbLogger(
-                project=lcfg.get("project") or cfg.name, entity=lcfg.get("entity"), group=group_name(cfg),
-                name=f"{group_name(cfg)}|seed={cfg.seed}"[:120], save_dir=str(run_dir), id=run_id,
-                offline=mode == "offline", mode="disabled" if mode == "disabled" else None,
-                log_model=False, config=config_dict, resume="allow" if run_id else None,
-            )
-            loggers.append(logger)
-        else:
-            raise ConfigError(f"logger.{name} is not allowed: choose among wandb, csv, tensorboard")
-    return loggers
-
-
-def make_callbacks(cfg: DictConfig, run_dir: Path) -> list:
-    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, RichModelSummary, RichProgressBar
-
-    cb = cfg.get("callbacks") or {}
-    out: list = []
-    ck = cb.get("checkpoint")
-    if ck:
-        out.append(ModelCheckpoint(dirpath=str(run_dir / "checkpoints"), filename="best", monitor=ck.get("monitor"),
-                                   mode=ck.get("mode", "max"), save_last=bool(ck.get("save_last", True)),
-                                   auto_insert_metric_name=False, enable_version_counter=False))
-    tty = sys.stdout.isatty()
-    if cb.get("progress_bar") and tty:
-        out.append(RichProgressBar())
-    if cb.get("model_summary") and tty:
-        out.append(RichModelSummary(max_depth=2))
-    if cb.get("lr_monitor") and cfg.get("logger"):
-        out.append(LearningRateMonitor(logging_interval="step"))
-    return out
 
 
 def build_net(cfg: DictConfig):
@@ -128,49 +46,98 @@ def build_net(cfg: DictConfig):
     return configure_execution(net, dict(cfg.get("execution") or {}))
 
 
+def print_config_tree(cfg: DictConfig) -> None:
+    """The resolved config as a tree, one branch per group (lightning-hydra-template's ``print_config_tree``)."""
+    from rich.console import Console
+    from rich.tree import Tree
+
+    def add(branch, node) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                add(branch.add(f"[bold]{key}[/bold]"), value)
+            else:
+                branch.add(f"{key}: {value!r}", highlight=False)
+
+    tree = Tree("config", guide_style="dim")
+    add(tree, OmegaConf.to_container(cfg, resolve=True))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 130))
+    console.print(tree)
+
+
+def _split_callbacks(built: dict[str, Any], has_logger: bool) -> list:
+    """Progress bar and model summary on a terminal only (a log file would fill with redraws); no
+    LearningRateMonitor without a logger (Lightning refuses it)."""
+    from pytorch_lightning.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
+
+    tty = sys.stdout.isatty()
+    keep = []
+    for cb in built.values():
+        if isinstance(cb, (ProgressBar, ModelSummary)) and not tty:
+            continue
+        if isinstance(cb, LearningRateMonitor) and not has_logger:
+            continue
+        keep.append(cb)
+    return keep
+
+
+def _start_checkpoint(cfg: DictConfig, net, run_dir: Path) -> str | None:
+    """What ``fit`` starts from: the run folder's ``last.ckpt`` (resume), else ``ckpt_path``, whose stored
+    graphs must be this run's (checked here, before anything is written)."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if cfg.get("resume", True) and last.exists():
+        return str(last)
+    if not cfg.get("ckpt_path"):
+        return None
+    info = read_checkpoint(cfg.ckpt_path, key="ckpt_path")[1]
+    stored = [g.get("hash") for g in info["net_spec"].get("graphs", [])]
+    if stored != [g.hash for g in net.graphs]:
+        raise CheckpointError(f"ckpt_path={str(cfg.ckpt_path)!r}: its stored graphs are not this run's (graph="
+                              f"{cfg.graph.name}, seed={cfg.seed}): start from a checkpoint of the same setting and seed")
+    return str(cfg.ckpt_path)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Compose → validate → seed → build → fit → test → write ``metrics.json``; returns the metrics."""
-    validate_train_cfg(cfg)  # one line per bad value, before any heavy import or data load
+    """Check and build every component (nothing loaded, nothing written) → fit → test → ``metrics.json``."""
+    check_network_cfg(cfg)  # seed, graph, regime, node_op: before any heavy import
+    check_execution_cfg(cfg.get("execution"))
+    check_optimization(cfg)
     import warnings
 
     import pytorch_lightning as pl
 
-    from .data import RandWireDataModule
     from .module import RandWireModule, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
     start = time.time()
-    run_dir = Path(cfg.run_dir)
+    run_dir = Path(cfg.paths.output_dir)
+    datamodule = build("data", cfg.data)  # checks its own values and paths; loads nothing yet
+    loggers = list(build_each("logger", cfg.get("logger")).values())
+    step_memory = StepMemory()
+    callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory]
+    trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                    enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
+                    enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
+                    enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks))
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_net(cfg)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
-    module = RandWireModule(
-        net_spec=net.spec(), optimizer=OmegaConf.to_container(cfg.optimizer), scheduler=OmegaConf.to_container(cfg.scheduler),
-        label_smoothing=cfg.model.label_smoothing, image_size=cfg.data.image_size, batch_size=cfg.data.batch_size,
-        execution=OmegaConf.to_container(cfg.get("execution") or {}), run_config=config_dict, net=net,
-    )
-    datamodule = RandWireDataModule(OmegaConf.to_container(cfg.data))
-    trainer_kwargs = OmegaConf.to_container(cfg.trainer)
-    loggers = make_loggers(cfg, run_dir, config_dict)
-    step_memory = StepMemory()
-    callbacks = [*make_callbacks(cfg, run_dir), step_memory]
-    enable_pb = any(type(c).__name__ == "RichProgressBar" for c in callbacks)
-    trainer = pl.Trainer(
-        **trainer_kwargs, logger=loggers or False, callbacks=callbacks, default_root_dir=str(run_dir),
-        enable_progress_bar=enable_pb, enable_model_summary=any(type(c).__name__ == "RichModelSummary" for c in callbacks),
-        enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks),
-    )
+    module = build_module(cfg, net, config_dict)
+    ckpt_path = _start_checkpoint(cfg, net, run_dir)
     rank0 = trainer.is_global_zero
     if rank0:
+        if cfg.get("extras", {}).get("print_config", True):
+            print_config_tree(cfg)
         run_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         for i, graph in enumerate(net.graphs):
             graph.save(run_dir / "graphs" / f"stage{i}.json")
             draw_stage(graph, run_dir / "graphs" / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  seed={cfg.seed}")
-    last = run_dir / "checkpoints" / "last.ckpt"
-    ckpt_path = str(last) if cfg.get("resume", True) and last.exists() else None
+        for logger in loggers:  # the W&B (or CSV, TensorBoard) config: the resolved Hydra config, once
+            logger.log_hyperparams(config_dict)
     device_type = "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu"
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -184,15 +151,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             best_val = None if logged is None else float(logged)
         peak_mb, peak_kind = step_memory.result(trainer)
         best = getattr(checkpoint_cb, "best_model_path", "") if checkpoint_cb else ""
-        fast_dev = bool(trainer_kwargs.get("fast_dev_run"))
-        test_ckpt = best if best and not fast_dev else None
+        test_ckpt = best if best and not trainer.fast_dev_run else None
         results = trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt, verbose=rank0)[0]
         metrics = {
             "test/acc1": results.get("test/acc1"), "test/acc5": results.get("test/acc5"), "test/loss": results.get("test/loss"),
             "val/acc1_best": best_val,
             "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size,
             "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
-            "overrides": group_overrides(cfg), "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+            "overrides": group_overrides(cfg), "tags": list(cfg.get("tags") or []),
+            "epochs": trainer.current_epoch, "global_step": trainer.global_step,
             "wall_time_s": round(time.time() - start, 2),
             "peak_train_memory_mb": None if peak_mb is None else round(peak_mb, 1),
             "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights",
@@ -200,30 +167,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         }
         if rank0:
             _atomic_write(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
-            _log_wandb_media(loggers, run_dir, net)
+            log_run_artifacts(loggers, run_dir, len(net.graphs))
         return metrics
     finally:
-        _finish_wandb(loggers, run_dir)
+        finish_wandb(loggers, run_dir)
 
 
-def _log_wandb_media(loggers, run_dir: Path, net) -> None:
-    for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
-            import wandb
+def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
+    """The LightningModule around ``net`` with the optimizer and scheduler partials Hydra builds."""
+    from .module import RandWireModule
 
-            logger.experiment.log({f"graphs/stage{i}": wandb.Image(str(run_dir / "graphs" / f"stage{i}.png"))
-                                   for i in range(len(net.graphs))})
-
-
-def _finish_wandb(loggers, run_dir: Path) -> None:
-    """``wandb.finish()`` after every job, or all seeds of a multirun land in one run (LHT #289)."""
-    for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
-            import wandb
-
-            if wandb.run is not None:
-                _atomic_write(run_dir / "wandb_id.txt", wandb.run.id + "\n")
-            wandb.finish()
+    model = cfg.get("model") or {}
+    try:
+        return RandWireModule(
+            net=net, optimizer=build("optimizer", cfg.optimizer),
+            scheduler=build("scheduler", cfg.scheduler) if cfg.get("scheduler") is not None else None,
+            label_smoothing=model.get("label_smoothing", 0.1), lr_reference_batch=model.get("lr_reference_batch", 256),
+            image_size=cfg.data.image_size, batch_size=cfg.data.batch_size,
+            execution=OmegaConf.to_container(cfg.get("execution") or {}), run_config=config_dict,
+        )
+    except BadValue as err:
+        raise err.under("model.") from None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -231,39 +195,69 @@ def _finish_wandb(loggers, run_dir: Path) -> None:
 # ----------------------------------------------------------------------------------------------------
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or not a randwire checkpoint."""
+def read_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checkpoint and its ``randwire`` record, loaded with ``weights_only=True`` (no pickled code runs);
+    anything else is one :class:`CheckpointError` naming ``key``."""
+    import torch
+
+    from .module import CHECKPOINT_FORMAT
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{key}={str(path)!r}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, pickle garbage, pickled objects that are not plain data
+        raise CheckpointError(f"{key}={str(path)!r}: not a readable checkpoint ({type(err).__name__}: "
+                              f"{' '.join(str(err).split())[:120]})") from None
+    info = ckpt.get("randwire") if isinstance(ckpt, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("net_spec"), dict):
+        raise CheckpointError(f"{key}={str(path)!r}: not a randwire checkpoint (it stores no RandWire graphs)")
+    if info.get("format") not in (1, CHECKPOINT_FORMAT):
+        raise CheckpointError(f"{key}={str(path)!r}: randwire checkpoint format {info.get('format')!r} is not "
+                              f"supported (expected 1 or {CHECKPOINT_FORMAT})")
+    return ckpt, info
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     """Rebuild the network **from the graphs stored in the checkpoint** and load its weights."""
-    import torch
-
     from .graphs import GraphFormatError
-    from .module import CHECKPOINT_FORMAT
     from .network import network_from_spec
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"ckpt={str(path)!r}: no such checkpoint file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated zip, pickle garbage, ...
-        raise CheckpointError(f"ckpt={str(path)!r}: not a readable checkpoint ({type(err).__name__}: {str(err)[:120]})") from None
-    info = ckpt.get("randwire") if isinstance(ckpt, dict) else None
-    if not isinstance(info, dict) or "net_spec" not in info:
-        raise CheckpointError(f"ckpt={str(path)!r}: not a randwire checkpoint (it stores no RandWire graphs)")
-    if info.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"ckpt={str(path)!r}: randwire checkpoint format {info.get('format')!r} is not supported (expected {CHECKPOINT_FORMAT})")
+    ckpt, info = read_checkpoint(path)
     try:
         net = network_from_spec(info["net_spec"], source=str(path))
     except (GraphFormatError, ValueError) as err:
         raise CheckpointError(str(err)) from None
-    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    state = {k[len("net."):]: v for k, v in (ckpt.get("state_dict") or {}).items() if k.startswith("net.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"ckpt={str(path)!r}: weights do not match the stored graphs (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return net, info
+
+
+def _reroot(node: Any, old: str, new: str) -> Any:
+    """The stored (resolved) data config with every path under the old ``data.root`` moved to the new one."""
+    if isinstance(node, dict):
+        return {k: _reroot(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_reroot(v, old, new) for v in node]
+    if isinstance(node, str) and old and (node == old or node.startswith(old.rstrip("/") + "/")):
+        return new + node[len(old):]
+    return node
+
+
+def stored_data_config(run_cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The data config a checkpoint was trained with, as ``conf/data`` builds it, with evaluate's
+    overrides (``data.root`` moves every stored path under the old root). Format-1 checkpoints stored
+    the data group without ``_target_``: their values are laid over today's ``conf/data/<name>.yaml``."""
+    stored = dict(run_cfg.get("data") or {})
+    if stored and "_target_" not in stored:
+        base = OmegaConf.to_container(compose_config("train", [f"data={stored.get('name')}"]).data, resolve=False)
+        stored = {**base, **{k: v for k, v in stored.items() if k in base and type(v) is type(base[k])}}
+    if overrides.get("root") is not None:
+        stored = _reroot(stored, str(stored.get("root") or ""), str(overrides["root"])) if stored.get("root") else stored
+    return {**stored, **{k: v for k, v in overrides.items() if v is not None}}
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -272,31 +266,28 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from .complexity import complexity
-    from .config import SPLITS, check_data_path, check_execution_cfg
-    from .data import RandWireDataModule
     from .execution import configure_execution
 
-    if cfg.split not in SPLITS:
-        raise ConfigError(f"split={cfg.split!r} is not allowed: one of {list(SPLITS)}")
-    if cfg.image_size is not None and (not isinstance(cfg.image_size, int) or cfg.image_size < 8):
-        raise ConfigError(f"image_size={cfg.image_size!r} is not allowed: an integer >= 8 (pixels)")
+    require_choice("split", cfg.split, ("train", "val", "test"))
+    require(cfg.image_size is None or (is_int(cfg.image_size) and cfg.image_size >= 8), "image_size",
+            cfg.image_size, "an integer >= 8 (pixels)")
+    require(cfg.batch_size is None or (is_int(cfg.batch_size) and cfg.batch_size >= 1), "batch_size",
+            cfg.batch_size, "an integer >= 1")
     precision = str(cfg.get("precision", "32-true"))
-    if precision not in EVAL_PRECISIONS:
-        raise ConfigError(f"precision={precision!r} is not allowed: one of {list(EVAL_PRECISIONS)}")
+    require_choice("precision", precision, EVAL_PRECISIONS)
     execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
     check_execution_cfg(execution)  # before the checkpoint and the data are loaded
     net, info = load_checkpoint(cfg.ckpt)
     run_cfg = info.get("run_config") or {}
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
-    data_cfg = {**run_cfg.get("data", {}), **{k: v for k, v in overrides.items() if v is not None}}
+    data_cfg = stored_data_config(run_cfg, overrides)
     if not data_cfg:
-        raise CheckpointError(f"ckpt={cfg.ckpt!r}: stores no data config; pass data.name=... and data.* keys")
+        raise CheckpointError(f"ckpt={cfg.ckpt!r}: stores no data config")
     if cfg.image_size:
         data_cfg["image_size"] = int(cfg.image_size)
     if cfg.batch_size:
         data_cfg["batch_size"] = int(cfg.batch_size)
-    check_data_path(data_cfg)
-    dm = RandWireDataModule(data_cfg)
+    dm = build("data", OmegaConf.create(data_cfg))
     dm.setup("test")
     batch = int(data_cfg["batch_size"])
     device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")

@@ -161,14 +161,15 @@ class MultirunSummary(Callback):
 def _log_wandb_table(config, table, sweep_dir: Path) -> None:
     import wandb
 
-    from .run import wandb_mode
+    from .loggers import wandb_mode
 
     lcfg = dict(config.logger.wandb or {})
-    mode = wandb_mode(lcfg)
+    mode = wandb_mode(lcfg.get("mode"))
     if mode == "disabled":
         return
     run = wandb.init(project=lcfg.get("project") or config.name, entity=lcfg.get("entity"), job_type="summary",
-                     name=f"summary {sweep_dir.name}", dir=str(sweep_dir), mode=mode, reinit="finish_previous")
+                     name=f"summary {sweep_dir.name}", tags=[f"sweep:{sweep_dir.name}"], dir=str(sweep_dir),
+                     mode=mode, reinit="finish_previous")
     cols = ["setting", "n", *[f"{k} mean" for k, _, _ in COLUMNS], *[f"{k} std" for k, _, _ in COLUMNS]]
     data = [[e["group"], e["n"], *[e[k][0] for k, _, _ in COLUMNS], *[e[k][1] for k, _, _ in COLUMNS]] for e in table]
     run.log({"summary": wandb.Table(columns=cols, data=data)})

@@ -11,17 +11,17 @@ CONF = str(ROOT / "conf")
 
 # Tiny but complete: every random stage, every code path, seconds per fit.
 TINY = ["graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic", "data.num_samples=64",
-        "data.batch_size=16", "logger=none", "callbacks=none", "trainer.max_epochs=1"]
+        "data.batch_size=16", "logger=none", "callbacks=none", "trainer.max_epochs=1",
+        "extras.print_config=false"]
 
 
 @pytest.fixture
 def compose_cfg(tmp_path):
     """Compose ``conf/train.yaml`` in-process (no subprocess, no sys.argv) with a temporary run_dir."""
-    from hydra import compose, initialize_config_dir
+    from randwire.config import compose_config
 
     def _compose(*overrides: str, config: str = "train", run_dir: Path | None = None):
-        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-            extra = [f"run_dir={run_dir or tmp_path / 'run'}"] if config == "train" else []
-            return compose(config, overrides=[*overrides, *extra])
+        extra = [f"paths.output_dir={run_dir or tmp_path / 'run'}"] if config == "train" else []
+        return compose_config(config, [*overrides, *extra])
 
     return _compose

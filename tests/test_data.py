@@ -1,4 +1,5 @@
-"""Data modules: the embedded default, local torchvision layouts, fixed splits and clear errors."""
+"""Data: conf/data/*.yaml build one ImageDataModule; the embedded default, local torchvision layouts,
+fixed splits and clear errors."""
 
 import gzip
 import struct
@@ -7,31 +8,38 @@ import numpy as np
 import pytest
 import torch
 
-from randwire.config import ConfigError, check_data_path
-from randwire.data import DataError, RandWireDataModule, mnist5k_arrays, stratified_split
+from randwire.config import ConfigError, build, compose_config
+from randwire.data import DataError, mnist5k_arrays, stratified_split
+
+
+def datamodule(*overrides: str):
+    """The data module exactly as train.py builds it from conf/data (nothing loaded yet)."""
+    return build("data", compose_config("train", list(overrides)).data)
 
 
 def test_embedded_mnist5k_is_real_and_split_is_fixed():
     images, labels = mnist5k_arrays()
     assert images.shape == (5000, 28, 28) and 0 <= images.min() and images.max() == 1.0
     assert np.bincount(labels).tolist() == [500] * 10
-    dm = RandWireDataModule({"name": "mnist5k", "batch_size": 64, "num_workers": 0, "image_size": 28})
+    dm = datamodule("data.batch_size=64")
     dm.setup()
     sizes = {k: len(v) for k, v in dm.datasets.items()}
     assert sizes == {"train": 4000, "val": 500, "test": 500}
     test_labels = dm.datasets["test"].labels
     assert torch.bincount(test_labels).tolist() == [50] * 10  # stratified
-    again = RandWireDataModule({"name": "mnist5k", "batch_size": 64, "num_workers": 0, "image_size": 28})
+    again = datamodule("data.batch_size=64")
     again.setup()
     assert torch.equal(again.datasets["test"].images, dm.datasets["test"].images)
     x, y = next(iter(dm.test_dataloader()))
     assert x.shape == (64, 1, 28, 28) and y.dtype == torch.int64
+    # eval images are the stored digits, normalised, nothing else
+    assert torch.allclose(x[0], (dm.datasets["test"].images[0] - 0.1307) / 0.3081, atol=1e-6)
     tr, va, te = stratified_split(labels, (0.1, 0.1))
     assert not (set(tr) & set(va)) and not (set(va) & set(te)) and len(tr) + len(va) + len(te) == 5000
 
 
 def test_resize_for_stems_that_downsample_32x():
-    dm = RandWireDataModule({"name": "mnist5k", "batch_size": 8, "num_workers": 0, "image_size": 64})
+    dm = datamodule("data.batch_size=8", "data.image_size=64")
     dm.setup()
     assert next(iter(dm.train_dataloader()))[0].shape == (8, 1, 64, 64)
 
@@ -50,31 +58,33 @@ def test_local_mnist_in_torchvision_layout(tmp_path):
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8), 2049)
     for f in raw.iterdir():  # torchvision reads the unpacked files
         (raw / f.name[:-3]).write_bytes(gzip.decompress(f.read_bytes()))
-    cfg = {"name": "mnist", "root": str(tmp_path), "batch_size": 16, "num_workers": 0, "image_size": 28}
-    check_data_path(cfg)
-    dm = RandWireDataModule(cfg)
+    dm = datamodule("data=mnist", f"data.root={tmp_path}", "data.batch_size=16", "data.num_workers=0")
     dm.setup()
     assert (len(dm.datasets["train"]), len(dm.datasets["val"]), len(dm.datasets["test"])) == (180, 20, 40)
+    assert not set(dm.datasets["train"].indices) & set(dm.datasets["val"].indices)  # held out of train
     assert next(iter(dm.train_dataloader()))[0].shape == (16, 1, 28, 28)
 
 
-def test_imagenet_class_folders(tmp_path):
+def _image_folders(root, splits=("train", "val"), classes=("n01", "n02"), per_class=3):
     from PIL import Image
 
-    for split in ("train", "val"):
-        for cls in ("n01", "n02"):
-            d = tmp_path / split / cls
+    for split in splits:
+        for cls in classes:
+            d = root / split / cls
             d.mkdir(parents=True)
-            for i in range(3):
+            for i in range(per_class):
                 Image.fromarray(np.full((40, 50, 3), 40 * i, np.uint8)).save(d / f"{i}.png")
-    cfg = {"name": "imagenet", "root": str(tmp_path), "batch_size": 2, "num_workers": 0, "image_size": 32, "num_classes": 2}
-    check_data_path(cfg)
-    dm = RandWireDataModule(cfg)
+
+
+def test_imagenet_class_folders(tmp_path):
+    _image_folders(tmp_path)
+    dm = datamodule("data=imagenet", f"data.root={tmp_path}", "data.batch_size=2", "data.num_workers=0",
+                    "data.image_size=32", "data.num_classes=2")
     dm.setup()
-    assert len(dm.datasets["train"]) == 6 and dm.datasets["test"] is dm.datasets["val"]
+    assert len(dm.datasets["train"]) == 6 and dm.datasets["test"] is dm.datasets["val"] and dm.test_is_val
     assert next(iter(dm.val_dataloader()))[0].shape == (2, 3, 32, 32)
-    bad = RandWireDataModule({**cfg, "num_classes": 1000})
-    with pytest.raises(DataError, match="data.num_classes=1000 but .* has 2 class folders"):
+    bad = datamodule("data=imagenet", f"data.root={tmp_path}", "data.num_workers=0", "data.num_classes=1000")
+    with pytest.raises(DataError, match="data.num_classes=1000 but data=imagenet has 2 classes"):
         bad.setup()
 
 
@@ -82,13 +92,13 @@ def test_imagenet_class_folders(tmp_path):
                                          ("mnist", "MNIST/raw"), ("imagenet", "train")])
 def test_missing_data_path_is_one_clear_line(tmp_path, name, layout):
     with pytest.raises(ConfigError, match=f"data.root='{tmp_path}' is not allowed: {tmp_path}/{layout} does not exist"):
-        check_data_path({"name": name, "root": str(tmp_path)})
+        datamodule(f"data={name}", f"data.root={tmp_path}")
     with pytest.raises(ConfigError, match=f"data.root=None is not allowed: data={name} needs the path"):
-        check_data_path({"name": name, "root": None})
+        datamodule(f"data={name}")
 
 
 def test_corrupt_cifar_folder_is_a_data_error(tmp_path):
     (tmp_path / "cifar-10-batches-py").mkdir()
-    dm = RandWireDataModule({"name": "cifar10", "root": str(tmp_path), "batch_size": 4, "num_workers": 0, "image_size": 32})
+    dm = datamodule("data=cifar10", f"data.root={tmp_path}", "data.num_workers=0")
     with pytest.raises(DataError, match="data=cifar10 at data.root=.* could not be read"):
         dm.setup()

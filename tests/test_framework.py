@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import CONF, ROOT, TINY
-from randwire.config import ConfigError, validate_network_cfg
+from randwire.config import ConfigError, check_network_cfg
 from randwire.run import build_net, evaluate, load_checkpoint, train, CheckpointError
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in Path(CONF).iterdir() if p.is_dir()}
@@ -18,16 +18,16 @@ GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in Path(CONF).i
 
 def test_every_group_option_and_experiment_composes(compose_cfg):
     assert set(GROUPS) >= {"graph", "regime", "node_op", "optimizer", "scheduler", "data", "trainer", "logger",
-                           "callbacks", "execution", "experiment"}
+                           "callbacks", "execution", "experiment", "paths", "debug", "hparams_search"}
     assert GROUPS["graph"] == ["ba", "er", "ws"] and len(GROUPS["node_op"]) == 4
     for group, options in GROUPS.items():
         for option in options:
             cfg = compose_cfg(f"{group}={option}")
             OmegaConf.to_container(cfg, resolve=False)
-            validate_network_cfg(cfg)
+            check_network_cfg(cfg)
     for exp in GROUPS["experiment"]:
-        cfg = compose_cfg(f"experiment={exp}", "data.root=/tmp")
-        validate_network_cfg(cfg)
+        cfg = compose_cfg(f"experiment={exp}")
+        check_network_cfg(cfg)
 
 
 @pytest.mark.parametrize("exp,c,epochs,dropout,edge_drop", [
@@ -41,8 +41,8 @@ def test_paper_presets_match_the_paper(compose_cfg, exp, c, epochs, dropout, edg
     assert cfg.regime.dropout == dropout and cfg.regime.edge_drop == edge_drop
     assert cfg.data.name == "imagenet" and cfg.data.batch_size == 256 and cfg.data.image_size == 224
     o = cfg.optimizer
-    assert (o.name, o.lr, o.momentum, o.weight_decay) == ("sgd", 0.1, 0.9, 5e-5)
-    assert cfg.scheduler.name == "cosine" and cfg.scheduler.warmup_epochs == 0
+    assert (o._target_, o.lr, o.momentum, o.weight_decay) == ("torch.optim.SGD", 0.1, 0.9, 5e-5)
+    assert cfg.scheduler._target_ == "randwire.schedules.WarmupCosine" and cfg.scheduler.warmup_epochs == 0
     assert cfg.model.label_smoothing == 0.1
 
 
@@ -59,7 +59,7 @@ def test_fast_dev_run_fit_per_generator_and_regime(compose_cfg, tmp_path, graph,
     cfg = compose_cfg(*TINY, f"graph={graph}", *extra, *n, f"regime={regime}", "+trainer.fast_dev_run=true")
     metrics = train(cfg)
     assert metrics["test/acc1"] is not None and 0 <= metrics["test/acc1"] <= 1
-    run = Path(cfg.run_dir)
+    run = Path(cfg.paths.output_dir)
     assert len(list((run / "graphs").glob("stage*.json"))) == (4 if regime == "regular" else 3)
     assert json.loads((run / "metrics.json").read_text())["graph_hashes"] == metrics["graph_hashes"]
 
@@ -75,7 +75,7 @@ def test_seed_zero_really_seeds(compose_cfg, tmp_path):
 
 
 def _short_fit(compose_cfg, run_dir, *extra):
-    cfg = compose_cfg(*TINY, "callbacks=default", "callbacks.progress_bar=false", "callbacks.model_summary=false",
+    cfg = compose_cfg(*TINY, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary",
                       "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2", *extra, run_dir=run_dir)
     return cfg, train(cfg)
 
@@ -154,46 +154,6 @@ def test_wandb_offline_run_is_written_and_finished(compose_cfg, tmp_path):
     assert (tmp_path / "run" / "wandb_id.txt").read_text().strip()
 
 
-# --- bad config values: one line naming key, value and what is allowed; no checkpoint written --------
-
-BAD = [
-    ("graph.k=3", "graph.k=3 is out of range: allowed an even integer in [2, n)"),
-    ("graph.p=1.5", "graph.p=1.5 is out of range: allowed a probability in [0, 1]"),
-    ("graph.n=1", "graph.n=1 is out of range: allowed an integer >= 2"),
-    ("regime.c=1", "regime.c=1 is out of range: allowed an integer >= 2"),
-    ("regime.dropout=1.0", "regime.dropout=1.0 is out of range: allowed a float in [0, 1)"),
-    ("regime.edge_drop=1.5", "regime.edge_drop=1.5 is out of range"),
-    ("seed=-1", "seed=-1 is not allowed: an integer >= 0"),
-    ("optimizer.lr=-0.1", "optimizer.lr=-0.1 is not allowed: a number > 0"),
-    ("optimizer.weight_decay=-1", "optimizer.weight_decay=-1 is not allowed: a number >= 0"),
-    ("optimizer.momentum=1.0", "optimizer.momentum=1.0 is not allowed: a number in [0, 1)"),
-    ("data.batch_size=0", "data.batch_size=0 is not allowed: an integer >= 1"),
-    ("trainer.max_epochs=0", "trainer.max_epochs=0 is not allowed: an integer >= 1"),
-    ("scheduler.warmup_epochs=5", "scheduler.warmup_epochs=5 is not allowed: a number in [0, trainer.max_epochs=1)"),
-    ("trainer.precision=17", "trainer.precision=17 is not allowed: one of"),
-    ("model.label_smoothing=1.0", "model.label_smoothing=1.0 is not allowed: a number in [0, 1)"),
-    ("data.image_size=4", "data.image_size=4 is not allowed: an integer >= 8"),
-    ("+graph.m=3", "graph.m is not a parameter of graph='ws': allowed ['n', 'k', 'p']"),
-    ("data=cifar10", "data.root=None is not allowed: data=cifar10 needs the path of a local cifar10 copy"),
-    ("data=imagenet data.root=/nonexistent/imagenet", "data.root='/nonexistent/imagenet' is not allowed: /nonexistent/imagenet/train does not exist"),
-    ("execution.mode=turbo", "execution.mode='turbo' is not allowed: one of ['reference', 'fast']"),
-    ("execution.schedule=random", "execution.schedule='random' is not allowed: one of ['memory', 'index']"),
-    ("execution.compile=maybe", "execution.compile='maybe' is not allowed: true or false"),
-    ("execution.compile_mode=fastest", "execution.compile_mode='fastest' is not allowed: one of [None, 'default'"),
-    ("+execution.cuda_graphs=true", "execution.cuda_graphs is not a known key: allowed ['channels_last', 'compile'"),
-]
-
-
-@pytest.mark.parametrize("override,message", BAD, ids=[b[0] for b in BAD])
-def test_bad_config_value_fails_before_anything_is_written(compose_cfg, tmp_path, override, message):
-    base = [o for o in TINY if not (override.startswith("data=") and o.startswith("data."))]
-    cfg = compose_cfg(*base, "callbacks=default", *override.split(), run_dir=tmp_path / "run")
-    with pytest.raises(ConfigError) as info:
-        train(cfg)
-    assert message in str(info.value) and "\n" not in str(info.value)
-    assert not (tmp_path / "run").exists()  # no checkpoint, no half-written run folder
-
-
 @pytest.mark.slow
 def test_cli_bad_value_exits_nonzero_with_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "train.py", "graph.k=5", f"hydra.run.dir={tmp_path}/run"], cwd=ROOT,
@@ -206,7 +166,7 @@ def test_cli_bad_value_exits_nonzero_with_one_line(tmp_path):
 @pytest.mark.slow
 def test_default_config_trains_on_the_embedded_digits(compose_cfg, tmp_path):
     """The README's first command in miniature: default config (mnist5k, lowres, fast execution)."""
-    cfg = compose_cfg("logger=csv", "callbacks.progress_bar=false", "callbacks.model_summary=false",
+    cfg = compose_cfg("logger=csv", "~callbacks.progress_bar", "~callbacks.model_summary",
                       "trainer.max_epochs=3", run_dir=tmp_path / "run")
     assert (cfg.data.name, cfg.regime.name, cfg.execution.mode, cfg.graph.name) == ("mnist5k", "lowres", "fast", "ws")
     metrics = train(cfg)
@@ -230,7 +190,7 @@ def test_val_acc1_best_is_the_best_epoch_without_checkpointing(compose_cfg, tmp_
     import csv
 
     cfg = compose_cfg(*TINY, "logger=csv", "trainer.max_epochs=3", run_dir=tmp_path / "run")
-    assert cfg.callbacks.checkpoint is None  # callbacks=none: no checkpoint callback to ask for a best score
+    assert "model_checkpoint" not in cfg.callbacks  # callbacks=none: no checkpoint callback to ask for a best score
     metrics = train(cfg)
     rows = list(csv.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open()))
     per_epoch = [float(r["val/acc1"]) for r in rows if r.get("val/acc1")]

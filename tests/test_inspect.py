@@ -1,18 +1,22 @@
-"""The inspect command: a table per stage and a picture + graph file per stage, or one clear error."""
+"""The inspect command: composes train.py's conf/ and shows the network train.py would train."""
 
 import json
 
-from randwire import StageGraph, build_network
+import pytest
+
+from randwire import StageGraph
 from randwire.inspect import main
 
 
-def test_inspect_prints_stages_and_writes_pictures(tmp_path, capsys):
+def test_inspect_prints_stages_and_writes_pictures(compose_cfg, tmp_path, capsys):
+    from randwire.run import build_net
+
     out = tmp_path / "insp"
-    rc = main(["graph=ba", "graph.m=3", "graph.n=12", "regime=regular", "regime.c=16", "seed=2", f"out={out}"])
-    assert rc == 0
+    args = ["graph=ba", "graph.m=3", "graph.n=12", "regime=regular", "regime.c=16", "seed=2"]
+    assert main([*args, f"out={out}"]) == 0
     text = capsys.readouterr().out
     assert "BA(3) N=12" in text and "whole network: params" in text
-    net = build_network("regular", graph="ba", n=12, c=16, seed=2, m=3)
+    net = build_net(compose_cfg(*args))  # what train.py would build from the same overrides
     for i, g in enumerate(net.graphs):
         assert (out / f"stage{i}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert StageGraph.load(out / f"stage{i}.json") == g
@@ -20,10 +24,28 @@ def test_inspect_prints_stages_and_writes_pictures(tmp_path, capsys):
     assert f"{len(net.graphs[0].edges)}" in text
 
 
-def test_inspect_bad_value_is_one_line_and_nonzero(tmp_path, capsys):
-    rc = main(["graph=ws", "graph.k=5", f"out={tmp_path / 'x'}"])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and err == "error: k=5 is out of range: allowed an even integer in [2, n) = [2, 32)"
-    assert not (tmp_path / "x").exists()
-    assert main(["graph=foo"]) == 2
-    assert "graph='foo' is not a known generator" in capsys.readouterr().err
+def test_inspect_reads_the_presets_of_conf(tmp_path, capsys):
+    """experiment=paper_small is the paper's small network: 224², 1000 classes, C=78 (Table 2: ~5.6M, ~583M)."""
+    assert main(["experiment=paper_small", f"out={tmp_path}"]) == 0
+    text = capsys.readouterr().out
+    assert "regime=small C=78" in text and "224²" in text and "1000 classes" in text
+    params = int(text.split("whole network: params ")[1].split(" ")[0].replace(",", ""))
+    assert abs(params - 5.6e6) / 5.6e6 < 0.03
+
+
+@pytest.mark.slow
+def test_inspect_shows_what_train_measures(compose_cfg, tmp_path, capsys):
+    """`inspect experiment=cpu_budget graph=ba` prints the params and FLOPs of the equivalent train.py run."""
+    from randwire.run import train
+
+    overrides = ["experiment=cpu_budget", "graph=ba"]
+    assert main([*overrides, f"out={tmp_path / 'insp'}"]) == 0
+    text = capsys.readouterr().out
+    line = text.split("whole network: ")[1].splitlines()[0]
+    params = int(line.split("params ")[1].split(" ")[0].replace(",", ""))
+    flops = int(line.split("FLOPs ")[1].split(" ")[0].replace(",", ""))
+    cfg = compose_cfg(*overrides, "logger=none", "callbacks=none", "extras.print_config=false",
+                      "+trainer.fast_dev_run=true", run_dir=tmp_path / "run")
+    metrics = json.loads(json.dumps(train(cfg)))
+    assert (params, flops) == (metrics["params"], metrics["flops"])
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["flops"] == flops

@@ -236,11 +236,11 @@ def test_every_parameter_receives_a_gradient(node_op):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"regime": "huge"}, r"regime='huge' is not allowed: choose one of \['small', 'regular', 'lowres'\]"),
-        ({"node_op": "dil_conv"}, r"node_op='dil_conv' is not allowed: choose one of \['sep_conv', 'conv', 'max_pool', 'avg_pool'\]"),
+        ({"regime": "huge"}, r"regime='huge' is not allowed: one of \['small', 'regular', 'lowres'\]"),
+        ({"node_op": "dil_conv"}, r"node_op='dil_conv' is not allowed: one of \['sep_conv', 'conv', 'max_pool', 'avg_pool'\]"),
         ({"c": 1}, r"c=1 is out of range: allowed an integer >= 2"),
         ({"n": 1}, r"n=1 is out of range: allowed an integer >= 2"),
-        ({"graph": "sbm"}, r"graph='sbm' is not a known generator"),
+        ({"graph": "sbm"}, r"graph='sbm' is not allowed: one of"),
         ({"dropout": 1.0}, r"dropout=1.0 is out of range: allowed a float in \[0, 1\)"),
         ({"edge_drop": 2}, r"edge_drop=2 is out of range: allowed a probability in \[0, 1\]"),
         ({"num_classes": 0}, r"num_classes=0 is out of range"),

@@ -1,0 +1,60 @@
+"""The errors a user sees as one line (``error: ...``, exit code 2). No dependencies: every layer raises them.
+
+Each component checks the values it owns and raises :class:`BadValue` naming its own parameter (``k``);
+the config layer re-keys it to the config path the user typed (``graph.k``) with :meth:`BadValue.under`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config value is out of range or inconsistent; the message is the one line the user sees."""
+
+
+class BadValue(ConfigError):
+    """One parameter value its owner rejects: ``{key}={value!r} {verdict} {allowed}``."""
+
+    def __init__(self, key: str, value: Any, allowed: str, verdict: str = "is out of range: allowed") -> None:
+        self.key, self.value, self.allowed, self.verdict = key, value, allowed, verdict
+        super().__init__(f"{key}={value!r} {verdict} {allowed}")
+
+    def under(self, prefix: str) -> "BadValue":
+        """The same error, keyed by its config path (``under("graph.")``: ``k`` → ``graph.k``); a key that
+        is a path already (``trainer.max_epochs``, named by a component that reads another group) stays."""
+        if "." in self.key:
+            return self
+        return BadValue(prefix + self.key, self.value, self.allowed, self.verdict)
+
+
+class DataError(ValueError):
+    """Data that exists but cannot be read as the dataset it claims to be."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, foreign, or does not match the run."""
+
+
+def is_int(x: Any) -> bool:
+    """An integer that is not a bool (numpy integers count)."""
+    import numbers
+
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def is_number(x: Any) -> bool:
+    import numbers
+
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise :class:`BadValue` unless ``ok``."""
+    if not ok:
+        raise BadValue(key, value, allowed)
+
+
+def require_choice(key: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        raise BadValue(key, value, f"one of {list(allowed)}", verdict="is not allowed:")

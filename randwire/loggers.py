@@ -1,0 +1,121 @@
+"""W&B as ``conf/logger/wandb.yaml`` builds it, and the setting / sweep names that group runs.
+
+W&B groups runs by ``group``: here the setting (the command-line overrides minus the seed) plus the sweep
+it belongs to, so the UI shows mean ± std per setting and a repeated command never merges two sweeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import netrc
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig
+
+
+def _hydra_config():
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get()
+    except Exception:  # not launched by Hydra (tests, notebooks)
+        return None
+
+
+def group_overrides(cfg: DictConfig | None = None) -> list[str]:
+    """The run's command-line overrides minus the seed: what makes runs of one setting comparable."""
+    hc = _hydra_config()
+    task = list(hc.overrides.task) if hc is not None else list((cfg or {}).get("overrides", []) or [])
+    return sorted(o for o in task if not o.lstrip("+~").startswith("seed="))
+
+
+def group_name(cfg: DictConfig | None = None) -> str:
+    """Readable setting name: the overrides minus the seed, or a hash of them when they are long."""
+    overrides = group_overrides(cfg)
+    text = ",".join(overrides) if overrides else "defaults"
+    if len(text) <= 100:
+        return text
+    return "cfg-" + hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def sweep_name() -> str | None:
+    """The sweep folder's name (its start time) inside a ``-m`` run; None for a single run."""
+    hc = _hydra_config()
+    if hc is None or str(hc.mode) != "RunMode.MULTIRUN":
+        return None
+    return Path(hc.sweep.dir).name
+
+
+def _wandb_logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def wandb_mode(mode: str | None = "auto") -> str:
+    """WANDB_MODE wins; else the config's mode; ``auto`` = online only when credentials exist."""
+    mode = os.environ.get("WANDB_MODE") or mode or "auto"
+    if mode == "auto":
+        mode = "online" if _wandb_logged_in() else "offline"
+    return mode
+
+
+def wandb_logger(project: str, save_dir: str, seed: int | None = None, entity: str | None = None,
+                 mode: str = "auto", job_type: str = "train", tags: Sequence[str] = (),
+                 log_graphs: bool = True, log_checkpoints: bool = False, group: str | None = None):
+    """A Lightning ``WandbLogger`` that reattaches to the run folder's W&B run on resume
+    (``wandb_id.txt``); ``log_graphs`` / ``log_checkpoints`` are read by the run at its end."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    mode = wandb_mode(mode)
+    id_file = Path(save_dir) / "wandb_id.txt"
+    run_id = id_file.read_text().strip() if id_file.exists() else None
+    setting, sweep = group_name(), sweep_name()
+    logger = WandbLogger(
+        project=project, entity=entity, group=group or (f"{setting}@{sweep}" if sweep else setting),
+        name=f"{setting}|seed={seed}"[:120], job_type=job_type,
+        tags=[*map(str, tags), *([f"sweep:{sweep}"] if sweep else [])], save_dir=str(save_dir), id=run_id,
+        offline=mode == "offline", mode="disabled" if mode == "disabled" else None, log_model=False,
+        resume="allow" if run_id else None,
+    )
+    logger.randwire_options = {"log_graphs": bool(log_graphs), "log_checkpoints": bool(log_checkpoints)}
+    return logger
+
+
+def log_run_artifacts(loggers: Sequence[Any], run_dir: Path, num_stages: int) -> None:
+    """Stage pictures as media; stage graphs and (optionally) checkpoints as W&B artifacts."""
+    for logger in loggers:
+        options = getattr(logger, "randwire_options", None)
+        if options is None:
+            continue
+        import wandb
+
+        run = logger.experiment
+        if options["log_graphs"]:
+            run.log({f"graphs/stage{i}": wandb.Image(str(run_dir / "graphs" / f"stage{i}.png")) for i in range(num_stages)})
+            art = wandb.Artifact(f"graphs-{run.id}", type="stage-graphs")
+            for i in range(num_stages):
+                art.add_file(str(run_dir / "graphs" / f"stage{i}.json"))
+            run.log_artifact(art)
+        ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt")) if (run_dir / "checkpoints").is_dir() else []
+        if options["log_checkpoints"] and ckpts:
+            art = wandb.Artifact(f"checkpoints-{run.id}", type="model")
+            for path in ckpts:
+                art.add_file(str(path))
+            run.log_artifact(art)
+
+
+def finish_wandb(loggers: Sequence[Any], run_dir: Path) -> None:
+    """``wandb.finish()`` after every job, or all seeds of a multirun land in one run (LHT #289)."""
+    for logger in loggers:
+        if getattr(logger, "randwire_options", None) is not None:
+            import wandb
+
+            if wandb.run is not None:
+                (run_dir / "wandb_id.txt").write_text(wandb.run.id + "\n")
+            wandb.finish()

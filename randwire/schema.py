@@ -1,0 +1,87 @@
+"""Typed schemas of the randwire config groups (graph, regime, node_op, execution), registered with Hydra.
+
+The YAML files in ``conf/`` hold the values (paper defaults live there, once); these dataclasses hold only
+the types and the keys, so ``graph.k=abc`` or ``+graph.m=3`` on a WS graph fails while Hydra composes the
+config, before any code runs. Value *ranges* are checked by the component that owns each value
+(generator parameters in :mod:`randwire.graphs`, regime values in :mod:`randwire.network`, the execution
+switches in :mod:`randwire.execution`), not here. No torch here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class ERGraph:
+    name: str = "er"
+    n: int = MISSING  # nodes per random stage (the regular regime's first stage has n/2)
+    p: float = MISSING
+
+
+@dataclass
+class BAGraph:
+    name: str = "ba"
+    n: int = MISSING
+    m: int = MISSING
+
+
+@dataclass
+class WSGraph:
+    name: str = "ws"
+    n: int = MISSING
+    k: int = MISSING
+    p: float = MISSING
+
+
+@dataclass
+class Regime:
+    name: str = MISSING
+    c: int = MISSING
+    dropout: float = MISSING
+    edge_drop: float = MISSING
+    head_channels: int = MISSING
+
+
+@dataclass
+class NodeOp:
+    name: str = MISSING
+
+
+@dataclass
+class Execution:
+    mode: str = MISSING
+    channels_last: bool = MISSING
+    fold_bn: bool = MISSING
+    schedule: str = MISSING
+    fused_aggregation: bool = MISSING
+    compile: bool = MISSING
+    compile_mode: Optional[str] = None
+
+
+SCHEMAS = {("graph", "er"): ERGraph, ("graph", "ba"): BAGraph, ("graph", "ws"): WSGraph,
+           ("regime", "regime"): Regime, ("node_op", "node_op"): NodeOp, ("execution", "execution"): Execution}
+
+
+def extra_keys(group: str, node: Any) -> tuple[list[str], list[str]]:
+    """Keys of ``node`` that its schema does not have, and the keys it has (graph: per generator)."""
+    schema = SCHEMAS.get((group, node.get("name") if group == "graph" else group))
+    if schema is None:
+        return [], []
+    allowed = [f.name for f in fields(schema)]
+    return sorted(set(node) - set(allowed)), allowed
+
+
+def register() -> None:
+    """Store every schema as ``<group>/<name>_schema`` (idempotent); conf files list it in their defaults."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    for (group, name), node in SCHEMAS.items():
+        cs.store(group=group, name=f"{name}_schema", node=node)
+
+
+register()
