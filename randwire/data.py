@@ -165,7 +165,6 @@ class ImageDataModule(pl.LightningDataModule):
         require(is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1")
         require(is_int(num_workers) and num_workers >= 0, "num_workers", num_workers, "an integer >= 0")
         require(is_int(image_size) and image_size >= 8, "image_size", image_size, "an integer >= 8 (pixels)")
-        require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
         require(0 <= val_fraction < 1, "val_fraction", val_fraction, "a fraction in [0, 1)")
         require_choice("augment", augment, AUGMENT)
         if val is None and test is None:

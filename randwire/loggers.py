@@ -110,6 +110,19 @@ def log_run_artifacts(loggers: Sequence[Any], run_dir: Path, num_stages: int) ->
             run.log_artifact(art)
 
 
+def wandb_record(loggers: Sequence[Any], run_dir: Path) -> dict[str, Any] | None:
+    """The W&B run of this job (id, project, group, job type, tags), written to ``wandb_id.txt`` at once so
+    a rerun in the same folder (resume, requeue) reattaches to it; None without a W&B logger."""
+    for logger in loggers:
+        if getattr(logger, "randwire_options", None) is None:
+            continue
+        run = logger.experiment
+        (run_dir / "wandb_id.txt").write_text(run.id + "\n")
+        return {"id": run.id, "project": run.project, "group": run.group, "job_type": run.job_type,
+                "tags": list(run.tags or []), "offline": bool(getattr(run.settings, "_offline", False))}
+    return None
+
+
 def finish_wandb(loggers: Sequence[Any], run_dir: Path) -> None:
     """``wandb.finish()`` after every job, or all seeds of a multirun land in one run (LHT #289)."""
     for logger in loggers:

@@ -100,11 +100,6 @@ class RandWireModule(pl.LightningModule):
         self.val_acc1_best(self.val_acc1.compute())
         self.log("val/acc1_best", self.val_acc1_best.compute())
 
-    def on_fit_start(self) -> None:
-        for logger in self.loggers:
-            logger.log_hyperparams({"complexity/params": self.cx["params"], "complexity/flops": self.cx["flops"],
-                                    "graph_hashes": [g.hash for g in self.net.graphs]})
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["randwire"] = {"format": CHECKPOINT_FORMAT, "net_spec": self.net.spec(),
                                   "complexity": self.cx, "run_config": self.run_config}

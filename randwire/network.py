@@ -48,7 +48,7 @@ class NodeTransform(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int, op: str = "sep_conv") -> None:
         super().__init__()
-        require_choice("node_op", op, NODE_OPS)
+        validate_node_op(op)
         self.op, self.c_in, self.c_out, self.stride = op, c_in, c_out, stride
         if op == "sep_conv":
             self.conv_dw = nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False)
@@ -330,12 +330,17 @@ class RandWireNet(nn.Module):
         return {"config": dict(self.config), "graphs": [g.to_dict() for g in self.graphs]}
 
 
+def validate_node_op(op: str) -> None:
+    """Fig. 6 node operations."""
+    require_choice("node_op", op, NODE_OPS)
+
+
 def validate_network_args(
     regime: str, c: int, num_classes: int, node_op: str, dropout: float, edge_drop: float,
     in_channels: int = 3, head_channels: int = HEAD_CHANNELS,
 ) -> None:
-    require_choice("regime", regime, REGIMES)
-    require_choice("node_op", node_op, NODE_OPS)
+    stage_layout(regime, 2, 2)  # the regime's name
+    validate_node_op(node_op)
     require(is_int(c) and c >= 2, "c", c, "an integer >= 2")
     require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
     require(is_number(dropout) and 0 <= dropout < 1, "dropout", dropout, "a float in [0, 1)")
@@ -346,7 +351,6 @@ def validate_network_args(
 
 def validate_stage_params(regime: str, graph: str, n: int, graph_params: dict[str, Any]) -> list[int]:
     """Check the generator parameters against every stage's node count; returns those node counts."""
-    require_choice("regime", regime, REGIMES)
     validate_graph_params(graph, n, graph_params)
     sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
     if min(sizes) < 2:

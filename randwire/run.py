@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
                      check_optimization, compose_config, graph_params)
 from .errors import is_int, require, require_choice
-from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts
+from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
 
 METRICS_FILE = "metrics.json"
 # evaluate.py's precision (trainer.precision's names): the autocast dtype of the forward pass.
@@ -137,7 +137,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             graph.save(run_dir / "graphs" / f"stage{i}.json")
             draw_stage(graph, run_dir / "graphs" / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  seed={cfg.seed}")
         for logger in loggers:  # the W&B (or CSV, TensorBoard) config: the resolved Hydra config, once
-            logger.log_hyperparams(config_dict)
+            logger.log_hyperparams({**config_dict, "complexity/params": module.cx["params"],
+                                    "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs]})
+        wandb_run = wandb_record(loggers, run_dir)
     device_type = "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu"
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -165,6 +167,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights",
             "device": device_type, "world_size": trainer.world_size,
         }
+        if rank0 and wandb_run is not None:
+            metrics["wandb"] = wandb_run
         if rank0:
             _atomic_write(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
             log_run_artifacts(loggers, run_dir, len(net.graphs))

@@ -144,14 +144,43 @@ def test_bad_checkpoints_fail_with_one_clear_line(tmp_path):
         load_checkpoint(tmp_path / "foreign.ckpt")
 
 
-def test_wandb_offline_run_is_written_and_finished(compose_cfg, tmp_path):
+def test_wandb_offline_run_is_written_and_finished(compose_cfg, tmp_path, monkeypatch):
     import wandb
 
-    cfg = compose_cfg(*TINY, "logger=wandb", "+trainer.fast_dev_run=true", run_dir=tmp_path / "run")
-    train(cfg)
+    seen = {}
+    finish = wandb.finish
+
+    def capture_then_finish(*args, **kwargs):
+        if wandb.run is not None:
+            seen.update(config=dict(wandb.run.config), job_type=wandb.run.job_type, tags=list(wandb.run.tags))
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(wandb, "finish", capture_then_finish)
+    cfg = compose_cfg(*TINY, "logger=wandb", "+trainer.fast_dev_run=true", "tags=[ablation]", run_dir=tmp_path / "run")
+    metrics = train(cfg)
     assert wandb.run is None  # finished: the next job of a multirun gets its own run
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
-    assert (tmp_path / "run" / "wandb_id.txt").read_text().strip()
+    run_id = (tmp_path / "run" / "wandb_id.txt").read_text().strip()
+    assert metrics["wandb"]["id"] == run_id and metrics["wandb"]["job_type"] == "train"
+    assert metrics["wandb"]["group"] == "defaults" and metrics["tags"] == ["ablation"]
+    assert seen["job_type"] == "train" and seen["tags"] == ["ablation"]
+    # the W&B config is the resolved Hydra config, once: no edge lists, no second copy
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert set(seen["config"]) == set(resolved) | {"complexity/params", "complexity/flops", "graph_hashes"}
+    assert seen["config"]["graph"] == resolved["graph"] and seen["config"]["optimizer"] == resolved["optimizer"]
+    assert "net_spec" not in str(seen["config"]) and "run_config" not in seen["config"]
+    assert seen["config"]["complexity/flops"] == metrics["flops"]
+
+
+def test_lightning_model_summary_counts_the_network_flops(compose_cfg):
+    """Lightning's summary used to print 0 FLOPs; it counts torch's way: 2 per multiply-add."""
+    from pytorch_lightning.utilities.model_summary import summarize
+
+    from randwire.run import build_module
+
+    cfg = compose_cfg(*TINY)
+    module = build_module(cfg, build_net(cfg), {})
+    assert summarize(module, max_depth=1).total_flops == 2 * module.cx["flops"]
 
 
 @pytest.mark.slow
@@ -207,3 +236,17 @@ def test_ddp_spawn_on_cpu_reports_best_val_and_step_memory(compose_cfg, tmp_path
     assert metrics["world_size"] == 2
     assert metrics["val/acc1_best"] is not None and 0 <= metrics["val/acc1_best"] <= 1
     assert metrics["peak_train_memory_kind"] == "cpu_heap_step_peak" and metrics["peak_train_memory_mb"] > 0
+
+
+def test_ckpt_path_starts_from_a_checkpoint_of_the_same_graphs_only(compose_cfg, tmp_path):
+    from randwire.errors import CheckpointError
+
+    _, first = _short_fit(compose_cfg, tmp_path / "a", "trainer.max_epochs=1")
+    start = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    _, cont = _short_fit(compose_cfg, tmp_path / "b", "trainer.max_epochs=2", f"ckpt_path={start}")
+    assert first["global_step"] == 2 and cont["global_step"] == 4  # continued: only epoch 2 ran in b
+    assert cont["graph_hashes"] == first["graph_hashes"]
+    with pytest.raises(CheckpointError, match=r"ckpt_path='.*last.ckpt': its stored graphs are not this run's "
+                                              r"\(graph=ws, seed=1\)"):
+        _short_fit(compose_cfg, tmp_path / "c", "seed=1", f"ckpt_path={start}")
+    assert not (tmp_path / "c").exists()

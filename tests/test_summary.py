@@ -64,7 +64,7 @@ def test_two_seed_sweep_end_to_end(tmp_path):
     """A real `-m` sweep through train.py: each job writes metrics.json, the callback writes the summary."""
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "train.py", "graph=er", "graph.n=8", "regime.c=8", "regime.head_channels=32",
-           "data=synthetic", "data.num_samples=64", "data.batch_size=16", "logger=csv", "callbacks=none",
+           "data=synthetic", "data.num_samples=64", "data.batch_size=16", "logger=wandb", "callbacks=none",
            "trainer.max_epochs=1", "-m", "seed=0,1", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "WANDB_MODE": "offline"})
@@ -72,9 +72,30 @@ def test_two_seed_sweep_end_to_end(tmp_path):
     accs = [json.loads((sweep / str(i) / "metrics.json").read_text())["test/acc1"] for i in (0, 1)]
     seeds = [json.loads((sweep / str(i) / "metrics.json").read_text())["seed"] for i in (0, 1)]
     assert seeds == [0, 1]
+    # W&B: one group per setting *and* sweep (a repeated command never merges into an older sweep's group)
+    runs = [json.loads((sweep / str(i) / "metrics.json").read_text())["wandb"] for i in (0, 1)]
+    assert runs[0]["group"] == runs[1]["group"] and runs[0]["group"].endswith("@sweep")
+    assert all(r["job_type"] == "train" and "sweep:sweep" in r["tags"] for r in runs) and runs[0]["id"] != runs[1]["id"]
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert len(rows) == 1 and rows[0]["n"] == "2" and rows[0]["seeds"] == "0 1"
     mean = sum(accs) / 2
     assert float(rows[0]["test/acc1_mean"]) == pytest.approx(mean)
     assert float(rows[0]["test/acc1_std"]) == pytest.approx(abs(accs[0] - accs[1]) / math.sqrt(2))
     assert "mean ± std over seeds" in proc.stdout
+
+
+@pytest.mark.slow
+def test_optuna_sweeper_is_given_the_validation_metric(tmp_path):
+    """hparams_search=lr_optuna: the value each trial returns to the sweeper is val/acc1_best, never a test metric."""
+    sweep = tmp_path / "search"
+    cmd = [sys.executable, "train.py", "-m", "hparams_search=lr_optuna", "hydra.sweeper.n_trials=2",
+           "hydra.sweeper.sampler.n_startup_trials=2", "graph.n=8", "regime.c=8", "regime.head_channels=32",
+           "data=synthetic", "data.num_samples=64", "data.batch_size=16", "logger=none", "callbacks=none",
+           "trainer.max_epochs=1", "extras.print_config=false", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "WANDB_MODE": "offline"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    trials = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
+    assert result["best_value"] == pytest.approx(max(t["val/acc1_best"] for t in trials))
+    assert set(result["best_params"]) == {"optimizer.lr", "optimizer.weight_decay"}
