@@ -250,3 +250,28 @@ def test_ckpt_path_starts_from_a_checkpoint_of_the_same_graphs_only(compose_cfg,
                                               r"\(graph=ws, seed=1\)"):
         _short_fit(compose_cfg, tmp_path / "c", "seed=1", f"ckpt_path={start}")
     assert not (tmp_path / "c").exists()
+
+
+def test_local_site_settings_are_loaded_last(tmp_path):
+    from randwire.config import compose_config
+
+    site = tmp_path / "site"
+    (site / "local").mkdir(parents=True)
+    (site / "local" / "default.yaml").write_text("# @package _global_\npaths:\n  data_dir: /datasets\ntags: [site]\n")
+    cfg = compose_config("train", [f"hydra.searchpath=[file://{site}]", "experiment=cpu_budget"])
+    assert cfg.paths.data_dir == "/datasets" and list(cfg.tags) == ["site"]
+    assert compose_config("train", []).paths.data_dir == "data" and list(compose_config("train", []).tags) == []
+
+
+@pytest.mark.parametrize("preset,key,value", [("fdr", "fast_dev_run", True), ("overfit", "overfit_batches", 3),
+                                              ("limit", "limit_train_batches", 5), ("profiler", "profiler", "simple")])
+def test_debug_presets(compose_cfg, preset, key, value):
+    cfg = compose_cfg(f"debug={preset}")
+    assert cfg.trainer[key] == value and cfg.trainer.accelerator == "cpu" and cfg.data.num_workers == 0
+    assert list(cfg.tags) == ["debug"] and list(cfg.logger) == ["csv"]
+
+
+def test_debug_fast_dev_run_trains_one_batch(compose_cfg, tmp_path):
+    cfg = compose_cfg(*TINY, "debug=fdr", "logger=none", run_dir=tmp_path / "run")
+    metrics = train(cfg)
+    assert metrics["global_step"] == 1 and metrics["tags"] == ["debug"] and metrics["test_checkpoint"] == "final weights"
