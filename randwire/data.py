@@ -52,20 +52,16 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float]) -> tupl
     return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
-class MNIST5k(Dataset):
-    """The embedded digits, fixed stratified split: 4,000 train / 500 val / 500 test (10% each held out).
-    Images are float tensors [1, 28, 28] in [0, 1]."""
+SPLITS = ("train", "val", "test")
 
-    classes = [str(d) for d in range(10)]
 
-    def __init__(self, split: str, transform: Callable | None = None) -> None:
-        require_choice("split", split, ("train", "val", "test"))
-        images, labels = mnist5k_arrays()
-        index = stratified_split(labels, (0.1, 0.1))[("train", "val", "test").index(split)]
-        self.images = torch.from_numpy(images[index]).unsqueeze(1)
-        self.labels = torch.from_numpy(labels[index])
-        self.targets = self.labels.tolist()
-        self.transform = transform
+class TensorImages(Dataset):
+    """Images held as one float tensor [N, C, H, W] with int labels; ``transform`` per sample."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                 transform: Callable | None = None) -> None:
+        self.images, self.labels, self.classes, self.transform = images, labels, classes, transform
+        self.targets = labels.tolist()  # for the stratified hold-out of a validation split
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -75,29 +71,32 @@ class MNIST5k(Dataset):
         return (self.transform(x) if self.transform else x), int(self.labels[i])
 
 
-class SyntheticImages(Dataset):
+class MNIST5k(TensorImages):
+    """The embedded digits, fixed stratified split: 4,000 train / 500 val / 500 test (10% each held out).
+    Images are float tensors [1, 28, 28] in [0, 1]."""
+
+    def __init__(self, split: str, transform: Callable | None = None) -> None:
+        require_choice("split", split, SPLITS)
+        images, labels = mnist5k_arrays()
+        index = stratified_split(labels, (0.1, 0.1))[SPLITS.index(split)]
+        super().__init__(torch.from_numpy(images[index]).unsqueeze(1), torch.from_numpy(labels[index]),
+                         [str(d) for d in range(10)], transform)
+
+
+class SyntheticImages(TensorImages):
     """Gaussian images whose class adds a fixed pattern: learnable, never downloaded. val and test are a
     quarter of ``num_samples`` each (at least 8), drawn with their own seeds."""
 
     def __init__(self, split: str, num_samples: int, num_classes: int, channels: int, size: int,
                  transform: Callable | None = None) -> None:
-        require_choice("split", split, ("train", "val", "test"))
+        require_choice("split", split, SPLITS)
         require(is_int(num_samples) and num_samples >= 1, "num_samples", num_samples, "an integer >= 1")
         n = num_samples if split == "train" else max(num_samples // 4, 8)
-        g = torch.Generator().manual_seed(("train", "val", "test").index(split))
-        self.labels = torch.randint(0, num_classes, (n,), generator=g)
+        g = torch.Generator().manual_seed(SPLITS.index(split))
+        labels = torch.randint(0, num_classes, (n,), generator=g)
         patterns = torch.randn(num_classes, channels, size, size, generator=torch.Generator().manual_seed(SPLIT_SEED))
-        self.images = torch.randn(n, channels, size, size, generator=g) + 1.5 * patterns[self.labels]
-        self.targets = self.labels.tolist()
-        self.classes = [str(k) for k in range(num_classes)]
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        x = self.images[i]
-        return (self.transform(x) if self.transform else x), int(self.labels[i])
+        images = torch.randn(n, channels, size, size, generator=g) + 1.5 * patterns[labels]
+        super().__init__(images, labels, [str(k) for k in range(num_classes)], transform)
 
 
 def image_transform(augment: str, image_size: int, native_size: int | None, mean: Sequence[float] | None,
