@@ -16,13 +16,22 @@ from randwire.cli import multirun_flag_first, report, run_app
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from randwire.errors import CheckpointError, ConfigError, DataError
+    from randwire.cli import in_multirun, record_failed_job
+    from randwire.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
     from randwire.run import train
 
     try:
         metrics = train(cfg)
-    except (ConfigError, DataError, CheckpointError) as err:
-        report(err)
+    except (ConfigError, DataError, CheckpointError, TrainingDiverged) as err:
+        if not in_multirun():
+            report(err)
+        record_failed_job(cfg, err)  # a sweep goes on: its siblings run, the summary lists this job
+        return None
+    except Exception as err:
+        if not in_multirun():
+            raise
+        record_failed_job(cfg, err, traceback=True)
+        return None
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None  # for Hydra sweepers
 
 

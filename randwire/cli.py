@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 
@@ -22,12 +23,47 @@ def run_app(app: Callable[[], object]) -> None:
 
     from .config import composition_error_line
 
+    from . import summary
+
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own multi-line report
     try:
         app()
     except (HydraException, OmegaConfBaseException) as err:
         print(f"error: {composition_error_line(err)}", file=sys.stderr)
         sys.exit(2)
+    if summary.LAST_SWEEP["failed"]:  # the sweep ran to its end; its exit code still says what failed
+        print(f"error: {summary.LAST_SWEEP['failed']} of {summary.LAST_SWEEP['jobs']} jobs failed "
+              f"(listed in {summary.LAST_SWEEP['dir']}/summary.md)", file=sys.stderr)
+        sys.exit(1)
+
+
+def in_multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except Exception:
+        return False
+
+
+def record_failed_job(cfg, err: BaseException, traceback: bool = False) -> None:
+    """A job of a sweep that failed: its reason on stderr and in its ``metrics.json`` (status, one line),
+    the full traceback in its log when the error was not one of ours."""
+    import logging
+
+    from .errors import TrainingDiverged
+    from .run import write_failure
+
+    line = " ".join(str(err).split()) or type(err).__name__
+    if traceback:
+        logging.getLogger("randwire").exception("job failed")
+        line = f"{type(err).__name__}: {line}"
+    print(f"error: job failed: {line}", file=sys.stderr)
+    run_dir = Path(cfg.paths.output_dir)
+    if isinstance(err, TrainingDiverged) and (run_dir / "metrics.json").exists():
+        return  # train() already recorded the divergence with its step and epoch
+    write_failure(run_dir, cfg, line)
 
 
 def report(err: BaseException) -> None:

@@ -36,6 +36,10 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, foreign, or does not match the run."""
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite: the run stops at that step (one line for the user)."""
+
+
 def is_int(x: Any) -> bool:
     """An integer that is not a bool (numpy integers count)."""
     import numbers

@@ -16,7 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from .complexity import complexity
 from .memory import PeakMemory, cpu_heap_available
-from .errors import is_int, is_number, require
+from .errors import TrainingDiverged, is_int, is_number, require
 from .network import RandWireNet
 from .schedules import scheduler_context
 
@@ -128,6 +128,19 @@ class RandWireModule(pl.LightningModule):
                                     steps_per_epoch=max(1, total // epochs))
         sched = self.make_scheduler(optimizer=opt, **context)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": getattr(sched, "interval", "epoch")}}
+
+
+class DivergenceGuard(pl.Callback):
+    """Stop at the first non-finite training loss, naming the step. A diverged run must not go on for
+    hours at NaN, nor save a "best" checkpoint from a diverged state (the checkpoint callbacks do not save
+    on an exception). One device-to-host sync per step: small next to a RandWire step."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is not None and not bool(torch.isfinite(loss.detach()).all()):
+            raise TrainingDiverged(f"training diverged: loss={float(loss.detach().float().mean())} at step "
+                                   f"{trainer.global_step} (epoch {trainer.current_epoch}, batch {batch_idx}); "
+                                   f"lower optimizer.lr or check the data")
 
 
 class StepMemory(pl.Callback):

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
                      check_optimization, compose_config, graph_params)
-from .errors import is_int, require, require_choice
+from .errors import TrainingDiverged, is_int, require, require_choice
 from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
 
 METRICS_FILE = "metrics.json"
@@ -107,7 +107,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     import pytorch_lightning as pl
 
-    from .module import RandWireModule, StepMemory
+    from .module import DivergenceGuard, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
@@ -116,7 +116,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build("data", cfg.data)  # checks its own values and paths; loads nothing yet
     loggers = list(build_each("logger", cfg.get("logger")).values())
     step_memory = StepMemory()
-    callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory]
+    callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
+                 DivergenceGuard()]
     trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False,
                     enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
                     enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
@@ -142,7 +143,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         wandb_run = wandb_record(loggers, run_dir)
     device_type = "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu"
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        except TrainingDiverged as err:
+            if rank0:
+                write_failure(run_dir, cfg, str(err), status="diverged", epochs=trainer.current_epoch,
+                              global_step=trainer.global_step, wall_time_s=round(time.time() - start, 2))
+            raise
         checkpoint_cb = trainer.checkpoint_callback
         # The checkpoint callback's best score spans resumed epochs too; the logged val/acc1_best is there
         # without checkpointing and under ddp_spawn, where the best score stays in the worker.
@@ -156,6 +163,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         test_ckpt = best if best and not trainer.fast_dev_run else None
         results = trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt, verbose=rank0)[0]
         metrics = {
+            "status": "ok",
             "test/acc1": results.get("test/acc1"), "test/acc5": results.get("test/acc5"), "test/loss": results.get("test/loss"),
             "val/acc1_best": best_val,
             "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size,
@@ -175,6 +183,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return metrics
     finally:
         finish_wandb(loggers, run_dir)
+
+
+def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "failed", **extra: Any) -> None:
+    """``metrics.json`` of a job that did not finish: valid JSON with the status and the one-line reason,
+    keyed like a finished job (seed, setting), so the sweep summary lists it next to its setting."""
+    seed = cfg.get("seed") if isinstance(cfg.get("seed"), int) else None
+    record = {"status": status, "error": " ".join(reason.split()), "seed": seed,
+              "group": group_name(cfg), "overrides": group_overrides(cfg), **extra}
+    _atomic_write(run_dir / METRICS_FILE, json.dumps(record, indent=1) + "\n")
 
 
 def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):

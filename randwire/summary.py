@@ -45,15 +45,16 @@ def collect(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str,
         ov_file = job / ".hydra" / "overrides.yaml"
         overrides = [str(o) for o in (yaml.safe_load(ov_file.read_text()) or [])] if ov_file.exists() else []
         metrics_file = job / "metrics.json"
-        if metrics_file.exists():
-            m = json.loads(metrics_file.read_text())
-            key = m.get("overrides")
-            if key is None:
-                key = sorted(o for o in overrides if _seed_of([o]) is None)
-            done.append({"job": job.name, "group": ",".join(key) or "defaults", "seed": m.get("seed"), **m})
-        else:
+        m = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+        key = m.get("overrides")
+        if key is None:
             key = sorted(o for o in overrides if _seed_of([o]) is None)
-            failed.append({"job": job.name, "group": ",".join(key) or "defaults", "seed": _seed_of(overrides)})
+        row = {"job": job.name, "group": ",".join(key) or "defaults", "seed": m.get("seed", _seed_of(overrides))}
+        if m.get("status", "ok") == "ok" and m:
+            done.append({**m, **row})  # grouped by the overrides, like its failed siblings
+        else:  # failed (status and reason recorded by the job), or killed before it wrote anything
+            failed.append({**row, "status": m.get("status", "missing"),
+                           "error": m.get("error", "no metrics.json: killed, or still running")})
     return done, failed
 
 
@@ -90,13 +91,16 @@ def _fmt(mean: float, std: float, scale: float) -> str:
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}" if not math.isnan(std) else f"{mean * scale:.{digits}f}"
 
 
-def to_markdown(table: list[dict[str, Any]]) -> str:
+def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = ()) -> str:
     head = ["setting", "n", *[c[1] for c in COLUMNS], "seeds", "failed"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
         cells = [e["group"], str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS],
                  ",".join(map(str, e["seeds"])), ",".join(map(str, e["failed_seeds"])) or "–"]
         lines.append("| " + " | ".join(cells) + " |")
+    if failed:
+        lines += ["", "Failed jobs (not averaged):", "", "| job | setting | seed | status | reason |", "|---|---|---|---|---|"]
+        lines += [f"| {r['job']} | {r['group']} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |" for r in failed]
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +119,7 @@ def write_summary(sweep_dir: str | Path, quiet: bool = False) -> list[dict[str, 
     sweep_dir = Path(sweep_dir)
     done, failed = collect(sweep_dir)
     table = summarize(done, failed)
-    (sweep_dir / "summary.md").write_text(to_markdown(table))
+    (sweep_dir / "summary.md").write_text(to_markdown(table, failed))
     (sweep_dir / "summary.csv").write_text(to_csv(table))
     if not quiet:
         _print(table, failed, sweep_dir)
@@ -136,7 +140,8 @@ def _print(table, failed, sweep_dir: Path) -> None:
         console = Console(width=max(console.width, 130))
     console.print(t)
     for row in failed:
-        console.print(f"[red]missing or failed:[/red] job {row['job']} (seed={row['seed']}, {row['group']}) has no metrics.json — not averaged")
+        console.print(f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {row['group']}): "
+                      f"{row['error']} — not averaged", highlight=False)
     console.print(f"written: {sweep_dir / 'summary.md'}, {sweep_dir / 'summary.csv'}")
 
 
@@ -144,6 +149,10 @@ try:
     from hydra.experimental.callback import Callback
 except ImportError:  # pragma: no cover - hydra is a dependency
     Callback = object  # type: ignore[assignment,misc]
+
+
+# What the last sweep of this process left (read by the entry point for the sweep's exit code).
+LAST_SWEEP: dict[str, Any] = {"dir": None, "jobs": 0, "failed": 0}
 
 
 class MultirunSummary(Callback):
@@ -154,6 +163,8 @@ class MultirunSummary(Callback):
         if not sweep_dir.is_dir():
             return
         table = write_summary(sweep_dir)
+        done, failed = collect(sweep_dir)
+        LAST_SWEEP.update(dir=str(sweep_dir), jobs=len(done) + len(failed), failed=len(failed))
         if "wandb" in (config.get("logger") or {}):
             _log_wandb_table(config, table, sweep_dir)
 

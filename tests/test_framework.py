@@ -275,3 +275,15 @@ def test_debug_fast_dev_run_trains_one_batch(compose_cfg, tmp_path):
     cfg = compose_cfg(*TINY, "debug=fdr", "logger=none", run_dir=tmp_path / "run")
     metrics = train(cfg)
     assert metrics["global_step"] == 1 and metrics["tags"] == ["debug"] and metrics["test_checkpoint"] == "final weights"
+
+
+def test_divergence_stops_the_run_at_the_step_and_records_it(compose_cfg, tmp_path):
+    from randwire.errors import TrainingDiverged
+
+    cfg = compose_cfg(*TINY, "callbacks=default", "optimizer.lr=1e6", "trainer.max_epochs=3", run_dir=tmp_path / "run")
+    with pytest.raises(TrainingDiverged, match=r"^training diverged: loss=nan at step \d+ \(epoch 0, batch \d+\)"):
+        train(cfg)
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())  # valid JSON: no bare NaN
+    assert record["status"] == "diverged" and record["epochs"] == 0 and record["global_step"] <= 4  # 4 per epoch
+    assert record["error"].startswith("training diverged") and record["seed"] == 0
+    assert not (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()

@@ -43,13 +43,14 @@ def test_summary_mean_std_and_failed_seeds(tmp_path, capsys):
 
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "92.00 ± 2.83" in out and "job 3 (seed=1, graph=ws) has no metrics.json" in out
+    assert "92.00 ± 2.83" in out and "missing: job 3 (seed=1, graph=ws): no metrics.json: killed, or still running" in out
     md = (tmp_path / "summary.md").read_text()
     assert "| graph=ba | 2 | 92.00 ± 2.83 |" in md and "| graph=ws | 1 | 80.00 |" in md
     assert "| 105.0 ± 7.1 | 0,1 |" in md  # training-step memory next to FLOPs
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
     assert rows[0]["setting"] == "graph=ba" and float(rows[0]["test/acc1_mean"]) == pytest.approx(0.92)
     assert rows[1]["failed_seeds"] == "1"
+    assert "| 3 | graph=ws | 1 | missing | no metrics.json: killed, or still running |" in md
 
 
 def test_summary_command_on_missing_or_empty_dir(tmp_path, capsys):
@@ -99,3 +100,38 @@ def test_optuna_sweeper_is_given_the_validation_metric(tmp_path):
     trials = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
     assert result["best_value"] == pytest.approx(max(t["val/acc1_best"] for t in trials))
     assert set(result["best_params"]) == {"optimizer.lr", "optimizer.weight_decay"}
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_past_failed_and_diverged_jobs(tmp_path):
+    """Issue 9 items 1 and 6: a bad value and a diverging lr in one -m sweep; every job runs, the summary
+    lists both failures with their reason next to their setting, and the sweep's exit code says so."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", "graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic",
+           "data.num_samples=64", "data.batch_size=16", "logger=csv", "trainer.max_epochs=2",
+           "extras.print_config=false", "-m", "graph.k=4,3", "optimizer.lr=0.1,1e6", "seed=0,1",
+           f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "WANDB_MODE": "offline"})
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == f"error: 6 of 8 jobs failed (listed in {sweep}/summary.md)"
+    records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")}
+    assert sorted(records) == list(range(8))  # every job ran and left valid JSON
+    status = {j: (r["status"], dict(o.split("=", 1) for o in r["overrides"] if o.startswith(("graph.k", "optimizer.lr"))))
+              for j, r in records.items()}
+    for job, (state, ov) in status.items():
+        if ov["graph.k"] == "3":
+            assert state == "failed" and records[job]["error"] == "graph.k=3 is out of range: allowed an even integer in [2, n) = [2, 8)"
+        elif float(ov["optimizer.lr"]) > 1:
+            assert state == "diverged" and records[job]["error"].startswith("training diverged: loss=nan at step")
+            assert not (sweep / str(job) / "checkpoints" / "best.ckpt").exists()  # no best from a diverged state
+        else:
+            assert state == "ok" and 0 <= records[job]["test/acc1"] <= 1
+    _, failed = collect(sweep)
+    table = {e["group"]: e for e in summarize(*collect(sweep))}
+    good = next(e for g, e in table.items() if "graph.k=4" in g and "optimizer.lr=0.1," in g)
+    assert good["n"] == 2 and good["failed_seeds"] == []
+    diverged = next(e for g, e in table.items() if "graph.k=4" in g and "optimizer.lr=1000000.0" in g)
+    assert diverged["n"] == 0 and diverged["failed_seeds"] == [0, 1]  # grouped with its setting
+    md = (sweep / "summary.md").read_text()
+    assert md.count("| failed | graph.k=3 is out of range") == 4 and md.count("| diverged | training diverged") == 2
