@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import os
+from pathlib import Path
+
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import nn
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -128,6 +132,27 @@ class RandWireModule(pl.LightningModule):
                                     steps_per_epoch=max(1, total // epochs))
         sched = self.make_scheduler(optimizer=opt, **context)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": getattr(sched, "interval", "epoch")}}
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file in the destination folder, flushed, then renamed over the
+    old one: a kill mid-write leaves the previous checkpoint whole (Lightning writes the destination file
+    in place, so a kill mid-copy left a truncated ``last.ckpt`` that every resume then failed on)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if "://" in str(path):  # remote filesystems (fsspec): Lightning's own writer
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class DivergenceGuard(pl.Callback):

@@ -82,19 +82,64 @@ def _split_callbacks(built: dict[str, Any], has_logger: bool) -> list:
     return keep
 
 
-def _start_checkpoint(cfg: DictConfig, net, run_dir: Path) -> str | None:
-    """What ``fit`` starts from: the run folder's ``last.ckpt`` (resume), else ``ckpt_path``, whose stored
-    graphs must be this run's (checked here, before anything is written)."""
-    last = run_dir / "checkpoints" / "last.ckpt"
+# What may differ between a run and the checkpoint it resumes from (reading: a longer schedule, another
+# machine's workers or data location, bookkeeping). Everything else must match, or the resumed run would
+# silently be another experiment.
+RESUME_MAY_CHANGE = ("trainer.max_epochs", "data.num_workers", "resume", "ckpt_path", "tags", "extras.", "paths.",
+                     "logger.", "callbacks.")
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def _check_same_run(key: str, path: Path, info: dict[str, Any], net, cfg: DictConfig,
+                    config_dict: dict[str, Any] | None) -> None:
+    """The checkpoint's stored graphs (and, given ``config_dict``, its run config) must be this command's;
+    one line naming what differs."""
+    stored = [g.get("hash") for g in info["net_spec"].get("graphs", [])]
+    if stored != [g.hash for g in net.graphs]:
+        raise CheckpointError(f"{key}={str(path)!r}: its stored graphs are not this run's (graph={cfg.graph.name}, "
+                              f"seed={cfg.seed}): use a checkpoint of the same setting and seed, or another run folder")
+    if config_dict is None:  # ckpt_path: a new run from these weights may change the recipe
+        return
+    then, now = _flatten(info.get("run_config") or {}), _flatten(config_dict)
+    differ = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k) and not k.startswith(RESUME_MAY_CHANGE)
+                    and not (k.startswith("data.") and k.endswith("root")))
+    if differ and info.get("format") != 1:
+        shown = ", ".join(f"{k}={then.get(k)!r} there, {now.get(k)!r} here" for k in differ[:3])
+        raise CheckpointError(f"{key}={str(path)!r} was trained with another config: {shown}"
+                              f"{f' (+{len(differ) - 3} more)' if len(differ) > 3 else ''}; allowed to change on "
+                              f"resume: {', '.join(RESUME_MAY_CHANGE)} (or use another run folder)")
+
+
+def _start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str, Any]) -> str | None:
+    """What ``fit`` starts from, checked before anything is written: the run folder's ``last.ckpt``
+    (resume; an unreadable one is reported in one line and the newest readable checkpoint used instead),
+    else ``ckpt_path``. Either must hold this run's graphs; a resumed one also this run's config."""
+    ckpts = run_dir / "checkpoints"
+    last = ckpts / "last.ckpt"
     if cfg.get("resume", True) and last.exists():
-        return str(last)
+        others = sorted((p for p in ckpts.glob("*.ckpt") if p != last), key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in (last, *others):
+            try:
+                info = read_checkpoint(path, key="resume")[1]
+            except CheckpointError as err:
+                print(f"warning: {err}; resuming from the newest readable checkpoint instead", file=sys.stderr)
+                continue
+            _check_same_run("resume", path, info, net, cfg, config_dict)
+            return str(path)
+        print(f"warning: no readable checkpoint in {ckpts}: training from the start", file=sys.stderr)
+        return None
     if not cfg.get("ckpt_path"):
         return None
     info = read_checkpoint(cfg.ckpt_path, key="ckpt_path")[1]
-    stored = [g.get("hash") for g in info["net_spec"].get("graphs", [])]
-    if stored != [g.hash for g in net.graphs]:
-        raise CheckpointError(f"ckpt_path={str(cfg.ckpt_path)!r}: its stored graphs are not this run's (graph="
-                              f"{cfg.graph.name}, seed={cfg.seed}): start from a checkpoint of the same setting and seed")
+    _check_same_run("ckpt_path", Path(cfg.ckpt_path), info, net, cfg, None)
     return str(cfg.ckpt_path)
 
 
@@ -107,7 +152,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     import pytorch_lightning as pl
 
-    from .module import DivergenceGuard, StepMemory
+    from .module import AtomicCheckpointIO, DivergenceGuard, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
@@ -118,7 +163,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     step_memory = StepMemory()
     callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
                  DivergenceGuard()]
-    trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False,
+    trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
                     enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
                     enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
                     enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks))
@@ -127,7 +172,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     net = build_net(cfg)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
     module = build_module(cfg, net, config_dict)
-    ckpt_path = _start_checkpoint(cfg, net, run_dir)
+    ckpt_path = _start_checkpoint(cfg, net, run_dir, config_dict)
     rank0 = trainer.is_global_zero
     if rank0:
         if cfg.get("extras", {}).get("print_config", True):

@@ -287,3 +287,64 @@ def test_divergence_stops_the_run_at_the_step_and_records_it(compose_cfg, tmp_pa
     assert record["status"] == "diverged" and record["epochs"] == 0 and record["global_step"] <= 4  # 4 per epoch
     assert record["error"].startswith("training diverged") and record["seed"] == 0
     assert not (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_nothing_improves(compose_cfg, tmp_path):
+    """Issue 9 item 3: with Lightning 2.6 a monitored save_last refreshed last.ckpt only on improvement."""
+    cfg, metrics = _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=3", "optimizer.lr=1e-12")
+    ckpts = tmp_path / "run" / "checkpoints"
+    last = torch.load(ckpts / "last.ckpt", weights_only=True)
+    best = torch.load(ckpts / "best.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 6) and metrics["global_step"] == 6
+    assert best["epoch"] == 0  # val top-1 never improved after epoch 0 (lr 1e-12): best stays there
+    _, again = _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=4", "optimizer.lr=1e-12")
+    assert again["global_step"] == 8  # the rerun continued from epoch 3, not from the best epoch
+
+
+def test_resume_refuses_a_checkpoint_of_another_run_and_touches_nothing(compose_cfg, tmp_path):
+    """Issue 9 item 2: seed=2 into a seed-0 folder, or a changed lr, is one line; the folder stays as it was."""
+    from randwire.errors import CheckpointError
+
+    run = tmp_path / "run"
+    _short_fit(compose_cfg, run, "trainer.max_epochs=1")
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(CheckpointError, match=r"^resume='.*last.ckpt': its stored graphs are not this run's \(graph=ws, seed=2\)"):
+        _short_fit(compose_cfg, run, "trainer.max_epochs=2", "seed=2")
+    with pytest.raises(CheckpointError, match=r"^resume='.*last.ckpt' was trained with another config: "
+                                              r"optimizer.lr=0.1 there, 0.2 here; allowed to change on resume: trainer.max_epochs"):
+        _short_fit(compose_cfg, run, "trainer.max_epochs=2", "optimizer.lr=0.2")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_unreadable_last_checkpoint_falls_back_to_the_newest_readable_one(compose_cfg, tmp_path, capsys):
+    run = tmp_path / "run"
+    _short_fit(compose_cfg, run, "trainer.max_epochs=1")
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # a kill mid-write, as Lightning's in-place writer left it
+    _, again = _short_fit(compose_cfg, run, "trainer.max_epochs=2")
+    err = capsys.readouterr().err
+    assert "warning: resume='" in err and "last.ckpt': not a readable checkpoint" in err
+    assert again["global_step"] == 4 and torch.load(last, weights_only=True)["epoch"] == 1  # from best.ckpt (epoch 0)
+
+
+def test_checkpoints_are_written_atomically(tmp_path):
+    from randwire.module import AtomicCheckpointIO
+
+    io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"epoch": 1, "w": torch.ones(3)}, path)
+    with pytest.raises(Exception):
+        io.save_checkpoint({"epoch": 2, "bad": lambda: 0}, path)  # dies half-way through the write
+    assert torch.load(path, weights_only=True)["epoch"] == 1  # the previous checkpoint is whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no temporary file left
+
+
+def test_training_writes_its_checkpoints_through_the_atomic_writer(compose_cfg, tmp_path, monkeypatch):
+    from randwire.module import AtomicCheckpointIO
+
+    written = []
+    save = AtomicCheckpointIO.save_checkpoint
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint",
+                        lambda self, ckpt, path, storage_options=None: (written.append(Path(path).name),
+                                                                         save(self, ckpt, path, storage_options)))
+    _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=2")
+    assert written.count("last.ckpt") == 2 and "best.ckpt" in written
