@@ -16,7 +16,7 @@ from randwire.cli import multirun_flag_first, report, run_app
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from randwire.cli import in_multirun, record_failed_job
+    from randwire.cli import discard_rejected_run, in_multirun, record_failed_job
     from randwire.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
     from randwire.run import train
 
@@ -24,6 +24,8 @@ def main(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except (ConfigError, DataError, CheckpointError, TrainingDiverged) as err:
         if not in_multirun():
+            if not isinstance(err, TrainingDiverged):
+                discard_rejected_run(cfg)
             report(err)
         record_failed_job(cfg, err)  # a sweep goes on: its siblings run, the summary lists this job
         return None

@@ -37,6 +37,24 @@ def run_app(app: Callable[[], object]) -> None:
         sys.exit(1)
 
 
+def discard_rejected_run(cfg) -> None:
+    """A single run rejected before it started leaves no folder behind: Hydra creates the run folder (its
+    ``.hydra/`` and log) before the job starts, so remove it when that is all it holds."""
+    import shutil
+
+    try:
+        run_dir = Path(cfg.paths.output_dir)
+    except Exception:
+        return
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        cwd = Path.cwd().resolve()
+        for parent in run_dir.resolve().parents:  # outputs/randwire/ too, when this run made them
+            if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
+                break
+            parent.rmdir()
+
+
 def in_multirun() -> bool:
     try:
         from hydra.core.hydra_config import HydraConfig

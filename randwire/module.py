@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import os
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -166,6 +167,40 @@ class DivergenceGuard(pl.Callback):
             raise TrainingDiverged(f"training diverged: loss={float(loss.detach().float().mean())} at step "
                                    f"{trainer.global_step} (epoch {trainer.current_epoch}, batch {batch_idx}); "
                                    f"lower optimizer.lr or check the data")
+
+
+class EpochLine(pl.Callback):
+    """One line per epoch where no progress bar is drawn (Slurm, nohup, a log file): epoch, losses, val
+    top-1, learning rate, training images/s and the time left, so a log shows a run's progress."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start, self._train_time, self._images = time.time(), 0.0, 0
+        self._batch_start = time.time()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._batch_start = time.time()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._train_time += time.time() - self._batch_start
+        self._images += len(batch[1])
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        m = trainer.callback_metrics
+        epoch, total = trainer.current_epoch + 1, trainer.max_epochs or 0
+        took = time.time() - self._start
+        parts = [f"epoch {epoch}/{total}"]
+        for key, name, scale, fmt in (("train/loss_epoch", "train/loss", 1, ".4f"), ("val/loss", "val/loss", 1, ".4f"),
+                                      ("val/acc1", "val/acc1", 100, ".2f")):
+            if key in m:
+                parts.append(f"{name} {float(m[key]) * scale:{fmt}}{'%' if scale == 100 else ''}")
+        if trainer.optimizers:
+            parts.append(f"lr {trainer.optimizers[0].param_groups[0]['lr']:.4g}")
+        parts.append(f"{self._images / max(self._train_time, 1e-9):.0f} img/s")
+        left = max(0, total - epoch) * took
+        parts.append(f"ETA {int(left // 60)}m{int(left % 60):02d}s")
+        print("  ".join(parts), flush=True)
 
 
 class StepMemory(pl.Callback):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -152,7 +153,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     import pytorch_lightning as pl
 
-    from .module import AtomicCheckpointIO, DivergenceGuard, StepMemory
+    from .module import AtomicCheckpointIO, DivergenceGuard, EpochLine, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
@@ -162,7 +163,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = list(build_each("logger", cfg.get("logger")).values())
     step_memory = StepMemory()
     callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
-                 DivergenceGuard()]
+                 DivergenceGuard(), *([] if sys.stdout.isatty() else [EpochLine()])]
     trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
                     enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
                     enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
@@ -326,6 +327,23 @@ def stored_data_config(run_cfg: dict[str, Any], overrides: dict[str, Any]) -> di
     return {**stored, **{k: v for k, v in overrides.items() if v is not None}}
 
 
+def _eval_output(cfg: DictConfig) -> Path:
+    """Where evaluate writes its result (``out``, default ``eval_<split>[_<size>].json`` beside the run's
+    checkpoints folder), checked writable before any work: a read-only folder must not cost a full pass."""
+    ckpt_dir = Path(cfg.ckpt).resolve().parent
+    default = (ckpt_dir.parent if ckpt_dir.name == "checkpoints" else ckpt_dir) / (
+        f"eval_{cfg.split}" + (f"_{cfg.image_size}" if cfg.image_size else "") + ".json")
+    out = Path(cfg.out) if cfg.get("out") else default
+    try:  # a real write, not os.access: read-only mounts, quotas and paths through a file all show here
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"out={str(out)!r} is not writable ({err.strerror}): pass out=<a writable path>.json") from None
+    return out
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Top-1/top-5 of a checkpoint on a split, optionally at another input size (e.g. the paper's 320²)."""
     import torch
@@ -334,6 +352,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from .complexity import complexity
     from .execution import configure_execution
 
+    if OmegaConf.is_missing(cfg, "ckpt") or not cfg.ckpt:
+        raise ConfigError("ckpt is missing: pass ckpt=<path of a .ckpt file> (a run's checkpoints/best.ckpt or last.ckpt)")
     require_choice("split", cfg.split, ("train", "val", "test"))
     require(cfg.image_size is None or (is_int(cfg.image_size) and cfg.image_size >= 8), "image_size",
             cfg.image_size, "an integer >= 8 (pixels)")
@@ -343,6 +363,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     require_choice("precision", precision, EVAL_PRECISIONS)
     execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
     check_execution_cfg(execution)  # before the checkpoint and the data are loaded
+    out = _eval_output(cfg)
     net, info = load_checkpoint(cfg.ckpt)
     run_cfg = info.get("run_config") or {}
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
@@ -387,10 +408,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "precision": precision, "execution": execution,
         "graph_hashes": [g.hash for g in net.graphs], **{f"complexity_{key}": v for key, v in complexity(net, size).items()},
     }
-    ckpt_dir = Path(cfg.ckpt).resolve().parent
-    default = (ckpt_dir.parent if ckpt_dir.name == "checkpoints" else ckpt_dir) / (
-        f"eval_{cfg.split}" + (f"_{cfg.image_size}" if cfg.image_size else "") + ".json")
-    out = Path(cfg.out) if cfg.get("out") else default
     _atomic_write(out, json.dumps(result, indent=1) + "\n")
     result["out"] = str(out)
     return result

@@ -148,6 +148,8 @@ EVAL_BAD = [
     ({}, "edited_graph", "{p}[0]: content hash mismatch"),
     ({}, "shapes", "ckpt='{p}': weights do not match the stored graphs"),
     ({}, "no_state_dict", "ckpt='{p}': weights do not match the stored graphs"),
+    ({"ckpt": None}, None, "ckpt is missing: pass ckpt=<path of a .ckpt file>"),
+    ({"out": "{tmp}/a_file/eval.json"}, None, "out='{tmp}/a_file/eval.json' is not writable ("),
     ({"data": {"num_workers": -1}}, None, "data.num_workers=-1 is out of range: allowed an integer >= 0"),
 ]
 
@@ -168,10 +170,12 @@ def test_bad_evaluate_input_is_one_line(compose_cfg, tmp_path, checkpoint, chang
     elif ckpt_kind is not None:
         path = _crafted(tmp_path, checkpoint, ckpt_kind)
     cfg = compose_cfg(f"ckpt={path}", "accelerator=cpu", f"out={tmp_path / 'eval.json'}", config="evaluate")
+    (tmp_path / "a_file").write_text("not a folder")
+    changes = {k: (v.format(tmp=tmp_path) if isinstance(v, str) else v) for k, v in changes.items()}
     cfg = OmegaConf.merge(cfg, changes)
     with pytest.raises(ValueError) as info:
         evaluate(cfg)
-    assert str(info.value).startswith(message.format(p=path)) and "\n" not in str(info.value), str(info.value)
+    assert str(info.value).startswith(message.format(p=path, tmp=tmp_path)) and "\n" not in str(info.value), str(info.value)
     assert not (tmp_path / "eval.json").exists() and not (tmp_path / "pwned").exists()  # the payload never ran
 
 
@@ -211,4 +215,4 @@ def test_cli_bad_value_exits_2_with_one_line_and_writes_nothing(tmp_path, argv, 
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip() == line
-    assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "outputs").exists()
+    assert not (tmp_path / "run").exists() and not (tmp_path / "outputs").exists()  # not even Hydra's .hydra/

@@ -348,3 +348,13 @@ def test_training_writes_its_checkpoints_through_the_atomic_writer(compose_cfg, 
                                                                          save(self, ckpt, path, storage_options)))
     _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=2")
     assert written.count("last.ckpt") == 2 and "best.ckpt" in written
+
+
+def test_one_line_per_epoch_when_not_on_a_terminal(compose_cfg, tmp_path, capsys):
+    """Issue 9 item 13: under Slurm or nohup there is no progress bar; the log still shows each epoch."""
+    cfg = compose_cfg(*TINY, "trainer.max_epochs=2", run_dir=tmp_path / "run")
+    train(cfg)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    assert all(k in lines[0] for k in ("train/loss ", "val/loss ", "val/acc1 ", "lr ", " img/s", "ETA "))
+    assert lines[1].endswith("ETA 0m00s")
