@@ -169,11 +169,52 @@ class DivergenceGuard(pl.Callback):
                                    f"lower optimizer.lr or check the data")
 
 
+class ResumableRNG(pl.Callback):
+    """Random states in every checkpoint (torch, CUDA, numpy, Python), put back when the checkpoint is
+    restored, so a killed-and-resumed run draws the same shuffles, augmentations and edge removals as an
+    uninterrupted one (``seed_everything`` at start only reproduces epoch 0). Restored before Lightning
+    builds the first training iterator (its sampler seed is the next draw); Lightning isolates the RNG of
+    the sanity-check validation in between."""
+
+    def state_dict(self) -> dict[str, Any]:
+        import random
+
+        import numpy as np
+
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": [kind, torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(gauss)],
+                "python": random.getstate()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        import random
+
+        import numpy as np
+
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
+        np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
+        random.setstate(state_dict["python"])
+
+
 class EpochLine(pl.Callback):
     """One line per epoch where no progress bar is drawn (Slurm, nohup, a log file): epoch, losses, val
-    top-1, learning rate, training images/s and the time left, so a log shows a run's progress."""
+    top-1, learning rate, training images/s and the time left, so a log shows a run's progress. Printed
+    once the epoch's checkpoints are written (Lightning runs checkpoint callbacks last): a line in the log
+    means that epoch is safe."""
+
+    def __init__(self) -> None:
+        self._line: str | None = None
+
+    def _flush(self) -> None:
+        if self._line is not None:
+            print(self._line, flush=True)
+            self._line = None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._flush()
         self._start, self._train_time, self._images = time.time(), 0.0, 0
         self._batch_start = time.time()
 
@@ -200,7 +241,10 @@ class EpochLine(pl.Callback):
         parts.append(f"{self._images / max(self._train_time, 1e-9):.0f} img/s")
         left = max(0, total - epoch) * took
         parts.append(f"ETA {int(left // 60)}m{int(left % 60):02d}s")
-        print("  ".join(parts), flush=True)
+        self._line = "  ".join(parts)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._flush()
 
 
 class StepMemory(pl.Callback):

@@ -153,7 +153,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     import pytorch_lightning as pl
 
-    from .module import AtomicCheckpointIO, DivergenceGuard, EpochLine, StepMemory
+    from .module import AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
@@ -163,7 +163,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = list(build_each("logger", cfg.get("logger")).values())
     step_memory = StepMemory()
     callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
-                 DivergenceGuard(), *([] if sys.stdout.isatty() else [EpochLine()])]
+                 DivergenceGuard(), ResumableRNG(), *([] if sys.stdout.isatty() else [EpochLine()])]
     trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
                     enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
                     enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),

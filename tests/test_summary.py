@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from conftest import ROOT
@@ -135,3 +136,39 @@ def test_a_sweep_runs_past_failed_and_diverged_jobs(tmp_path):
     assert diverged["n"] == 0 and diverged["failed_seeds"] == [0, 1]  # grouped with its setting
     md = (sweep / "summary.md").read_text()
     assert md.count("| failed | graph.k=3 is out of range") == 4 and md.count("| diverged | training diverged") == 2
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
+    """Issue 9 item 4: SIGKILL after the first epoch, rerun the same command: same weights, same metrics,
+    same W&B run as a run that was never interrupted (CPU, bitwise-deterministic kernels)."""
+    import signal
+
+    def command(run_dir, logger):
+        return [sys.executable, "train.py", "graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic",
+                "data.num_samples=1024", "data.batch_size=16", f"logger={logger}", "trainer.max_epochs=3",
+                "extras.print_config=false", "regime.edge_drop=0.1", f"hydra.run.dir={run_dir}"]
+
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    whole = subprocess.run(command(tmp_path / "whole", "csv"), cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(command(cut, "wandb"), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env)
+    for line in proc.stdout:
+        if line.startswith("epoch 1/3"):  # printed after epoch 0's checkpoint was written
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL and not (cut / "metrics.json").exists()
+    first_id = (cut / "wandb_id.txt").read_text().strip()
+    resumed = subprocess.run(command(cut, "wandb"), cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    epochs = [line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("epoch ")]
+    assert epochs == ["2/3", "3/3"]  # the rerun trained epochs 2 and 3 itself
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path / "whole", cut))
+    assert b["global_step"] == a["global_step"] == 192 and b["epochs"] == 3
+    assert b["test/acc1"] == a["test/acc1"] and b["test/loss"] == pytest.approx(a["test/loss"], abs=1e-6)
+    wa, wb = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for d in (tmp_path / "whole", cut))
+    assert all(torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6) for k in wa)
+    assert b["wandb"]["id"] == first_id  # the resumed run is the same W&B run
