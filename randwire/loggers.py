@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import netrc
 import os
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -57,11 +58,47 @@ def _wandb_logged_in() -> bool:
         return False
 
 
-def wandb_mode(mode: str | None = "auto") -> str:
-    """WANDB_MODE wins; else the config's mode; ``auto`` = online only when credentials exist."""
+def _server_reachable(timeout_s: float = 3.0) -> tuple[bool, str]:
+    """Can a TCP connection to the W&B server be opened (WANDB_BASE_URL, default api.wandb.ai:443)?"""
+    import socket
+    from urllib.parse import urlparse
+
+    url = os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "api.wandb.ai", port), timeout=timeout_s):
+            return True, url
+    except OSError:
+        return False, url
+
+
+_ANNOUNCED: set[str] = set()  # each reason is said once per process (a sweep's jobs share it)
+
+
+def _say_once(line: str) -> None:
+    if line not in _ANNOUNCED:
+        _ANNOUNCED.add(line)
+        print(line, file=sys.stderr)
+
+
+def wandb_mode(mode: str | None = "auto", announce: bool = False) -> str:
+    """WANDB_MODE wins; else the config's mode; ``auto`` = online only when credentials exist. An online
+    mode whose server cannot be reached within seconds falls back to offline (W&B itself would wait ~100 s
+    and then fail the run). With ``announce``, the reason for offline is said once, on stderr."""
     mode = os.environ.get("WANDB_MODE") or mode or "auto"
     if mode == "auto":
         mode = "online" if _wandb_logged_in() else "offline"
+        if mode == "offline" and announce:
+            _say_once("note: W&B logs offline: no login found (WANDB_API_KEY or `wandb login`); "
+                      "sync later with `wandb sync <run>/wandb/offline-run-*`")
+    if mode == "online":
+        reachable, url = _server_reachable()
+        if not reachable:
+            if announce:
+                _say_once(f"warning: W&B server {url} is not reachable: logging offline instead "
+                          f"(sync later with `wandb sync <run>/wandb/offline-run-*`)")
+            mode = "offline"
     return mode
 
 
@@ -72,7 +109,7 @@ def wandb_logger(project: str, save_dir: str, seed: int | None = None, entity: s
     (``wandb_id.txt``); ``log_graphs`` / ``log_checkpoints`` are read by the run at its end."""
     from pytorch_lightning.loggers import WandbLogger
 
-    mode = wandb_mode(mode)
+    mode = wandb_mode(mode, announce=True)
     id_file = Path(save_dir) / "wandb_id.txt"
     run_id = id_file.read_text().strip() if id_file.exists() else None
     setting, sweep = group_name(), sweep_name()
@@ -110,13 +147,27 @@ def log_run_artifacts(loggers: Sequence[Any], run_dir: Path, num_stages: int) ->
             run.log_artifact(art)
 
 
+def _attach(logger, tries: int = 20, wait_s: float = 2.0):
+    """Start (or reattach to) the W&B run. After a kill, the killed process's W&B service can hold the
+    run id for a few seconds more ("run ID ... is in use"): wait for it rather than fail the resumed run."""
+    import time
+
+    for attempt in range(tries):
+        try:
+            return logger.experiment
+        except Exception as err:  # wandb raises its own ServerResponseError
+            if "in use" not in str(err) or attempt == tries - 1:
+                raise
+            time.sleep(wait_s)
+
+
 def wandb_record(loggers: Sequence[Any], run_dir: Path) -> dict[str, Any] | None:
     """The W&B run of this job (id, project, group, job type, tags), written to ``wandb_id.txt`` at once so
     a rerun in the same folder (resume, requeue) reattaches to it; None without a W&B logger."""
     for logger in loggers:
         if getattr(logger, "randwire_options", None) is None:
             continue
-        run = logger.experiment
+        run = _attach(logger)
         (run_dir / "wandb_id.txt").write_text(run.id + "\n")
         return {"id": run.id, "project": run.project, "group": run.group, "job_type": run.job_type,
                 "tags": list(run.tags or []), "offline": bool(getattr(run.settings, "_offline", False))}

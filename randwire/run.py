@@ -119,6 +119,24 @@ def _check_same_run(key: str, path: Path, info: dict[str, Any], net, cfg: DictCo
                               f"resume: {', '.join(RESUME_MAY_CHANGE)} (or use another run folder)")
 
 
+def _finished_metrics(run_dir: Path, config_dict: dict[str, Any]) -> dict[str, Any] | None:
+    """The metrics of this folder's run if it finished (status ok) with this same config (bookkeeping
+    aside; a longer ``trainer.max_epochs`` is not the same: that run resumes and trains on)."""
+    import yaml
+
+    try:
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
+        then = _flatten(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(metrics, dict) or metrics.get("status") != "ok":
+        return None
+    bookkeeping = ("paths.", "extras.", "logger.", "callbacks.", "tags", "resume", "ckpt_path")
+    now = _flatten(config_dict)
+    same = all(then.get(k) == now.get(k) for k in set(then) | set(now) if not k.startswith(bookkeeping))
+    return metrics if same else None
+
+
 def _start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str, Any]) -> str | None:
     """What ``fit`` starts from, checked before anything is written: the run folder's ``last.ckpt``
     (resume; an unreadable one is reported in one line and the newest readable checkpoint used instead),
@@ -159,6 +177,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
     start = time.time()
     run_dir = Path(cfg.paths.output_dir)
+    config_dict = OmegaConf.to_container(cfg, resolve=True)
+    finished = _finished_metrics(run_dir, config_dict)
+    if finished is not None:  # a sweep rerun into its folder: finished jobs are not trained again
+        print(f"already finished: {run_dir / METRICS_FILE} (delete it to train this job again)", flush=True)
+        return finished
     datamodule = build("data", cfg.data)  # checks its own values and paths; loads nothing yet
     loggers = list(build_each("logger", cfg.get("logger")).values())
     step_memory = StepMemory()
@@ -171,7 +194,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_net(cfg)
-    config_dict = OmegaConf.to_container(cfg, resolve=True)
     module = build_module(cfg, net, config_dict)
     ckpt_path = _start_checkpoint(cfg, net, run_dir, config_dict)
     rank0 = trainer.is_global_zero

@@ -358,3 +358,29 @@ def test_one_line_per_epoch_when_not_on_a_terminal(compose_cfg, tmp_path, capsys
     assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
     assert all(k in lines[0] for k in ("train/loss ", "val/loss ", "val/acc1 ", "lr ", " img/s", "ETA "))
     assert lines[1].endswith("ETA 0m00s")
+
+
+def test_wandb_without_a_network_falls_back_to_offline_within_seconds(compose_cfg, tmp_path, monkeypatch, capsys):
+    """Issue 9 item 10: an API key but no route to the server (a closed local port here)."""
+    import time
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    start = time.time()
+    metrics = train(compose_cfg(*TINY, "logger=wandb", "+trainer.fast_dev_run=true", run_dir=tmp_path / "run"))
+    assert time.time() - start < 60 and metrics["wandb"]["offline"] is True
+    err = capsys.readouterr().err
+    assert err.count("warning: W&B server http://127.0.0.1:9 is not reachable: logging offline instead") == 1
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def test_wandb_says_once_why_it_is_offline(monkeypatch, capsys):
+    from randwire import loggers
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setattr(loggers, "_wandb_logged_in", lambda: False)
+    monkeypatch.setattr(loggers, "_ANNOUNCED", set())
+    assert [loggers.wandb_mode("auto", announce=True) for _ in range(3)] == ["offline"] * 3
+    assert capsys.readouterr().err.count("note: W&B logs offline: no login found") == 1

@@ -172,3 +172,26 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
     wa, wb = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for d in (tmp_path / "whole", cut))
     assert all(torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6) for k in wa)
     assert b["wandb"]["id"] == first_id  # the resumed run is the same W&B run
+
+
+@pytest.mark.slow
+def test_a_cut_short_sweep_is_completed_by_rerunning_it_into_its_folder(tmp_path):
+    """Issue 9 item 12: finished jobs are skipped, the unfinished one resumes, the summary is rewritten."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", "graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic",
+           "data.num_samples=64", "data.batch_size=16", "logger=csv", "trainer.max_epochs=2",
+           "extras.print_config=false", "-m", "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    done = (sweep / "0" / "metrics.json").read_bytes()
+    (sweep / "1" / "metrics.json").unlink()  # job 1 was cut before it wrote its result
+    (sweep / "summary.md").unlink()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"already finished: {sweep}/0/metrics.json" in again.stdout
+    assert (sweep / "0" / "metrics.json").read_bytes() == done  # not trained again
+    redone = json.loads((sweep / "1" / "metrics.json").read_text())
+    assert redone["status"] == "ok" and redone["global_step"] == 8
+    assert not [line for line in again.stdout.splitlines() if line.startswith("epoch ")]  # resumed, not retrained
+    assert "| 2 |" in (sweep / "summary.md").read_text()
