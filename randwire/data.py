@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -99,6 +100,37 @@ class SyntheticImages(TensorImages):
         super().__init__(images, labels, [str(k) for k in range(num_classes)], transform)
 
 
+def sample_path(dataset: Dataset, i: int) -> str:
+    """The file behind sample ``i`` (ImageFolder-style ``samples``, through Subsets), or ``sample i``."""
+    while isinstance(dataset, Subset):
+        dataset, i = dataset.dataset, dataset.indices[i]
+    samples = getattr(dataset, "samples", None) or getattr(dataset, "imgs", None)
+    return str(samples[i][0]) if samples is not None else f"sample {i}"
+
+
+class ReadErrors(Dataset):
+    """A dataset whose unreadable files are named: a truncated JPEG is one line with its path instead of a
+    worker traceback, or (``skip``) a warning with its path and the next sample in its place."""
+
+    def __init__(self, dataset: Dataset, skip: bool = False) -> None:
+        self.dataset, self.skip = dataset, skip
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        for offset in range(len(self.dataset)):
+            j = (i + offset) % len(self.dataset)
+            try:
+                return self.dataset[j]
+            except (OSError, ValueError, SyntaxError) as err:  # PIL: truncated, unidentified, bad header
+                reason = f"{sample_path(self.dataset, j)}: unreadable image ({type(err).__name__}: {' '.join(str(err).split())})"
+                if not self.skip:
+                    raise DataError(f"{reason}; fix or remove the file, or set data.skip_corrupt=true to skip such files") from None
+                print(f"warning: skipped {reason}", file=sys.stderr, flush=True)
+        raise DataError(f"no readable sample in a dataset of {len(self.dataset)}")
+
+
 def image_transform(augment: str, image_size: int, native_size: int | None, mean: Sequence[float] | None,
                     std: Sequence[float] | None, train: bool):
     """PIL image or tensor → normalised float tensor [C, S, S].
@@ -159,6 +191,7 @@ class ImageDataModule(pl.LightningDataModule):
         eval_transform: Callable | None = None,
         name: str = "data",
         num_samples: int | None = None,  # size of a generated dataset (synthetic), passed on by interpolation
+        skip_corrupt: bool = False,
     ) -> None:
         super().__init__()
         require(is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1")
@@ -177,6 +210,7 @@ class ImageDataModule(pl.LightningDataModule):
             False: eval_transform or image_transform(augment, image_size, native_size, mean, std, train=False),
         }
         self.test_is_val = test is None
+        self.skip_corrupt = bool(skip_corrupt)
         self.datasets: dict[str, Dataset] = {}
         self._check_root(required)
 
@@ -206,6 +240,9 @@ class ImageDataModule(pl.LightningDataModule):
         classes = getattr(getattr(train, "dataset", train), "classes", None)
         if classes is not None and len(classes) != self.num_classes:
             raise DataError(f"data.num_classes={self.num_classes} but data={self.name} has {len(classes)} classes")
+        channels = ReadErrors(train, self.skip_corrupt)[0][0].shape[0]  # one sample, at setup
+        if channels != self.in_channels:
+            raise DataError(f"data.in_channels={self.in_channels} but data={self.name} images have {channels} channels")
 
     def _build(self) -> None:
         make = self.factories
@@ -229,7 +266,7 @@ class ImageDataModule(pl.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.datasets[split]
         return DataLoader(
-            data, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+            ReadErrors(data, self.skip_corrupt), batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0,
             drop_last=shuffle and split == "train" and len(data) > self.batch_size,
         )

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
                      check_optimization, compose_config, graph_params)
-from .errors import TrainingDiverged, is_int, require, require_choice
+from .errors import DataError, TrainingDiverged, is_int, require, require_choice
 from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
 
 METRICS_FILE = "metrics.json"
@@ -205,14 +205,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for i, graph in enumerate(net.graphs):
             graph.save(run_dir / "graphs" / f"stage{i}.json")
             draw_stage(graph, run_dir / "graphs" / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  seed={cfg.seed}")
+        wandb_run = wandb_record(loggers, run_dir)  # starts (or reattaches to) the W&B run first
         for logger in loggers:  # the W&B (or CSV, TensorBoard) config: the resolved Hydra config, once
             logger.log_hyperparams({**config_dict, "complexity/params": module.cx["params"],
                                     "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs]})
-        wandb_run = wandb_record(loggers, run_dir)
     device_type = "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu"
     try:
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        except DataError as err:  # from a DataLoader worker it arrives with the worker's traceback inside
+            raise DataError(_own_line(err)) from None
         except TrainingDiverged as err:
             if rank0:
                 write_failure(run_dir, cfg, str(err), status="diverged", epochs=trainer.current_epoch,
@@ -251,6 +253,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return metrics
     finally:
         finish_wandb(loggers, run_dir)
+
+
+def _own_line(err: BaseException) -> str:
+    """The error's own line, without the worker traceback that DataLoader wraps around it."""
+    text = str(err)
+    if "Original Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return last.split(f"{type(err).__name__}: ", 1)[-1]
 
 
 def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "failed", **extra: Any) -> None:

@@ -102,3 +102,37 @@ def test_corrupt_cifar_folder_is_a_data_error(tmp_path):
     dm = datamodule("data=cifar10", f"data.root={tmp_path}", "data.num_workers=0")
     with pytest.raises(DataError, match="data=cifar10 at data.root=.* could not be read"):
         dm.setup()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_truncated_jpeg_is_named_by_its_path(tmp_path, workers, capfd):
+    """Issue 9 item 8: was a 95-line worker traceback in epoch 0."""
+    from randwire.run import train
+
+    _image_folders(tmp_path / "data", per_class=4)
+    for split in ("train", "val"):
+        for png in (tmp_path / "data" / split).rglob("*.png"):
+            from PIL import Image
+
+            Image.open(png).convert("RGB").save(png.with_suffix(".JPEG"))
+            png.unlink()
+    bad = tmp_path / "data" / "train" / "n02" / "2.JPEG"
+    bad.write_bytes(bad.read_bytes()[: len(bad.read_bytes()) // 2])
+    args = ["data=imagenet", f"data.root={tmp_path / 'data'}", "data.num_classes=2", "data.image_size=16",
+            "data.batch_size=4", f"data.num_workers={workers}", "graph.n=8", "regime=lowres", "regime.c=8",
+            "regime.head_channels=32", "logger=none", "callbacks=none", "trainer.max_epochs=1",
+            "extras.print_config=false", f"paths.output_dir={tmp_path / 'run'}"]
+    with pytest.raises(DataError) as info:
+        train(compose_config("train", args))
+    line = str(info.value)
+    assert line.startswith(f"{bad}: unreadable image (OSError: ") and "truncated" in line.lower() and "\n" not in line
+    assert line.endswith("fix or remove the file, or set data.skip_corrupt=true to skip such files")
+    metrics = train(compose_config("train", [*args, "data.skip_corrupt=true", f"paths.output_dir={tmp_path / 'skip'}"]))
+    assert metrics["status"] == "ok" and metrics["global_step"] == 2  # 8 training images, batch 4
+    assert f"warning: skipped {bad}: unreadable image (OSError: " in capfd.readouterr().err
+
+
+def test_channels_that_disagree_with_the_data_are_one_line():
+    dm = datamodule("data.in_channels=3")
+    with pytest.raises(DataError, match=r"^data.in_channels=3 but data=mnist5k images have 1 channels$"):
+        dm.setup()
