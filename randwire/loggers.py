@@ -147,18 +147,27 @@ def log_run_artifacts(loggers: Sequence[Any], run_dir: Path, num_stages: int) ->
             run.log_artifact(art)
 
 
-def _attach(logger, tries: int = 20, wait_s: float = 2.0):
-    """Start (or reattach to) the W&B run. After a kill, the killed process's W&B service can hold the
-    run id for a few seconds more ("run ID ... is in use"): wait for it rather than fail the resumed run."""
+def _attach(logger, tries: int = 10, wait_s: float = 2.0):
+    """Start (or reattach to) the W&B run. After a kill, a W&B service can still hold the run id ("run ID
+    ... is in use"): wait for it; if it never frees it, log to a new W&B run and say so (the results in
+    the run folder are not affected)."""
     import time
 
     for attempt in range(tries):
         try:
             return logger.experiment
         except Exception as err:  # wandb raises its own ServerResponseError
-            if "in use" not in str(err) or attempt == tries - 1:
+            if "in use" not in str(err):
                 raise
-            time.sleep(wait_s)
+            if attempt < tries - 1:
+                time.sleep(wait_s)
+    old = logger._wandb_init.get("id")
+    logger._wandb_init.update(id=None, resume=None)
+    logger._id = None
+    run = logger.experiment
+    print(f"warning: W&B run {old} is still held by another process: this run logs to a new W&B run {run.id}",
+          file=sys.stderr)
+    return run
 
 
 def wandb_record(loggers: Sequence[Any], run_dir: Path) -> dict[str, Any] | None:

@@ -149,7 +149,10 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
                 "data.num_samples=1024", "data.batch_size=16", f"logger={logger}", "trainer.max_epochs=3",
                 "extras.print_config=false", "regime.edge_drop=0.1", f"hydra.run.dir={run_dir}"]
 
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    # no WANDB_SERVICE: a child must not share this test process's W&B service, which would keep the
+    # killed child's run open (a user's shell has no such service)
+    env = {**{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}, "WANDB_MODE": "offline",
+           "PYTHONUNBUFFERED": "1"}
     whole = subprocess.run(command(tmp_path / "whole", "csv"), cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert whole.returncode == 0, whole.stderr[-2000:]
     cut = tmp_path / "cut"
