@@ -31,6 +31,10 @@ def run_app(app: Callable[[], object]) -> None:
     except (HydraException, OmegaConfBaseException) as err:
         print(f"error: {composition_error_line(err)}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:  # Hydra could not create the run or sweep folder (read-only, full, not a folder)
+        print(f"error: cannot write the output folder {err.filename or ''}: {err.strerror or err} "
+              f"(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)", file=sys.stderr)
+        sys.exit(2)
     if summary.LAST_SWEEP["failed"]:  # the sweep ran to its end; its exit code still says what failed
         print(f"error: {summary.LAST_SWEEP['failed']} of {summary.LAST_SWEEP['jobs']} jobs failed "
               f"(listed in {summary.LAST_SWEEP['dir']}/summary.md)", file=sys.stderr)

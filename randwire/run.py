@@ -356,6 +356,9 @@ def stored_data_config(run_cfg: dict[str, Any], overrides: dict[str, Any]) -> di
         base = OmegaConf.to_container(compose_config("train", [f"data={stored.get('name')}"]).data, resolve=False)
         stored = {**base, **{k: v for k, v in stored.items() if k in base and type(v) is type(base[k])}}
     if overrides.get("root") is not None:
+        if "root" not in stored:  # mnist5k, synthetic: a path given for them would be silently ignored
+            raise ConfigError(f"data.root={overrides['root']!r} is not allowed: the checkpoint was trained on "
+                              f"data={stored.get('name')}, which reads no data.root")
         stored = _reroot(stored, str(stored.get("root") or ""), str(overrides["root"])) if stored.get("root") else stored
     return {**stored, **{k: v for k, v in overrides.items() if v is not None}}
 

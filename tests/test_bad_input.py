@@ -150,6 +150,7 @@ EVAL_BAD = [
     ({}, "no_state_dict", "ckpt='{p}': weights do not match the stored graphs"),
     ({"ckpt": None}, None, "ckpt is missing: pass ckpt=<path of a .ckpt file>"),
     ({"out": "{tmp}/a_file/eval.json"}, None, "out='{tmp}/a_file/eval.json' is not writable ("),
+    ({"data": {"root": "/datasets/imagenet"}}, None, "data.root='/datasets/imagenet' is not allowed: the checkpoint was trained on data=synthetic, which reads no data.root"),
     ({"data": {"num_workers": -1}}, None, "data.num_workers=-1 is out of range: allowed an integer >= 0"),
 ]
 
@@ -208,11 +209,15 @@ def test_the_battery_covers_the_three_entry_points():
     (["train.py", "graph.k=5"], "error: graph.k=5 is out of range: allowed an even integer in [2, n) = [2, 32)"),
     (["train.py", "graph.k=abc"], "error: graph.k='abc' is not allowed: the schema wants integer"),
     (["evaluate.py", "ckpt=none.ckpt", "split=x"], "error: split='x' is not allowed: one of ['train', 'val', 'test']"),
+    (["train.py", "hydra.run.dir={tmp}/a_file/run"], "error: cannot write the output folder {tmp}/a_file/run: Not a directory "
+                                                     "(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)"),
 ])
 def test_cli_bad_value_exits_2_with_one_line_and_writes_nothing(tmp_path, argv, line):
-    extra = [f"hydra.run.dir={tmp_path}/run"] if argv[0] == "train.py" else []
+    (tmp_path / "a_file").write_text("not a folder")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    extra = [f"hydra.run.dir={tmp_path}/run"] if argv[0] == "train.py" and "hydra.run.dir" not in str(argv) else []
     proc = subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:], *extra], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip() == line
+    assert proc.stderr.strip() == line.format(tmp=tmp_path)
     assert not (tmp_path / "run").exists() and not (tmp_path / "outputs").exists()  # not even Hydra's .hydra/
