@@ -86,8 +86,8 @@ def _split_callbacks(built: dict[str, Any], has_logger: bool) -> list:
 # What may differ between a run and the checkpoint it resumes from (reading: a longer schedule, another
 # machine's workers or data location, bookkeeping). Everything else must match, or the resumed run would
 # silently be another experiment.
-RESUME_MAY_CHANGE = ("trainer.max_epochs", "data.num_workers", "resume", "ckpt_path", "tags", "extras.", "paths.",
-                     "logger.", "callbacks.")
+BOOKKEEPING = ("resume", "ckpt_path", "tags", "extras.", "paths.", "logger.", "callbacks.")
+RESUME_MAY_CHANGE = ("trainer.max_epochs", "data.num_workers", *BOOKKEEPING)
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -97,6 +97,11 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(value, f"{prefix}{key}."))
         return out
     return {prefix[:-1]: node}
+
+
+def _differing_keys(then: dict[str, Any], now: dict[str, Any], may_change: tuple[str, ...]) -> list[str]:
+    """Keys of two flattened configs whose values differ, except those starting with a ``may_change`` prefix."""
+    return sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k) and not k.startswith(may_change))
 
 
 def _check_same_run(key: str, path: Path, info: dict[str, Any], net, cfg: DictConfig,
@@ -110,8 +115,7 @@ def _check_same_run(key: str, path: Path, info: dict[str, Any], net, cfg: DictCo
     if config_dict is None:  # ckpt_path: a new run from these weights may change the recipe
         return
     then, now = _flatten(info.get("run_config") or {}), _flatten(config_dict)
-    differ = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k) and not k.startswith(RESUME_MAY_CHANGE)
-                    and not (k.startswith("data.") and k.endswith("root")))
+    differ = [k for k in _differing_keys(then, now, RESUME_MAY_CHANGE) if not (k.startswith("data.") and k.endswith("root"))]
     if differ and info.get("format") != 1:
         shown = ", ".join(f"{k}={then.get(k)!r} there, {now.get(k)!r} here" for k in differ[:3])
         raise CheckpointError(f"{key}={str(path)!r} was trained with another config: {shown}"
@@ -126,15 +130,12 @@ def _finished_metrics(run_dir: Path, config_dict: dict[str, Any]) -> dict[str, A
 
     try:
         metrics = json.loads((run_dir / METRICS_FILE).read_text())
-        then = _flatten(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        then = yaml.safe_load((run_dir / "config.yaml").read_text())
     except (OSError, ValueError, yaml.YAMLError):
         return None
     if not isinstance(metrics, dict) or metrics.get("status") != "ok":
         return None
-    bookkeeping = ("paths.", "extras.", "logger.", "callbacks.", "tags", "resume", "ckpt_path")
-    now = _flatten(config_dict)
-    same = all(then.get(k) == now.get(k) for k in set(then) | set(now) if not k.startswith(bookkeeping))
-    return metrics if same else None
+    return metrics if not _differing_keys(_flatten(then or {}), _flatten(config_dict), BOOKKEEPING) else None
 
 
 def _start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str, Any]) -> str | None:
