@@ -50,6 +50,10 @@ def discard_rejected_run(cfg) -> None:
         run_dir = Path(cfg.paths.output_dir)
     except Exception:
         return
+    from .distributed import is_child_rank
+
+    if is_child_rank():
+        return
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
         shutil.rmtree(run_dir, ignore_errors=True)
         cwd = Path.cwd().resolve()
@@ -86,6 +90,18 @@ def record_failed_job(cfg, err: BaseException, traceback: bool = False) -> None:
     if isinstance(err, TrainingDiverged) and (run_dir / "metrics.json").exists():
         return  # train() already recorded the divergence with its step and epoch
     write_failure(run_dir, cfg, line)
+
+
+def hand_over_interrupt(err) -> None:
+    """After a signal checkpoint: submitit's SIGUSR1 handler (when submitit launched this job) requeues the
+    job and exits; otherwise exit with the signal's code (128 + signum), as the signal would have."""
+    import signal
+
+    print(f"{err}", file=sys.stderr, flush=True)
+    handler = signal.getsignal(err.signum)
+    if err.signum == signal.SIGUSR1 and callable(handler):
+        handler(err.signum, None)
+    sys.exit(128 + err.signum)
 
 
 def report(err: BaseException) -> None:

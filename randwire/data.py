@@ -160,6 +160,10 @@ def image_transform(augment: str, image_size: int, native_size: int | None, mean
     return T.Compose(steps)
 
 
+def _world_size() -> int:
+    return torch.distributed.get_world_size() if torch.distributed.is_available() and torch.distributed.is_initialized() else 1
+
+
 class ImageDataModule(pl.LightningDataModule):
     """train / val / test loaders over datasets given as partial constructors (called with ``transform=``).
 
@@ -264,9 +268,17 @@ class ImageDataModule(pl.LightningDataModule):
 
     # -- loaders --------------------------------------------------------------------------------------
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        data = self.datasets[split]
+        data = ReadErrors(self.datasets[split], self.skip_corrupt)
+        sampler = None
+        if not shuffle and _world_size() > 1:
+            # Each evaluation sample exactly once across the ranks: Lightning's DistributedSampler pads the
+            # split with duplicates to a multiple of the world size (126 images scored for 125). Ranks may
+            # then run one batch apart, which evaluation allows (no gradient sync).
+            from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(data, shuffle=False)
         return DataLoader(
-            ReadErrors(data, self.skip_corrupt), batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+            data, batch_size=self.batch_size, shuffle=shuffle, sampler=sampler, num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0,
             drop_last=shuffle and split == "train" and len(data) > self.batch_size,
         )

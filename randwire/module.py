@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import nn
-from torchmetrics import MaxMetric
+from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from .complexity import complexity
@@ -27,6 +27,7 @@ from .schedules import scheduler_context
 
 CHECKPOINT_FORMAT = 2  # 2: run_config holds Hydra-instantiable groups (_target_); 1 is still read
 STEP_MEMORY_METRIC = "train/step_peak_memory_mb"
+MID_EPOCH_KEY = "randwire_signal_checkpoint"  # set in a checkpoint written on a signal, mid-epoch
 
 
 class RandWireModule(pl.LightningModule):
@@ -64,8 +65,11 @@ class RandWireModule(pl.LightningModule):
             # micro averaging: ImageNet-style top-1/top-5 (torchmetrics defaults to macro).
             setattr(self, f"{split}_acc1", MulticlassAccuracy(k, top_k=1, average="micro"))
             setattr(self, f"{split}_acc5", MulticlassAccuracy(k, top_k=self.top5_k, average="micro"))
+        # Evaluation loss as a sample-weighted mean synced over ranks: exact when the ranks hold different
+        # numbers of samples (a mean of per-rank means would not be).
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         # Best validation top-1 so far, logged as a metric: unlike the checkpoint callback's best score it
-        # exists without checkpointing and survives ddp_spawn (callback_metrics are sent back to the launcher).
+        # exists without a checkpoint callback.
         self.val_acc1_best = MaxMetric()
         self.cx = complexity(self.net, image_size)
         if not self.execution.get("compile"):
@@ -84,8 +88,13 @@ class RandWireModule(pl.LightningModule):
         acc1, acc5 = getattr(self, f"{split}_acc1"), getattr(self, f"{split}_acc5")
         acc1(logits, y)  # logits, not argmax: top-5 needs the scores
         acc5(logits, y)
-        on_step = split == "train"
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step)
+        mean_loss = getattr(self, f"{split}_loss")
+        mean_loss(loss.detach(), weight=len(y))
+        if split == "train":  # the step's own loss (this rank's), and the epoch's mean over every rank
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+            self.log("train/loss_epoch", mean_loss, on_step=False, on_epoch=True)
+        else:
+            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log(f"{split}/acc1", acc1, on_step=False, on_epoch=True, prog_bar=True)
         self.log(f"{split}/acc5", acc5, on_step=False, on_epoch=True)
         return loss
@@ -99,11 +108,28 @@ class RandWireModule(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
+    def setup(self, stage: str) -> None:
+        """Every rank must hold the same stage graphs (they are sampled from the seed on each rank): compared
+        across ranks before any step, one line on every rank if they differ."""
+        self.ranks_with_same_graphs = 1
+        if self.trainer.world_size <= 1 or not torch.distributed.is_initialized():
+            return
+        mine = [g.hash for g in self.net.graphs]
+        every = [None] * self.trainer.world_size
+        torch.distributed.all_gather_object(every, mine)
+        differ = [rank for rank, hashes in enumerate(every) if hashes != every[0]]
+        if differ:
+            from .errors import ConfigError
+
+            raise ConfigError(f"ranks {differ} built other stage graphs than rank 0 ({every[differ[0]]} vs {every[0]}): "
+                              f"every rank must run the same code and config")
+        self.ranks_with_same_graphs = len(every)
+
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # the sanity batches are not a validation result
             return
         self.val_acc1_best(self.val_acc1.compute())
-        self.log("val/acc1_best", self.val_acc1_best.compute())
+        self.log("val/acc1_best", self.val_acc1_best.compute(), sync_dist=True)  # equal on every rank already
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["randwire"] = {"format": CHECKPOINT_FORMAT, "net_spec": self.net.spec(),
@@ -169,6 +195,65 @@ class DivergenceGuard(pl.Callback):
                                    f"lower optimizer.lr or check the data")
 
 
+class RunInterrupted(Exception):
+    """The run stopped on a scheduler's signal after writing its checkpoint; ``signum`` says which."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class SignalCheckpoint(pl.Callback):
+    """Slurm warns a job before its time limit (``--signal=USR1@<s>``, what submitit asks for) and preempts
+    with SIGTERM. Either one stops the run at the end of the current training step on every rank (Lightning's
+    own SIGTERM stop, which it syncs over ranks; SIGUSR1 is routed into it) and writes ``last.ckpt`` there, so
+    a requeued job (submitit requeues: ``randwire.distributed``) or a rerun continues from that step, not from
+    the last epoch end. Reading: the rest of that epoch is drawn from a fresh shuffle, so a run resumed from a
+    mid-epoch checkpoint is not bit-identical to an uninterrupted one (epoch-end resumes are)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.signum: int | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.signum = None
+        # after Lightning registered its handlers: Lightning restores the previous USR1 handler at teardown
+        signal.signal(signal.SIGUSR1, lambda signum, frame: self._stop(trainer, signum))
+        previous_term = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            self.signum = signum
+            if callable(previous_term):
+                previous_term(signum, frame)  # Lightning's: forwards to child ranks and stops after this step
+
+        signal.signal(signal.SIGTERM, on_term)
+
+    def _stop(self, trainer, signum: int) -> None:
+        self.signum = signum
+        trainer._signal_connector.received_sigterm = True  # Lightning stops at the end of this step
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
+            return
+        self._saving = True
+        try:
+            trainer.save_checkpoint(self.path)
+        finally:
+            self._saving = False
+        self.signum = self.signum or 15
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        if getattr(self, "_saving", False):  # read at resume (run.py) to say what a mid-epoch resume means
+            checkpoint[MID_EPOCH_KEY] = {"epoch": trainer.current_epoch, "global_step": trainer.global_step}
+
+
 class ResumableRNG(pl.Callback):
     """Random states in every checkpoint (torch, CUDA, numpy, Python), put back when the checkpoint is
     restored, so a killed-and-resumed run draws the same shuffles, augmentations and edge removals as an
@@ -213,10 +298,13 @@ class EpochLine(pl.Callback):
             print(self._line, flush=True)
             self._line = None
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._flush()
+    def on_train_start(self, trainer, pl_module) -> None:  # a resume mid-epoch starts no epoch
         self._start, self._train_time, self._images = time.time(), 0.0, 0
         self._batch_start = time.time()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._flush()
+        self.on_train_start(trainer, pl_module)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._batch_start = time.time()
@@ -280,9 +368,9 @@ class StepMemory(pl.Callback):
         self._measured += 1
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        # also a logged metric: it reaches the loggers and comes back from ddp_spawn workers
+        # also a logged metric (the largest over the ranks), for the loggers
         if self.peak_mb is not None:
-            pl_module.log(STEP_MEMORY_METRIC, float(self.peak_mb))
+            pl_module.log(STEP_MEMORY_METRIC, float(self.peak_mb), sync_dist=True, reduce_fx="max")
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         if self._probe is not None:  # never leave the CPU dispatch mode on after a failed step
@@ -290,12 +378,5 @@ class StepMemory(pl.Callback):
             self._probe = None
 
     def result(self, trainer) -> tuple[float | None, str]:
-        """(peak MiB, kind) after ``fit``: measured here, or in a ddp_spawn worker (then only the logged
-        metric came back, and the kind follows from the device)."""
-        if self.peak_mb is not None:
-            return self.peak_mb, self.kind
-        logged = trainer.callback_metrics.get(STEP_MEMORY_METRIC)
-        if logged is None:
-            return None, self.kind
-        device = trainer.strategy.root_device.type
-        return float(logged), f"{PeakMemory(device).kind}_step_peak"
+        """(peak MiB, kind) after ``fit`` (None when no step was measured)."""
+        return self.peak_mb, self.kind

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
                      check_optimization, compose_config, graph_params)
+from .distributed import check_strategy, child_ranks_run_this_job, leave_requeue_to_submitit
 from .errors import DataError, TrainingDiverged, is_int, require, require_choice
 from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
 
@@ -148,11 +149,17 @@ def _start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str
         others = sorted((p for p in ckpts.glob("*.ckpt") if p != last), key=lambda p: p.stat().st_mtime, reverse=True)
         for path in (last, *others):
             try:
-                info = read_checkpoint(path, key="resume")[1]
+                ckpt, info = read_checkpoint(path, key="resume")
             except CheckpointError as err:
                 print(f"warning: {err}; resuming from the newest readable checkpoint instead", file=sys.stderr)
                 continue
             _check_same_run("resume", path, info, net, cfg, config_dict)
+            from .module import MID_EPOCH_KEY
+
+            mid = ckpt.get(MID_EPOCH_KEY)
+            if isinstance(mid, dict):
+                print(f"resuming from the checkpoint written on a signal at epoch {mid.get('epoch')}, step "
+                      f"{mid.get('global_step')}: the rest of that epoch draws a fresh shuffle", flush=True)
             return str(path)
         print(f"warning: no readable checkpoint in {ckpts}: training from the start", file=sys.stderr)
         return None
@@ -163,19 +170,26 @@ def _start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str
     return str(cfg.ckpt_path)
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Check and build every component (nothing loaded, nothing written) → fit → test → ``metrics.json``."""
+def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Check and build every component (nothing loaded, nothing written) → fit → test → ``metrics.json``.
+
+    ``script``: the entry point (train.py) that DDP child ranks re-run with this job's overrides."""
     check_network_cfg(cfg)  # seed, graph, regime, node_op: before any heavy import
     check_execution_cfg(cfg.get("execution"))
+    check_strategy((cfg.get("trainer") or {}).get("strategy"))
     check_optimization(cfg)
     import warnings
 
     import pytorch_lightning as pl
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from .module import AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, StepMemory
+    from .module import (AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, RunInterrupted, SignalCheckpoint,
+                         StepMemory)
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
+    # said in our words at resume (_start_checkpoint): what a mid-epoch signal checkpoint means
+    warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
     start = time.time()
     run_dir = Path(cfg.paths.output_dir)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
@@ -186,18 +200,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build("data", cfg.data)  # checks its own values and paths; loads nothing yet
     loggers = list(build_each("logger", cfg.get("logger")).values())
     step_memory = StepMemory()
+    on_signal = SignalCheckpoint(run_dir / "checkpoints" / "last.ckpt")
     callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
-                 DivergenceGuard(), ResumableRNG(), *([] if sys.stdout.isatty() else [EpochLine()])]
+                 DivergenceGuard(), ResumableRNG(), on_signal, *([] if sys.stdout.isatty() else [EpochLine()])]
     trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
                     enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
                     enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
                     enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks))
+    leave_requeue_to_submitit(trainer)
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_net(cfg)
     module = build_module(cfg, net, config_dict)
     ckpt_path = _start_checkpoint(cfg, net, run_dir, config_dict)
-    rank0 = trainer.is_global_zero
+    rank0, wandb_run = trainer.is_global_zero, None
     if rank0:
         if cfg.get("extras", {}).get("print_config", True):
             print_config_tree(cfg)
@@ -210,10 +226,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in loggers:  # the W&B (or CSV, TensorBoard) config: the resolved Hydra config, once
             logger.log_hyperparams({**config_dict, "complexity/params": module.cx["params"],
                                     "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs]})
-    device_type = "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu"
     try:
         try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            with child_ranks_run_this_job(script and Path(script).resolve(), str(run_dir.resolve())):
+                return _fit_and_test(cfg, trainer, module, datamodule, ckpt_path, net, loggers, step_memory, start,
+                                     wandb_run if rank0 else None)
         except DataError as err:  # from a DataLoader worker it arrives with the worker's traceback inside
             raise DataError(_own_line(err)) from None
         except TrainingDiverged as err:
@@ -221,39 +238,57 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 write_failure(run_dir, cfg, str(err), status="diverged", epochs=trainer.current_epoch,
                               global_step=trainer.global_step, wall_time_s=round(time.time() - start, 2))
             raise
-        checkpoint_cb = trainer.checkpoint_callback
-        # The checkpoint callback's best score spans resumed epochs too; the logged val/acc1_best is there
-        # without checkpointing and under ddp_spawn, where the best score stays in the worker.
-        if checkpoint_cb and checkpoint_cb.best_model_score is not None and checkpoint_cb.monitor == "val/acc1":
-            best_val = float(checkpoint_cb.best_model_score)
-        else:
-            logged = trainer.callback_metrics.get("val/acc1_best")  # read before test() logs its own
-            best_val = None if logged is None else float(logged)
-        peak_mb, peak_kind = step_memory.result(trainer)
-        best = getattr(checkpoint_cb, "best_model_path", "") if checkpoint_cb else ""
-        test_ckpt = best if best and not trainer.fast_dev_run else None
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt, verbose=rank0)[0]
-        metrics = {
-            "status": "ok",
-            "test/acc1": results.get("test/acc1"), "test/acc5": results.get("test/acc5"), "test/loss": results.get("test/loss"),
-            "val/acc1_best": best_val,
-            "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size,
-            "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
-            "overrides": group_overrides(cfg), "tags": list(cfg.get("tags") or []),
-            "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-            "wall_time_s": round(time.time() - start, 2),
-            "peak_train_memory_mb": None if peak_mb is None else round(peak_mb, 1),
-            "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights",
-            "device": device_type, "world_size": trainer.world_size,
-        }
-        if rank0 and wandb_run is not None:
-            metrics["wandb"] = wandb_run
-        if rank0:
-            _atomic_write(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
-            log_run_artifacts(loggers, run_dir, len(net.graphs))
-        return metrics
+        except SIGTERMException:
+            if on_signal.signum is None:
+                raise
+            name = {10: "SIGUSR1", 15: "SIGTERM"}.get(on_signal.signum, f"signal {on_signal.signum}")
+            line = (f"interrupted by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}: checkpoint "
+                    f"written to {on_signal.path}; the same command continues from it (a Slurm requeue does)")
+            if rank0:
+                write_failure(run_dir, cfg, line, status="interrupted", epochs=trainer.current_epoch,
+                              global_step=trainer.global_step, wall_time_s=round(time.time() - start, 2))
+            raise RunInterrupted(line, on_signal.signum) from None
     finally:
         finish_wandb(loggers, run_dir)
+
+
+def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str | None, net, loggers: list,
+                  step_memory, start: float, wandb_run: dict[str, Any] | None) -> dict[str, Any]:
+    """``fit`` then ``test``, and the run's ``metrics.json`` (rank 0 writes it; every rank returns it)."""
+    run_dir = Path(cfg.paths.output_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    checkpoint_cb = trainer.checkpoint_callback
+    # The checkpoint callback's best score spans resumed epochs too; the logged val/acc1_best is there
+    # without a checkpoint callback.
+    if checkpoint_cb and checkpoint_cb.best_model_score is not None and checkpoint_cb.monitor == "val/acc1":
+        best_val = float(checkpoint_cb.best_model_score)
+    else:
+        logged = trainer.callback_metrics.get("val/acc1_best")  # read before test() logs its own
+        best_val = None if logged is None else float(logged)
+    peak_mb, peak_kind = step_memory.result(trainer)
+    best = getattr(checkpoint_cb, "best_model_path", "") if checkpoint_cb else ""
+    test_ckpt = best if best and not trainer.fast_dev_run else None
+    results = trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt, verbose=trainer.is_global_zero)[0]
+    metrics = {
+        "status": "ok",
+        "test/acc1": results.get("test/acc1"), "test/acc5": results.get("test/acc5"), "test/loss": results.get("test/loss"),
+        "val/acc1_best": best_val,
+        "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size,
+        "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
+        "overrides": group_overrides(cfg), "tags": list(cfg.get("tags") or []),
+        "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+        "wall_time_s": round(time.time() - start, 2),
+        "peak_train_memory_mb": None if peak_mb is None else round(peak_mb, 1),
+        "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights",
+        "device": "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu", "world_size": trainer.world_size,
+        "ranks_with_same_graphs": module.ranks_with_same_graphs,
+    }
+    if wandb_run is not None:
+        metrics["wandb"] = wandb_run
+    if trainer.is_global_zero:
+        _atomic_write(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
+        log_run_artifacts(loggers, run_dir, len(net.graphs))
+    return metrics
 
 
 def _own_line(err: BaseException) -> str:

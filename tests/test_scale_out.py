@@ -1,0 +1,175 @@
+"""Several processes per run (DDP on CPU with gloo), signals as Slurm sends them, and the Slurm launcher's
+resources derived from the trainer. Subprocess tests: DDP and signals need real processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+TINY_CLI = ["graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic", "data.batch_size=16",
+            "extras.print_config=false"]
+
+
+def _env() -> dict:
+    # no WANDB_SERVICE: children must not share this test process's W&B service
+    return {**{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}, "WANDB_MODE": "disabled",
+            "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.slow
+def test_ddp_sweep_on_two_cpu_processes_is_exact_and_launched_once(tmp_path):
+    """Issue 10: a 2-seed multirun with the ddp strategy (2 gloo processes per job) gives exactly 2 job
+    folders and a summary; the child ranks ran each job, not the sweep again; both ranks built the same
+    graphs. Issue 9 item 11: 125 samples -> a 31-image test split (not a multiple of 2): the DDP test
+    metrics equal a one-process evaluation of the tested checkpoint, and epochs/steps are counted."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=125", "logger=csv", "trainer.max_epochs=2",
+           "trainer.devices=2", "+trainer.strategy=ddp", f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("Launching 2 jobs") + run.stderr.count("Launching 2 jobs") == 1
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    for job in ("0", "1"):
+        assert (sweep / job / "train_ddp_process_1.log").exists()  # rank 1 ran inside this job's folder
+        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        assert metrics["status"] == "ok" and metrics["world_size"] == 2 and metrics["ranks_with_same_graphs"] == 2
+        # 94 train images, batch 16 per rank, 2 ranks: 3 steps per epoch (DistributedSampler, drop_last)
+        assert metrics["epochs"] == 2 and metrics["global_step"] == 6
+    assert "| 2 |" in (sweep / "summary.md").read_text()
+
+    from randwire.config import compose_config
+    from randwire.run import evaluate
+
+    metrics = json.loads((sweep / "0" / "metrics.json").read_text())
+    cfg = compose_config("evaluate", [f"ckpt={metrics['test_checkpoint']}", "split=test", f"out={tmp_path / 'e.json'}"])
+    one_process = evaluate(cfg)
+    assert one_process["samples"] == 31
+    assert metrics["test/acc1"] == pytest.approx(one_process["acc1"], abs=1e-7)
+    assert metrics["test/acc5"] == pytest.approx(one_process["acc5"], abs=1e-7)
+    assert metrics["test/loss"] == pytest.approx(one_process["loss"], abs=1e-5)
+
+
+def _graph_check_rank(rank: int, port: int, queue) -> None:
+    import torch.distributed as dist
+
+    from randwire.errors import ConfigError
+    from randwire.module import RandWireModule
+    from randwire.network import network_from_graphs, sample_stage_graphs
+    import torch
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    graphs = sample_stage_graphs("lowres", "ws", 8, rank, k=4, p=0.75)  # rank 1 samples another seed
+    net = network_from_graphs("lowres", graphs, 8, head_channels=32)
+    module = RandWireModule(net, optimizer=lambda params, **kw: torch.optim.SGD(params, lr=0.1), image_size=32)
+    module.trainer = type("T", (), {"world_size": 2})()
+    try:
+        module.setup("fit")
+        queue.put((rank, "no error"))
+    except ConfigError as err:
+        queue.put((rank, str(err)))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_with_different_graphs_are_refused_on_every_rank():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_graph_check_rank, args=(rank, port, queue)) for rank in (0, 1)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert sorted(results) == [0, 1]
+    for message in results.values():
+        assert message.startswith("ranks [1] built other stage graphs than rank 0")
+
+
+def _wait_for(proc, prefix: str) -> list[str]:
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith(prefix):
+            return seen
+    raise AssertionError("".join(seen[-20:]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
+def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, signum):
+    """Issue 10 item 2 / issue 9 item 3: Slurm's timeout warning (SIGUSR1) or preemption (SIGTERM) during a
+    sweep: the job stops at the end of the current step, writes last.ckpt there, records why, and exits with
+    the signal's code (the sweep stops: the next job never starts). Rerunning the sweep into its folder (what
+    a requeue does) continues job 0 from that step and then runs job 1."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=1280", "logger=csv", "trainer.max_epochs=3",
+           f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    _wait_for(proc, "epoch 1/3")  # epoch 0 is checkpointed; now in epoch 1
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err[-2000:]
+    name = signal.Signals(signum).name
+    line = next(x for x in err.splitlines() if x.startswith("interrupted by"))
+    assert line.startswith(f"interrupted by {name} at epoch 1, step ") and line.endswith(
+        "the same command continues from it (a Slurm requeue does)")
+    step = int(line.split("step ")[1].split(":")[0])
+    record = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["global_step"] == step and 80 < step < 160
+    import torch
+
+    ckpt = torch.load(sweep / "0" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert ckpt["global_step"] == step and ckpt["epoch"] == 1  # written on the signal, mid-epoch 1
+    assert not (sweep / "1").exists()  # the sweep stopped with the interrupted job
+
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resuming from the checkpoint written on a signal at epoch 1, step {step}" in again.stdout
+    for job in ("0", "1"):
+        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        assert metrics["status"] == "ok" and metrics["epochs"] == 3 and metrics["global_step"] == 240
+    assert "| 2 |" in (sweep / "summary.md").read_text()
+
+
+def test_an_interrupt_is_handed_to_submitit_for_the_requeue(monkeypatch):
+    """One owner of the requeue: with submitit's SIGUSR1 handler installed, the interrupted job hands over
+    to it (it requeues and exits); without one, the exit code is the signal's."""
+    from randwire.cli import hand_over_interrupt
+    from randwire.module import RunInterrupted
+
+    calls = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: calls.append(signum) or sys.exit(-1))
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            hand_over_interrupt(RunInterrupted("interrupted by SIGUSR1", signal.SIGUSR1))
+        assert calls == [signal.SIGUSR1] and exit_info.value.code == -1
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        with pytest.raises(SystemExit) as exit_info:
+            hand_over_interrupt(RunInterrupted("interrupted by SIGUSR1", signal.SIGUSR1))
+        assert exit_info.value.code == 138
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_spawning_strategies_are_refused_in_one_line(compose_cfg, tmp_path):
+    from randwire.errors import ConfigError
+    from randwire.run import train
+
+    cfg = compose_cfg("+trainer.strategy=ddp_spawn", "trainer.devices=2", run_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"^trainer.strategy='ddp_spawn' is not supported: use trainer.strategy=ddp"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
