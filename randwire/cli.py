@@ -26,6 +26,11 @@ def run_app(app: Callable[[], object]) -> None:
     from . import summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own multi-line report
+    import warnings
+
+    # conf/hydra/launcher/submitit_*.yaml extend the plugin's schema of the same name on purpose (the names
+    # users know); Hydra 1.3 still does this and warns on every launch.
+    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema")
     try:
         app()
     except (HydraException, OmegaConfBaseException) as err:
@@ -93,13 +98,14 @@ def record_failed_job(cfg, err: BaseException, traceback: bool = False) -> None:
 
 
 def hand_over_interrupt(err) -> None:
-    """After a signal checkpoint: submitit's SIGUSR1 handler (when submitit launched this job) requeues the
-    job and exits; otherwise exit with the signal's code (128 + signum), as the signal would have."""
+    """After a signal checkpoint, the signal goes to whoever had it before the run: under submitit its
+    handler requeues the job and exits (SIGUSR2) or logs and returns (SIGTERM); then exit with the
+    signal's code (128 + signum), as the signal would have."""
     import signal
 
     print(f"{err}", file=sys.stderr, flush=True)
     handler = signal.getsignal(err.signum)
-    if err.signum == signal.SIGUSR1 and callable(handler):
+    if callable(handler):
         handler(err.signum, None)
     sys.exit(128 + err.signum)
 

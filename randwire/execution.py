@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from . import schema
-from .errors import BadValue, ConfigError, require_choice
+from .errors import BadValue, ConfigError, is_int, require, require_choice
 from .network import RandomStage, RandWireNet, conv_bn
 
 EXECUTION_KEYS = {f.name for f in dataclasses.fields(schema.Execution)}  # the keys of conf/execution/*.yaml
@@ -39,6 +39,9 @@ def validate_execution_cfg(cfg: dict[str, Any]) -> None:
     require_choice("execution.mode", cfg.get("mode", "reference"), ("reference", "fast"))
     require_choice("execution.schedule", cfg.get("schedule") or "memory", SCHEDULES)
     require_choice("execution.compile_mode", cfg.get("compile_mode"), COMPILE_MODES)
+    threads = cfg.get("threads")
+    require(threads is None or (is_int(threads) and threads >= 1), "execution.threads", threads,
+            "an integer >= 1, or null (from the job's CPU share)")
     for key in ("channels_last", "fold_bn", "fused_aggregation", "compile"):
         if cfg.get(key) is not None and not isinstance(cfg[key], bool):
             raise BadValue(f"execution.{key}", cfg[key], "true or false", verdict="is not allowed:")

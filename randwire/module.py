@@ -204,8 +204,8 @@ class RunInterrupted(Exception):
 
 
 class SignalCheckpoint(pl.Callback):
-    """Slurm warns a job before its time limit (``--signal=USR1@<s>``, what submitit asks for) and preempts
-    with SIGTERM. Either one stops the run at the end of the current training step on every rank (Lightning's
+    """Slurm warns a job before its time limit (``--signal=USR2@<s>`` under submitit, USR1 in Lightning's
+    convention) and preempts with SIGTERM. Each stops the run at the end of the current training step on every rank (Lightning's
     own SIGTERM stop, which it syncs over ranks; SIGUSR1 is routed into it) and writes ``last.ckpt`` there, so
     a requeued job (submitit requeues: ``randwire.distributed``) or a rerun continues from that step, not from
     the last epoch end. Reading: the rest of that epoch is drawn from a fresh shuffle, so a run resumed from a
@@ -222,8 +222,10 @@ class SignalCheckpoint(pl.Callback):
         if threading.current_thread() is not threading.main_thread():
             return
         self.signum = None
-        # after Lightning registered its handlers: Lightning restores the previous USR1 handler at teardown
-        signal.signal(signal.SIGUSR1, lambda signum, frame: self._stop(trainer, signum))
+        # After Lightning registered its handlers: Lightning puts the previous ones back at teardown.
+        # SIGUSR2 is submitit's timeout/preemption signal (``#SBATCH --signal=USR2@...``), SIGUSR1 Lightning's.
+        for signum in (signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(signum, lambda signum, frame: self._stop(trainer, signum))
         previous_term = signal.getsignal(signal.SIGTERM)
 
         def on_term(signum, frame):

@@ -20,6 +20,8 @@ from .config import (BadValue, CheckpointError, ConfigError, build, build_each, 
                      check_optimization, compose_config, graph_params)
 from .distributed import check_strategy, child_ranks_run_this_job, leave_requeue_to_submitit
 from .errors import DataError, TrainingDiverged, is_int, require, require_choice
+from .provenance import provenance
+from .resources import apply_cpu_share
 from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
 
 METRICS_FILE = "metrics.json"
@@ -208,12 +210,14 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
                     enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
                     enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks))
     leave_requeue_to_submitit(trainer)
+    cpu = apply_cpu_share(cfg)  # after the data and trainer values were checked
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     net = build_net(cfg)
     module = build_module(cfg, net, config_dict)
     ckpt_path = _start_checkpoint(cfg, net, run_dir, config_dict)
     rank0, wandb_run = trainer.is_global_zero, None
+    origin = {**provenance(trainer), "cpu_threads": cpu}
     if rank0:
         if cfg.get("extras", {}).get("print_config", True):
             print_config_tree(cfg)
@@ -225,12 +229,13 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
         wandb_run = wandb_record(loggers, run_dir)  # starts (or reattaches to) the W&B run first
         for logger in loggers:  # the W&B (or CSV, TensorBoard) config: the resolved Hydra config, once
             logger.log_hyperparams({**config_dict, "complexity/params": module.cx["params"],
-                                    "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs]})
+                                    "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs],
+                                    "provenance": origin})
     try:
         try:
             with child_ranks_run_this_job(script and Path(script).resolve(), str(run_dir.resolve())):
                 return _fit_and_test(cfg, trainer, module, datamodule, ckpt_path, net, loggers, step_memory, start,
-                                     wandb_run if rank0 else None)
+                                     wandb_run if rank0 else None, origin)
         except DataError as err:  # from a DataLoader worker it arrives with the worker's traceback inside
             raise DataError(_own_line(err)) from None
         except TrainingDiverged as err:
@@ -241,7 +246,9 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
         except SIGTERMException:
             if on_signal.signum is None:
                 raise
-            name = {10: "SIGUSR1", 15: "SIGTERM"}.get(on_signal.signum, f"signal {on_signal.signum}")
+            import signal
+
+            name = signal.Signals(on_signal.signum).name
             line = (f"interrupted by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}: checkpoint "
                     f"written to {on_signal.path}; the same command continues from it (a Slurm requeue does)")
             if rank0:
@@ -253,7 +260,7 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
 
 
 def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str | None, net, loggers: list,
-                  step_memory, start: float, wandb_run: dict[str, Any] | None) -> dict[str, Any]:
+                  step_memory, start: float, wandb_run: dict[str, Any] | None, origin: dict[str, Any]) -> dict[str, Any]:
     """``fit`` then ``test``, and the run's ``metrics.json`` (rank 0 writes it; every rank returns it)."""
     run_dir = Path(cfg.paths.output_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -281,7 +288,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
         "peak_train_memory_mb": None if peak_mb is None else round(peak_mb, 1),
         "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights",
         "device": "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu", "world_size": trainer.world_size,
-        "ranks_with_same_graphs": module.ranks_with_same_graphs,
+        "ranks_with_same_graphs": module.ranks_with_same_graphs, "provenance": origin,
     }
     if wandb_run is not None:
         metrics["wandb"] = wandb_run

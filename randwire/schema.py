@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from . import resources  # noqa: F401  (registers the resolvers conf/hydra/launcher/*.yaml use)
+
 
 @dataclass
 class ERGraph:
@@ -60,6 +62,7 @@ class Execution:
     fused_aggregation: bool = MISSING
     compile: bool = MISSING
     compile_mode: Optional[str] = None
+    threads: Optional[int] = None
 
 
 SCHEMAS = {("graph", "er"): ERGraph, ("graph", "ba"): BAGraph, ("graph", "ws"): WSGraph,

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from .resources import sweep_plan
+
 COLUMNS = [("test/acc1", "top-1 (%)", 100.0), ("test/acc5", "top-5 (%)", 100.0),
            ("params", "params (M)", 1e-6), ("flops", "FLOPs (M)", 1e-6),
            ("peak_train_memory_mb", "train step MB", 1.0)]
@@ -55,7 +57,38 @@ def collect(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str,
         else:  # failed (status and reason recorded by the job), or killed before it wrote anything
             failed.append({**row, "status": m.get("status", "missing"),
                            "error": m.get("error", "no metrics.json: killed, or still running")})
+    seen = {job.name for job in job_dirs}
+    for num, overrides in enumerate(job for batch in (sweep_plan(sweep_dir) or []) for job in batch):
+        if str(num) not in seen:  # planned by the sweep, never given a folder (the sweep was cut short)
+            key = sorted(o for o in overrides if _seed_of([o]) is None)
+            failed.append({"job": str(num), "group": ",".join(key) or "defaults", "seed": _seed_of(overrides),
+                           "status": "never started",
+                           "error": "the sweep stopped before this job started: rerun the sweep into this folder"})
     return done, failed
+
+
+def provenance_lines(done: list[dict[str, Any]]) -> list[str]:
+    """What the finished jobs ran on: each distinct code version, package set and hardware, with its jobs,
+    so a grid assembled from runs of different code is visible at a glance."""
+    def describe(p: dict[str, Any]) -> tuple[str, str, str]:
+        commit = p.get("commit")
+        code = f"{commit[:10]}{' (uncommitted changes)' if p.get('dirty') else ''}" if commit else "no git checkout"
+        packages = ", ".join(f"{k} {v}" for k, v in (p.get("packages") or {}).items()
+                             if v and k in ("randwire", "torch", "pytorch-lightning"))
+        hw = p.get("hardware") or {}
+        machine = f"{', '.join(hw.get('gpus') or []) or hw.get('cpu', '?')} x{p.get('world_size', 1)}"
+        return code, packages, machine
+
+    rows: dict[tuple[str, str, str], list[str]] = {}
+    for r in done:
+        if isinstance(r.get("provenance"), dict):
+            rows.setdefault(describe(r["provenance"]), []).append(r["job"])
+    if not rows:
+        return []
+    lines = ["", "Provenance" + (" (differs between jobs!)" if len(rows) > 1 else "") + ":", "",
+             "| code | packages | hardware x world size | jobs |", "|---|---|---|---|"]
+    lines += [f"| {c} | {p} | {h} | {','.join(jobs)} |" for (c, p, h), jobs in rows.items()]
+    return lines
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -64,6 +97,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     mean = sum(values) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
     return mean, std
+
+
+def _code(row: dict[str, Any]) -> str:
+    origin = row.get("provenance") or {}
+    commit = origin.get("commit")
+    return f"{commit[:10]}{'+dirty' if origin.get('dirty') else ''}" if commit else "unknown"
 
 
 def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -77,6 +116,7 @@ def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[
         entry: dict[str, Any] = {"group": group, "n": len(rows), "seeds": sorted(r["seed"] for r in rows),
                                  "failed_seeds": sorted((r["seed"] for r in failed if r["group"] == group),
                                                         key=lambda s: (s is None, s))}
+        entry["code"] = sorted({_code(r) for r in rows})
         for key, _, _ in COLUMNS:
             vals = [float(r[key]) for r in rows if r.get(key) is not None]
             entry[key] = _mean_std(vals) if vals else (float("nan"), float("nan"))
@@ -91,7 +131,7 @@ def _fmt(mean: float, std: float, scale: float) -> str:
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}" if not math.isnan(std) else f"{mean * scale:.{digits}f}"
 
 
-def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = ()) -> str:
+def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), done: list[dict[str, Any]] = ()) -> str:
     head = ["setting", "n", *[c[1] for c in COLUMNS], "seeds", "failed"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
@@ -101,16 +141,18 @@ def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = ()) 
     if failed:
         lines += ["", "Failed jobs (not averaged):", "", "| job | setting | seed | status | reason |", "|---|---|---|---|---|"]
         lines += [f"| {r['job']} | {r['group']} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |" for r in failed]
+    lines += provenance_lines(list(done))
     return "\n".join(lines) + "\n"
 
 
 def to_csv(table: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["setting", "n", *[f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")], "seeds", "failed_seeds"])
+    w.writerow(["setting", "n", *[f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")], "seeds", "failed_seeds",
+                "code"])
     for e in table:
         w.writerow([e["group"], e["n"], *[v for k, _, _ in COLUMNS for v in e[k]],
-                    " ".join(map(str, e["seeds"])), " ".join(map(str, e["failed_seeds"]))])
+                    " ".join(map(str, e["seeds"])), " ".join(map(str, e["failed_seeds"])), " ".join(e.get("code", []))])
     return buf.getvalue()
 
 
@@ -119,7 +161,7 @@ def write_summary(sweep_dir: str | Path, quiet: bool = False) -> list[dict[str, 
     sweep_dir = Path(sweep_dir)
     done, failed = collect(sweep_dir)
     table = summarize(done, failed)
-    (sweep_dir / "summary.md").write_text(to_markdown(table, failed))
+    (sweep_dir / "summary.md").write_text(to_markdown(table, failed, done))
     (sweep_dir / "summary.csv").write_text(to_csv(table))
     if not quiet:
         _print(table, failed, sweep_dir)
