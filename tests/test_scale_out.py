@@ -55,6 +55,24 @@ def test_ddp_sweep_on_two_cpu_processes_is_exact_and_launched_once(tmp_path):
     assert metrics["test/loss"] == pytest.approx(one_process["loss"], abs=1e-5)
 
 
+@pytest.mark.slow
+def test_a_failing_ddp_job_costs_its_sweep_nothing(tmp_path):
+    """Lightning SIGKILLs the launching process when a child rank dies; in a sweep that was every later job.
+    Here job 0 fails on both ranks (torch's SyncBatchNorm needs GPUs): job 1 still runs, the summary lists
+    job 0 with its reason, the sweep exits 1, and no rank process is left behind."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=64", "logger=none", "trainer=ddp_cpu",
+           f"hydra.sweep.dir={sweep}", "-m", "trainer.sync_batchnorm=true,false"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=_env())
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "error: 1 of 2 jobs failed" in run.stderr
+    failed, done = (json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1"))
+    assert failed["status"] == "failed" and "SyncBatchNorm layers only work with GPU modules" in failed["error"]
+    assert done["status"] == "ok" and done["world_size"] == 2
+    left = subprocess.run(["pgrep", "-f", f"hydra.run.dir={sweep}"], capture_output=True, text=True)
+    assert left.stdout.strip() == ""
+
+
 def _graph_check_rank(rank: int, port: int, queue) -> None:
     import torch.distributed as dist
 
