@@ -18,7 +18,7 @@ from randwire.cli import multirun_flag_first, report, run_app
 def main(cfg: DictConfig) -> float | None:
     from randwire.cli import discard_rejected_run, hand_over_interrupt, in_multirun, record_failed_job
     from randwire.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
-    from randwire.module import RunInterrupted
+    from randwire.errors import RunInterrupted
     from randwire.run import train
 
     try:

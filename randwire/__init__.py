@@ -10,15 +10,20 @@ Public API (stable; the framework and outside scripts use only this):
 
 from .complexity import complexity
 from .graphs import GraphFormatError, StageGraph, derive_stage_seed, sample_graph
-from .network import (
-    NODE_OPS,
-    REGIMES,
-    RandWireNet,
-    build_network,
-    network_from_graphs,
-    network_from_spec,
-    sample_stage_graphs,
-)
+
+# The torch side is imported on first use: `train.py <bad value>` answers before torch loads.
+_LAZY = {**{name: "network" for name in (
+    "NODE_OPS", "REGIMES", "RandWireNet", "build_network", "network_from_graphs", "network_from_spec",
+    "sample_stage_graphs")}}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'randwire' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

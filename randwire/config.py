@@ -45,7 +45,7 @@ def graph_params(graph_cfg: Mapping[str, Any]) -> dict[str, Any]:
 def check_network_cfg(cfg: Mapping[str, Any]) -> None:
     """seed, graph, regime, node_op and the data's classes/channels, checked by their owners (no torch
     module is built, no graph is sampled); a rejected value is re-keyed to its config path."""
-    from .network import validate_network_args, validate_stage_params
+    from .architecture import validate_network_args, validate_stage_params
     from .schema import extra_keys
 
     g, r, d = cfg["graph"], cfg["regime"], cfg["data"]

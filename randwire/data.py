@@ -20,10 +20,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .errors import BadValue, ConfigError, DataError, is_int, require, require_choice
+from .data_values import check_data_values
+from .errors import DataError, is_int, require, require_choice
 
 SPLIT_SEED = 20190401  # reading: a fixed seed for every held-out split, independent of the run seed
-AUGMENT = ("none", "crop", "crop_flip", "imagenet")
 DatasetFactory = Callable[..., Dataset]
 
 
@@ -198,13 +198,10 @@ class ImageDataModule(pl.LightningDataModule):
         skip_corrupt: bool = False,
     ) -> None:
         super().__init__()
-        require(is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1")
-        require(is_int(num_workers) and num_workers >= 0, "num_workers", num_workers, "an integer >= 0")
-        require(is_int(image_size) and image_size >= 8, "image_size", image_size, "an integer >= 8 (pixels)")
-        require(0 <= val_fraction < 1, "val_fraction", val_fraction, "a fraction in [0, 1)")
-        require_choice("augment", augment, AUGMENT)
-        if val is None and test is None:
-            raise ConfigError(f"data={name} gives neither a val nor a test dataset: set data.val or data.test")
+        check_data_values(batch_size=batch_size, num_workers=num_workers, image_size=image_size,
+                          val_fraction=val_fraction, augment=augment, name=name, has_val=val is not None,
+                          has_test=test is not None, root=root, required=required, download=download,
+                          can_download="download" in getattr(train, "keywords", {}))
         self.name, self.root, self.download = name, root, bool(download)
         self.factories = {"train": train, "val": val, "test": test}
         self.val_fraction, self.batch_size, self.num_workers = val_fraction, batch_size, num_workers
@@ -216,21 +213,6 @@ class ImageDataModule(pl.LightningDataModule):
         self.test_is_val = test is None
         self.skip_corrupt = bool(skip_corrupt)
         self.datasets: dict[str, Dataset] = {}
-        self._check_root(required)
-
-    def _check_root(self, required: Sequence[str]) -> None:
-        if not required or self.download:  # torchvision fetches what is missing, where the network allows
-            return
-        if self.root in (None, "", "???"):
-            raise BadValue("root", self.root, f"data={self.name} needs the path of a local {self.name} copy",
-                           verdict="is not allowed:")
-        base = Path(str(self.root)).expanduser()
-        missing = [base / r for r in required if not (base / r).is_dir()]
-        if missing:
-            layout = ", ".join(f"<root>/{r}/" for r in required)
-            raise BadValue("root", str(self.root), f"{missing[0]} does not exist (expected {layout}"
-                           f"{'; or set data.download=true' if 'download' in getattr(self.factories['train'], 'keywords', {}) else ''})",
-                           verdict="is not allowed:")
 
     # -- datasets -------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

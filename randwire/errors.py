@@ -40,6 +40,14 @@ class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite: the run stops at that step (one line for the user)."""
 
 
+class RunInterrupted(Exception):
+    """The run stopped on a scheduler's signal after writing its checkpoint; ``signum`` says which."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
 def is_int(x: Any) -> bool:
     """An integer that is not a bool (numpy integers count)."""
     import numbers

@@ -195,14 +195,6 @@ class DivergenceGuard(pl.Callback):
                                    f"lower optimizer.lr or check the data")
 
 
-class RunInterrupted(Exception):
-    """The run stopped on a scheduler's signal after writing its checkpoint; ``signum`` says which."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.signum = signum
-
-
 class SignalCheckpoint(pl.Callback):
     """Slurm warns a job before its time limit (``--signal=USR2@<s>`` under submitit, USR1 in Lightning's
     convention) and preempts with SIGTERM. Each stops the run at the end of the current training step on every rank (Lightning's

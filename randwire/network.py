@@ -15,12 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
-from .errors import BadValue, is_int, is_number, require, require_choice
-from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_params
+from .architecture import (HEAD_CHANNELS, NODE_OPS, REGIMES, sample_stage_graphs, stage_layout,  # noqa: F401
+                           validate_network_args, validate_node_op, validate_stage_params)
+from .graphs import StageGraph
 
-NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")
-REGIMES = ("small", "regular", "lowres")
-HEAD_CHANNELS = 1280
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -235,15 +233,6 @@ class Head(nn.Module):
         return linear_cx(gap_cx(cx), self.width, self.fc.out_features)
 
 
-def stage_layout(regime: str, n: int, c: int) -> list[tuple[int, int, int]]:
-    """(nodes, C_in, C_out) of each random stage, in order, for a regime (Table 1)."""
-    require_choice("regime", regime, REGIMES)
-    if regime == "regular":
-        # reading: the conv2 stage has floor(N/2) nodes and its input is conv1's floor(C/2) channels.
-        return [(n // 2, c // 2, c), (n, c, 2 * c), (n, 2 * c, 4 * c), (n, 4 * c, 8 * c)]
-    return [(n, c, c), (n, c, 2 * c), (n, 2 * c, 4 * c)]  # small / lowres: conv2 already gives C
-
-
 class RandWireNet(nn.Module):
     """A randomly wired network: stem, random stages built from ``graphs``, classifier head.
 
@@ -328,45 +317,6 @@ class RandWireNet(nn.Module):
     def spec(self) -> dict[str, Any]:
         """Everything needed to rebuild this network (weights aside): config and stored graphs."""
         return {"config": dict(self.config), "graphs": [g.to_dict() for g in self.graphs]}
-
-
-def validate_node_op(op: str) -> None:
-    """Fig. 6 node operations."""
-    require_choice("node_op", op, NODE_OPS)
-
-
-def validate_network_args(
-    regime: str, c: int, num_classes: int, node_op: str, dropout: float, edge_drop: float,
-    in_channels: int = 3, head_channels: int = HEAD_CHANNELS,
-) -> None:
-    stage_layout(regime, 2, 2)  # the regime's name
-    validate_node_op(node_op)
-    require(is_int(c) and c >= 2, "c", c, "an integer >= 2")
-    require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
-    require(is_number(dropout) and 0 <= dropout < 1, "dropout", dropout, "a float in [0, 1)")
-    require(is_number(edge_drop) and 0 <= edge_drop <= 1, "edge_drop", edge_drop, "a probability in [0, 1]")
-    require(is_int(in_channels) and in_channels >= 1, "in_channels", in_channels, "an integer >= 1")
-    require(is_int(head_channels) and head_channels >= 1, "head_channels", head_channels, "an integer >= 1")
-
-
-def validate_stage_params(regime: str, graph: str, n: int, graph_params: dict[str, Any]) -> list[int]:
-    """Check the generator parameters against every stage's node count; returns those node counts."""
-    validate_graph_params(graph, n, graph_params)
-    sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
-    if min(sizes) < 2:
-        raise BadValue("n", n, f"n >= 4 for regime={regime!r} (its first stage has n/2 nodes)")
-    size = min(sizes)
-    if graph == "ba" and graph_params["m"] >= size:
-        raise BadValue("m", graph_params["m"], f"[1, {size}) for the {size}-node stage")
-    if graph == "ws" and graph_params["k"] >= size:
-        raise BadValue("k", graph_params["k"], f"an even integer in [2, {size}) for the {size}-node stage")
-    return sizes
-
-
-def sample_stage_graphs(regime: str, graph: str, n: int, seed: int, **graph_params: Any) -> list[StageGraph]:
-    """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``."""
-    sizes = validate_stage_params(regime, graph, n, graph_params)
-    return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
 
 
 def network_from_graphs(

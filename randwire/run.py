@@ -18,8 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
                      check_optimization, compose_config, graph_params)
+from .data_values import check_data_cfg
 from .distributed import check_strategy, child_ranks_run_this_job, leave_requeue_to_submitit
-from .errors import DataError, TrainingDiverged, is_int, require, require_choice
+from .errors import DataError, RunInterrupted, TrainingDiverged, is_int, require, require_choice
 from .provenance import provenance
 from .resources import apply_cpu_share
 from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
@@ -177,6 +178,7 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
 
     ``script``: the entry point (train.py) that DDP child ranks re-run with this job's overrides."""
     check_network_cfg(cfg)  # seed, graph, regime, node_op: before any heavy import
+    check_data_cfg(OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else None)
     check_execution_cfg(cfg.get("execution"))
     check_strategy((cfg.get("trainer") or {}).get("strategy"))
     check_optimization(cfg)
@@ -185,8 +187,7 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
     import pytorch_lightning as pl
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from .module import (AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, RunInterrupted, SignalCheckpoint,
-                         StepMemory)
+    from .module import AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, SignalCheckpoint, StepMemory
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise

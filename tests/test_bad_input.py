@@ -221,3 +221,16 @@ def test_cli_bad_value_exits_2_with_one_line_and_writes_nothing(tmp_path, argv, 
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip() == line.format(tmp=tmp_path)
     assert not (tmp_path / "run").exists() and not (tmp_path / "outputs").exists()  # not even Hydra's .hydra/
+
+
+@pytest.mark.parametrize("override", ["graph.k=3", "regime.c=1", "node_op=foo", "data.batch_size=0", "data=imagenet"])
+def test_network_and_data_values_are_refused_before_torch_loads(override):
+    """Issue 9 item 13: network and data values are checked before torch and Lightning are imported (about
+    a second instead of ~7 s); optimizer values need torch, trainer values Lightning (their own checks)."""
+    probe = ("import atexit, runpy, sys\n"
+             "atexit.register(lambda: print('heavy:', sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules), file=sys.stderr))\n"
+             f"sys.argv = ['train.py', {override!r}]\n"
+             "runpy.run_path('train.py', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-2].startswith("error: ") and done.stderr.splitlines()[-1] == "heavy: []"

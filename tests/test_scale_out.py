@@ -172,7 +172,7 @@ def test_an_interrupt_is_handed_to_submitit_for_the_requeue(monkeypatch):
     """One owner of the requeue: with submitit's SIGUSR1 handler installed, the interrupted job hands over
     to it (it requeues and exits); without one, the exit code is the signal's."""
     from randwire.cli import hand_over_interrupt
-    from randwire.module import RunInterrupted
+    from randwire.errors import RunInterrupted
 
     from submitit.core.job_environment import JobEnvironment
 

@@ -1,0 +1,62 @@
+"""A RandWire network's description without torch: regimes (paper Table 1), node operations, the stage
+layout, the checks of their values and the sampling of the stage graphs. Importing it costs no torch, so
+a bad value is reported before torch loads; :mod:`randwire.network` builds the modules from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import BadValue, is_int, is_number, require, require_choice
+from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_params
+
+NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")
+REGIMES = ("small", "regular", "lowres")
+HEAD_CHANNELS = 1280
+
+
+def stage_layout(regime: str, n: int, c: int) -> list[tuple[int, int, int]]:
+    """(nodes, C_in, C_out) of each random stage, in order, for a regime (Table 1)."""
+    require_choice("regime", regime, REGIMES)
+    if regime == "regular":
+        # reading: the conv2 stage has floor(N/2) nodes and its input is conv1's floor(C/2) channels.
+        return [(n // 2, c // 2, c), (n, c, 2 * c), (n, 2 * c, 4 * c), (n, 4 * c, 8 * c)]
+    return [(n, c, c), (n, c, 2 * c), (n, 2 * c, 4 * c)]  # small / lowres: conv2 already gives C
+
+
+def validate_node_op(op: str) -> None:
+    """Fig. 6 node operations."""
+    require_choice("node_op", op, NODE_OPS)
+
+
+def validate_network_args(
+    regime: str, c: int, num_classes: int, node_op: str, dropout: float, edge_drop: float,
+    in_channels: int = 3, head_channels: int = HEAD_CHANNELS,
+) -> None:
+    stage_layout(regime, 2, 2)  # the regime's name
+    validate_node_op(node_op)
+    require(is_int(c) and c >= 2, "c", c, "an integer >= 2")
+    require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
+    require(is_number(dropout) and 0 <= dropout < 1, "dropout", dropout, "a float in [0, 1)")
+    require(is_number(edge_drop) and 0 <= edge_drop <= 1, "edge_drop", edge_drop, "a probability in [0, 1]")
+    require(is_int(in_channels) and in_channels >= 1, "in_channels", in_channels, "an integer >= 1")
+    require(is_int(head_channels) and head_channels >= 1, "head_channels", head_channels, "an integer >= 1")
+
+
+def validate_stage_params(regime: str, graph: str, n: int, graph_params: dict[str, Any]) -> list[int]:
+    """Check the generator parameters against every stage's node count; returns those node counts."""
+    validate_graph_params(graph, n, graph_params)
+    sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
+    if min(sizes) < 2:
+        raise BadValue("n", n, f"n >= 4 for regime={regime!r} (its first stage has n/2 nodes)")
+    size = min(sizes)
+    if graph == "ba" and graph_params["m"] >= size:
+        raise BadValue("m", graph_params["m"], f"[1, {size}) for the {size}-node stage")
+    if graph == "ws" and graph_params["k"] >= size:
+        raise BadValue("k", graph_params["k"], f"an even integer in [2, {size}) for the {size}-node stage")
+    return sizes
+
+
+def sample_stage_graphs(regime: str, graph: str, n: int, seed: int, **graph_params: Any) -> list[StageGraph]:
+    """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``."""
+    sizes = validate_stage_params(regime, graph, n, graph_params)
+    return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
