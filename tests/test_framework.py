@@ -166,7 +166,8 @@ def test_wandb_offline_run_is_written_and_finished(compose_cfg, tmp_path, monkey
     assert seen["job_type"] == "train" and seen["tags"] == ["ablation"]
     # the W&B config is the resolved Hydra config, once: no edge lists, no second copy
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    assert set(seen["config"]) == set(resolved) | {"complexity/params", "complexity/flops", "graph_hashes"}
+    assert set(seen["config"]) == set(resolved) | {"complexity/params", "complexity/flops", "graph_hashes", "provenance"}
+    assert seen["config"]["provenance"]["packages"]["torch"] and "world_size" in seen["config"]["provenance"]
     assert seen["config"]["graph"] == resolved["graph"] and seen["config"]["optimizer"] == resolved["optimizer"]
     assert "net_spec" not in str(seen["config"]) and "run_config" not in seen["config"]
     assert seen["config"]["complexity/flops"] == metrics["flops"]
