@@ -12,6 +12,8 @@ from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_
 NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")
 REGIMES = ("small", "regular", "lowres")
 HEAD_CHANNELS = 1280
+# §5 edge removal, two readings of "randomly remove one edge with probability p" (see network.RandomStage)
+EDGE_DROP_MODES = ("per_node", "per_graph")
 
 
 def stage_layout(regime: str, n: int, c: int) -> list[tuple[int, int, int]]:
@@ -30,7 +32,7 @@ def validate_node_op(op: str) -> None:
 
 def validate_network_args(
     regime: str, c: int, num_classes: int, node_op: str, dropout: float, edge_drop: float,
-    in_channels: int = 3, head_channels: int = HEAD_CHANNELS,
+    in_channels: int = 3, head_channels: int = HEAD_CHANNELS, edge_drop_mode: str = "per_node",
 ) -> None:
     stage_layout(regime, 2, 2)  # the regime's name
     validate_node_op(node_op)
@@ -38,6 +40,7 @@ def validate_network_args(
     require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
     require(is_number(dropout) and 0 <= dropout < 1, "dropout", dropout, "a float in [0, 1)")
     require(is_number(edge_drop) and 0 <= edge_drop <= 1, "edge_drop", edge_drop, "a probability in [0, 1]")
+    require_choice("edge_drop_mode", edge_drop_mode, EDGE_DROP_MODES)
     require(is_int(in_channels) and in_channels >= 1, "in_channels", in_channels, "an integer >= 1")
     require(is_int(head_channels) and head_channels >= 1, "head_channels", head_channels, "an integer >= 1")
 

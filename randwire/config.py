@@ -59,7 +59,8 @@ def check_network_cfg(cfg: Mapping[str, Any]) -> None:
                "in_channels": "data.in_channels"}
     try:
         validate_network_args(r.get("name"), r.get("c"), d.get("num_classes"), cfg["node_op"].get("name"),
-                              r.get("dropout"), r.get("edge_drop"), d.get("in_channels"), r.get("head_channels"))
+                              r.get("dropout"), r.get("edge_drop"), d.get("in_channels"), r.get("head_channels"),
+                              r.get("edge_drop_mode", "per_node"))
         validate_stage_params(r.get("name"), g.get("name"), g.get("n"), graph_params(g))
     except BadValue as err:
         raise BadValue(path_of.get(err.key, err.key), err.value, err.allowed, err.verdict) from None

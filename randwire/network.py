@@ -105,11 +105,12 @@ class RandomStage(nn.Module):
     others map C_out → C_out. The output node is the unweighted mean of the out-degree-0 nodes.
     """
 
-    def __init__(self, graph: StageGraph, c_in: int, c_out: int, op: str = "sep_conv", edge_drop: float = 0.0) -> None:
+    def __init__(self, graph: StageGraph, c_in: int, c_out: int, op: str = "sep_conv", edge_drop: float = 0.0,
+                 edge_drop_mode: str = "per_node") -> None:
         super().__init__()
         self.graph = graph
         self.c_in, self.c_out = c_in, c_out
-        self.edge_drop = float(edge_drop)
+        self.edge_drop, self.edge_drop_mode = float(edge_drop), edge_drop_mode
         self.preds = graph.predecessors()
         self.inputs = graph.input_nodes
         self.outputs = graph.output_nodes
@@ -131,13 +132,27 @@ class RandomStage(nn.Module):
     def edge_weights(self) -> list[torch.Tensor | None]:
         """Per node, the weights of its in-edges for this step (None: single input, passed as is).
 
-        §5 edge removal (regular regime): in training, each node with in-degree > 1 drops one uniformly
-        chosen in-edge with probability ``edge_drop``. reading: decided per node and per step, the other
-        weights are not re-normalised, and since only one edge goes a node never loses its last input.
+        §5 edge removal (regular regime), two readings of its sentence (``edge_drop_mode``):
+        ``per_node`` (default) — each node with in-degree > 1 drops one uniformly chosen in-edge with
+        probability ``edge_drop`` (~1.8 edges per 32-node stage per step at p=0.1); ``per_graph`` — with
+        probability ``edge_drop`` the stage drops one edge, uniform over the in-edges of nodes with
+        in-degree > 1 (~0.1 per stage per step). reading: decided per step, the other weights are not
+        re-normalised, and a node never loses its last input.
         """
         weights: list[torch.Tensor | None] = [None] * len(self.nodes)
         drop = None
-        if self.training and self.edge_drop > 0 and self.multi:
+        if self.training and self.edge_drop > 0 and self.multi and self.edge_drop_mode == "per_graph":
+            d, u = torch.rand(2).tolist()
+            drop = [-1] * len(self.multi)
+            if d < self.edge_drop:
+                degrees = [self.nodes[v].in_degree for v in self.multi]
+                k = min(int(u * sum(degrees)), sum(degrees) - 1)
+                for i, degree in enumerate(degrees):
+                    if k < degree:
+                        drop[i] = k
+                        break
+                    k -= degree
+        elif self.training and self.edge_drop > 0 and self.multi:
             draw = torch.rand(len(self.multi), 2)
             drop = [
                 int(u * self.nodes[v].in_degree) if d < self.edge_drop else -1
@@ -253,16 +268,18 @@ class RandWireNet(nn.Module):
         edge_drop: float = 0.0,
         in_channels: int = 3,
         head_channels: int = HEAD_CHANNELS,
+        edge_drop_mode: str = "per_node",
     ) -> None:
         super().__init__()
-        validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels)
+        validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels,
+                              edge_drop_mode)
         self.graphs = list(graphs)
         layout = stage_layout(regime, 2, c)  # channels only: node counts come from the graphs
         if len(self.graphs) != len(layout):
             raise ValueError(f"regime={regime!r} needs {len(layout)} stage graphs, got {len(self.graphs)}")
         self.config = dict(
             regime=regime, c=c, num_classes=num_classes, node_op=node_op, dropout=dropout,
-            edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels,
+            edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels, edge_drop_mode=edge_drop_mode,
         )
         half = c // 2  # reading: C/2 = floor(C/2)
         stride2 = 1 if regime == "lowres" else 2
@@ -271,7 +288,7 @@ class RandWireNet(nn.Module):
             stem.append(ConvBN(half, c, stride2, relu=True))
         self.stem = nn.Sequential(*stem)
         self.stages = nn.ModuleList(
-            RandomStage(graph, c_in, c_out, node_op, edge_drop)
+            RandomStage(graph, c_in, c_out, node_op, edge_drop, edge_drop_mode)
             for graph, (_, c_in, c_out) in zip(self.graphs, layout)
         )
         self.head = Head(layout[-1][2], num_classes, dropout, head_channels)
@@ -357,6 +374,7 @@ def build_network(
     edge_drop: float = 0.0,
     in_channels: int = 3,
     head_channels: int = HEAD_CHANNELS,
+    edge_drop_mode: str = "per_node",
     **graph_params: Any,
 ) -> RandWireNet:
     """g(θ, s): sample each stage's graph from ``seed`` and build the network, weights seeded by ``seed``.
@@ -365,9 +383,10 @@ def build_network(
     """
     if dropout is None:
         dropout = 0.2 if regime == "regular" else 0.0
-    validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels)
+    validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels,
+                          edge_drop_mode)
     graphs = sample_stage_graphs(regime, graph, n, seed, **graph_params)
     return network_from_graphs(
         regime, graphs, c, init_seed=seed, num_classes=num_classes, node_op=node_op, dropout=dropout,
-        edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels,
+        edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels, edge_drop_mode=edge_drop_mode,
     )

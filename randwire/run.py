@@ -47,6 +47,7 @@ def build_net(cfg: DictConfig):
     net = network_from_graphs(
         r.name, graphs, r.c, init_seed=cfg.seed, num_classes=cfg.data.num_classes, node_op=cfg.node_op.name,
         dropout=r.dropout, edge_drop=r.edge_drop, in_channels=cfg.data.in_channels, head_channels=r.head_channels,
+        edge_drop_mode=r.get("edge_drop_mode", "per_node"),
     )
     return configure_execution(net, dict(cfg.get("execution") or {}))
 
@@ -275,7 +276,14 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
         best_val = None if logged is None else float(logged)
     peak_mb, peak_kind = step_memory.result(trainer)
     best = getattr(checkpoint_cb, "best_model_path", "") if checkpoint_cb else ""
-    test_ckpt = best if best and not trainer.fast_dev_run else None
+    if getattr(datamodule, "test_is_val", False):
+        # Validation is the test split (ImageNet: val is the test set): the best-validation checkpoint would
+        # report a maximum over epochs of test accuracy. The paper reports the final model (issue 11).
+        test_ckpt, why = None, "the final weights: validation is the test split here, so best-val selection would peek at it"
+    elif best and not trainer.fast_dev_run:
+        test_ckpt, why = best, "the best-validation checkpoint (validation is a held-out split, not the test split)"
+    else:
+        test_ckpt, why = None, "the final weights (no best-validation checkpoint)"
     results = trainer.test(module, datamodule=datamodule, ckpt_path=test_ckpt, verbose=trainer.is_global_zero)[0]
     metrics = {
         "status": "ok",
@@ -287,7 +295,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
         "epochs": trainer.current_epoch, "global_step": trainer.global_step,
         "wall_time_s": round(time.time() - start, 2),
         "peak_train_memory_mb": None if peak_mb is None else round(peak_mb, 1),
-        "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights",
+        "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights", "test_checkpoint_why": why,
         "device": "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu", "world_size": trainer.world_size,
         "ranks_with_same_graphs": module.ranks_with_same_graphs, "provenance": origin,
     }

@@ -45,6 +45,7 @@ class Regime:
     c: int = MISSING
     dropout: float = MISSING
     edge_drop: float = MISSING
+    edge_drop_mode: str = "per_node"
     head_channels: int = MISSING
 
 

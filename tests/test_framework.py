@@ -89,11 +89,26 @@ def test_two_trainings_with_seed_zero_end_with_identical_weights(compose_cfg, tm
     assert sd["a"].keys() != sd["c"].keys() or any(not torch.equal(sd["a"][k], sd["c"][k]) for k in sd["a"])
 
 
+def test_where_val_is_the_test_split_the_final_weights_are_tested(compose_cfg, tmp_path):
+    """Issue 11 item 6: with data.test=null (ImageNet's layout: val is the test set) testing the
+    best-validation checkpoint would report a maximum over epochs of test accuracy; the final model is
+    tested, and metrics.json says which and why. The number equals evaluate.py on last.ckpt."""
+    _, metrics = _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=2", "data.test=null")
+    assert metrics["test_checkpoint"] == "final weights"
+    assert metrics["test_checkpoint_why"].startswith("the final weights: validation is the test split here")
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()  # there was a best one, not used
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    result = evaluate(compose_cfg(f"ckpt={last}", "split=test", config="evaluate"))
+    assert result["acc1"] == pytest.approx(metrics["test/acc1"], abs=1e-7)
+    assert result["loss"] == pytest.approx(metrics["test/loss"], abs=1e-5)
+
+
 @pytest.mark.slow
 def test_checkpoint_stores_graphs_and_evaluate_reproduces_test_accuracy(compose_cfg, tmp_path):
     cfg, metrics = _short_fit(compose_cfg, tmp_path / "run", "trainer.max_epochs=2", "data.num_samples=128")
     ckpt = Path(metrics["test_checkpoint"])
     assert ckpt.name == "best.ckpt" and (ckpt.parent / "last.ckpt").exists()
+    assert metrics["test_checkpoint_why"].startswith("the best-validation checkpoint (validation is a held-out split")
     stored = torch.load(ckpt, weights_only=False)["randwire"]
     assert [g["hash"] for g in stored["net_spec"]["graphs"]] == metrics["graph_hashes"]
     eval_cfg = compose_cfg(f"ckpt={ckpt}", "batch_size=7", "accelerator=cpu", "data.num_workers=0", config="evaluate")

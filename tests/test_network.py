@@ -255,3 +255,37 @@ def test_bad_network_parameters_raise_value_error(kwargs, message):
     regime = args.pop("regime")
     with pytest.raises(ValueError, match=message):
         build_network(regime, **args)
+
+
+@pytest.mark.parametrize("mode", ["per_node", "per_graph"])
+def test_edge_removal_readings_drop_the_expected_number_of_edges(mode):
+    """Issue 11 item 7: §5's edge removal read per node (each multi-input node drops one in-edge w.p. p)
+    or per graph (the stage drops one edge w.p. p); never a node's last input; kept in the spec."""
+    import torch
+
+    from randwire.network import build_network, network_from_spec
+
+    net = build_network("regular", graph="ws", n=32, c=8, seed=0, k=4, p=0.75, edge_drop=0.1, edge_drop_mode=mode)
+    stage = net.stages[1].train()
+    torch.manual_seed(0)
+    steps, dropped = 4000, []
+    for _ in range(steps):
+        weights = stage.edge_weights()
+        zeros = [int((w == 0).sum()) for w in weights if w is not None]
+        assert all(z <= 1 for z in zeros)  # one in-edge at most per node: never its last input
+        dropped.append(sum(zeros))
+    mean = sum(dropped) / steps
+    expected = 0.1 * len(stage.multi) if mode == "per_node" else 0.1
+    assert abs(mean - expected) < 4 * (expected / steps) ** 0.5 + 1e-9  # Poisson-ish bound
+    if mode == "per_graph":
+        assert max(dropped) == 1
+    assert network_from_spec(net.spec()).stages[1].edge_drop_mode == mode
+    assert all(w is None or bool((w > 0).all()) for w in stage.eval().edge_weights())  # evaluation drops nothing
+
+
+def test_edge_drop_mode_is_checked_in_one_line(compose_cfg):
+    from randwire.config import check_network_cfg
+    from randwire.errors import BadValue
+
+    with pytest.raises(BadValue, match=r"^regime.edge_drop_mode='per_edge' is not allowed: one of \['per_node', 'per_graph'\]"):
+        check_network_cfg(compose_cfg("regime=regular", "regime.edge_drop_mode=per_edge"))
