@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
 from .errors import BadValue, is_int, is_number, require, require_choice
 from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_params
 
@@ -45,6 +46,15 @@ def validate_network_args(
     require(is_int(head_channels) and head_channels >= 1, "head_channels", head_channels, "an integer >= 1")
 
 
+def validate_width(c: Any, flops: Any) -> None:
+    """``c``: an integer >= 2, or ``auto`` with a FLOPs budget (multiply-adds) to solve it from."""
+    if c == "auto":
+        require(is_number(flops) and flops > 0, "flops", flops,
+                "a multiply-add budget > 0 (e.g. 580e6) when c=auto")
+    else:
+        require(is_int(c) and c >= 2, "c", c, "an integer >= 2, or auto (with regime.flops=<multiply-adds>)")
+
+
 def validate_stage_params(regime: str, graph: str, n: int, graph_params: dict[str, Any]) -> list[int]:
     """Check the generator parameters against every stage's node count; returns those node counts."""
     validate_graph_params(graph, n, graph_params)
@@ -63,3 +73,85 @@ def sample_stage_graphs(regime: str, graph: str, n: int, seed: int, **graph_para
     """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``."""
     sizes = validate_stage_params(regime, graph, n, graph_params)
     return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Complexity from the description alone (pycls style): what each module of randwire.network adds, as
+# functions of its sizes. The modules' complexity() methods call these, so there is one count; solving
+# C for a FLOPs budget evaluates them, never a built network.
+# ----------------------------------------------------------------------------------------------------
+
+
+def transform_cx(cx: Cx, c_in: int, c_out: int, stride: int, op: str) -> Cx:
+    """A node's ReLU-op-BN (§3.3, Fig. 6 node ops)."""
+    if op == "sep_conv":
+        cx = conv2d_cx(cx, c_in, c_in, 3, stride, groups=c_in)
+        cx = conv2d_cx(cx, c_in, c_out, 1)
+    elif op == "conv":
+        cx = conv2d_cx(cx, c_in, c_out, 3, stride)
+    else:
+        cx = pool2d_cx(cx, c_in, 3, stride)
+        cx = conv2d_cx(cx, c_in, c_out, 1)
+    return norm2d_cx(cx, c_out)
+
+
+def node_cx(cx: Cx, in_degree: int, c_in: int, c_out: int, stride: int, op: str) -> Cx:
+    cx.params += in_degree if in_degree > 1 else 0  # its aggregation weights
+    return transform_cx(cx, c_in, c_out, stride, op)
+
+
+def stage_cx(cx: Cx, graph: StageGraph, c_in: int, c_out: int, op: str) -> Cx:
+    """A random stage: nodes fed by the stage input run at its resolution with stride 2, the others at
+    the stage's output resolution."""
+    h_out, w_out = (cx.h - 1) // 2 + 1, (cx.w - 1) // 2 + 1
+    inputs = set(graph.input_nodes)
+    for v, preds in enumerate(graph.predecessors()):
+        fed = v in inputs
+        start = Cx(h=cx.h, w=cx.w) if fed else Cx(h=h_out, w=w_out)
+        node_cx(start, max(len(preds), 1), c_in if fed else c_out, c_out, 2 if fed else 1, op)
+        cx.flops += start.flops
+        cx.params += start.params
+        cx.acts += start.acts
+    cx.h, cx.w = h_out, w_out
+    return cx
+
+
+def conv_bn_cx(cx: Cx, c_in: int, c_out: int, stride: int) -> Cx:
+    return norm2d_cx(conv2d_cx(cx, c_in, c_out, 3, stride), c_out)
+
+
+def head_cx(cx: Cx, c_in: int, width: int, num_classes: int) -> Cx:
+    cx = norm2d_cx(conv2d_cx(cx, c_in, width, 1), width)
+    return linear_cx(gap_cx(cx), width, num_classes)
+
+
+def network_cx(cx: Cx, regime: str, graphs: list[StageGraph], c: int, num_classes: int = 1000,
+               node_op: str = "sep_conv", in_channels: int = 3, head_channels: int = HEAD_CHANNELS, **_: Any) -> Cx:
+    """Stem, random stages and head of Table 1 (``**_``: config keys that cost nothing, e.g. dropout)."""
+    half, stride2 = c // 2, 1 if regime == "lowres" else 2
+    cx = conv_bn_cx(cx, in_channels, half, stride2)
+    if regime != "regular":
+        cx = conv_bn_cx(cx, half, c, stride2)
+    layout = stage_layout(regime, 2, c)
+    for graph, (_, c_in, c_out) in zip(graphs, layout):
+        cx = stage_cx(cx, graph, c_in, c_out, node_op)
+    return head_cx(cx, layout[-1][2], head_channels, num_classes)
+
+
+def solve_c(budget: float, regime: str, graphs: list[StageGraph], image_size: int, **config: Any) -> int:
+    """The C whose network's multiply-adds at ``image_size`` are closest to ``budget`` (FLOPs grow with C,
+    so a bisection over integers; each step is the analytic count above)."""
+    def flops(c: int) -> int:
+        return network_cx(Cx(h=image_size, w=image_size), regime, graphs, c, **config).flops
+
+    lo, hi = 2, 4
+    if flops(lo) >= budget:
+        return lo
+    while flops(hi) < budget:
+        lo, hi = hi, hi * 2
+        if hi > 1 << 16:
+            raise BadValue("flops", budget, "a budget a network with C <= 65536 channels can reach")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if flops(mid) < budget else (lo, mid)
+    return lo if budget - flops(lo) <= flops(hi) - budget else hi

@@ -45,7 +45,7 @@ def graph_params(graph_cfg: Mapping[str, Any]) -> dict[str, Any]:
 def check_network_cfg(cfg: Mapping[str, Any]) -> None:
     """seed, graph, regime, node_op and the data's classes/channels, checked by their owners (no torch
     module is built, no graph is sampled); a rejected value is re-keyed to its config path."""
-    from .architecture import validate_network_args, validate_stage_params
+    from .architecture import validate_network_args, validate_stage_params, validate_width
     from .schema import extra_keys
 
     g, r, d = cfg["graph"], cfg["regime"], cfg["data"]
@@ -58,7 +58,8 @@ def check_network_cfg(cfg: Mapping[str, Any]) -> None:
                "node_op": "node_op.name", "graph": "graph.name", "num_classes": "data.num_classes",
                "in_channels": "data.in_channels"}
     try:
-        validate_network_args(r.get("name"), r.get("c"), d.get("num_classes"), cfg["node_op"].get("name"),
+        validate_width(r.get("c"), r.get("flops"))
+        validate_network_args(r.get("name"), 2 if r.get("c") == "auto" else r.get("c"), d.get("num_classes"), cfg["node_op"].get("name"),
                               r.get("dropout"), r.get("edge_drop"), d.get("in_channels"), r.get("head_channels"),
                               r.get("edge_drop_mode", "per_node"))
         validate_stage_params(r.get("name"), g.get("name"), g.get("n"), graph_params(g))

@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
-from .architecture import (HEAD_CHANNELS, NODE_OPS, REGIMES, sample_stage_graphs, stage_layout,  # noqa: F401
-                           validate_network_args, validate_node_op, validate_stage_params)
+from .complexity import Cx
+from .architecture import (HEAD_CHANNELS, NODE_OPS, REGIMES, conv_bn_cx, head_cx, network_cx,  # noqa: F401
+                           node_cx, sample_stage_graphs, stage_cx, stage_layout, transform_cx, validate_network_args,
+                           validate_node_op, validate_stage_params)
 from .graphs import StageGraph
 
 
@@ -71,15 +72,7 @@ class NodeTransform(nn.Module):
         return conv_bn(self.pool(x), self.conv_pw, self.bn, self.fold_bn)
 
     def complexity(self, cx: Cx) -> Cx:
-        if self.op == "sep_conv":
-            cx = conv2d_cx(cx, self.c_in, self.c_in, 3, self.stride, groups=self.c_in)
-            cx = conv2d_cx(cx, self.c_in, self.c_out, 1)
-        elif self.op == "conv":
-            cx = conv2d_cx(cx, self.c_in, self.c_out, 3, self.stride)
-        else:
-            cx = pool2d_cx(cx, self.c_in, 3, self.stride)
-            cx = conv2d_cx(cx, self.c_in, self.c_out, 1)
-        return norm2d_cx(cx, self.c_out)
+        return transform_cx(cx, self.c_in, self.c_out, self.stride, self.op)
 
 
 class Node(nn.Module):
@@ -94,8 +87,8 @@ class Node(nn.Module):
         self.transform = NodeTransform(c_in, c_out, stride, op)
 
     def complexity(self, cx: Cx) -> Cx:
-        cx.params += self.in_degree if self.edge_logits is not None else 0
-        return self.transform.complexity(cx)
+        t = self.transform
+        return node_cx(cx, self.in_degree, t.c_in, t.c_out, t.stride, t.op)
 
 
 class RandomStage(nn.Module):
@@ -190,16 +183,7 @@ class RandomStage(nn.Module):
         return self.forward_reference(x)
 
     def complexity(self, cx: Cx) -> Cx:
-        # Input-fed nodes see the stage input (stride 2); all others the stage's output resolution.
-        h_out, w_out = (cx.h - 1) // 2 + 1, (cx.w - 1) // 2 + 1
-        for node in self.nodes:
-            start = Cx(h=cx.h, w=cx.w) if node.transform.stride == 2 else Cx(h=h_out, w=w_out)
-            node.complexity(start)
-            cx.flops += start.flops
-            cx.params += start.params
-            cx.acts += start.acts
-        cx.h, cx.w = h_out, w_out
-        return cx
+        return stage_cx(cx, self.graph, self.c_in, self.c_out, self.nodes[0].transform.op)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -221,7 +205,7 @@ class ConvBN(nn.Module):
         return conv_bn(torch.relu(x) if self.relu else x, self.conv, self.bn, self.fold_bn)
 
     def complexity(self, cx: Cx) -> Cx:
-        return norm2d_cx(conv2d_cx(cx, self.c_in, self.c_out, 3, self.stride), self.c_out)
+        return conv_bn_cx(cx, self.c_in, self.c_out, self.stride)
 
 
 class Head(nn.Module):
@@ -244,8 +228,7 @@ class Head(nn.Module):
         return self.fc(self.dropout(self.features(x, relu_done)))
 
     def complexity(self, cx: Cx) -> Cx:
-        cx = norm2d_cx(conv2d_cx(cx, self.c_in, self.width, 1), self.width)
-        return linear_cx(gap_cx(cx), self.width, self.fc.out_features)
+        return head_cx(cx, self.c_in, self.width, self.fc.out_features)
 
 
 class RandWireNet(nn.Module):
@@ -325,11 +308,7 @@ class RandWireNet(nn.Module):
         return self.head(x)
 
     def complexity(self, cx: Cx) -> Cx:
-        for m in self.stem:
-            cx = m.complexity(cx)
-        for stage in self.stages:
-            cx = stage.complexity(cx)
-        return self.head.complexity(cx)
+        return network_cx(cx, graphs=self.graphs, **self.config)
 
     def spec(self) -> dict[str, Any]:
         """Everything needed to rebuild this network (weights aside): config and stored graphs."""

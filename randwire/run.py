@@ -44,10 +44,17 @@ def build_net(cfg: DictConfig):
 
     g, r = cfg.graph, cfg.regime
     graphs = sample_stage_graphs(r.name, g.name, g.n, cfg.seed, **graph_params(g))
+    sizes = dict(num_classes=cfg.data.num_classes, node_op=cfg.node_op.name, in_channels=cfg.data.in_channels,
+                 head_channels=r.head_channels)
+    c = r.c
+    if c == "auto":  # the paper compares at (nearly) equal FLOPs: C from the budget, on these very graphs
+        from .architecture import solve_c
+
+        c = solve_c(float(r.flops), r.name, graphs, cfg.data.image_size, **sizes)
+        print(f"regime.c=auto: C={c} for regime.flops={float(r.flops):.4g} at {cfg.data.image_size}px", flush=True)
     net = network_from_graphs(
-        r.name, graphs, r.c, init_seed=cfg.seed, num_classes=cfg.data.num_classes, node_op=cfg.node_op.name,
-        dropout=r.dropout, edge_drop=r.edge_drop, in_channels=cfg.data.in_channels, head_channels=r.head_channels,
-        edge_drop_mode=r.get("edge_drop_mode", "per_node"),
+        r.name, graphs, c, init_seed=cfg.seed, dropout=r.dropout, edge_drop=r.edge_drop,
+        edge_drop_mode=r.get("edge_drop_mode", "per_node"), **sizes,
     )
     return configure_execution(net, dict(cfg.get("execution") or {}))
 
@@ -289,7 +296,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
         "status": "ok",
         "test/acc1": results.get("test/acc1"), "test/acc5": results.get("test/acc5"), "test/loss": results.get("test/loss"),
         "val/acc1_best": best_val,
-        "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size,
+        "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size, "c": net.config["c"],
         "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
         "overrides": group_overrides(cfg), "tags": list(cfg.get("tags") or []),
         "epochs": trainer.current_epoch, "global_step": trainer.global_step,

@@ -42,7 +42,8 @@ class WSGraph:
 @dataclass
 class Regime:
     name: str = MISSING
-    c: int = MISSING
+    c: Any = MISSING            # an integer, or "auto": solved from `flops` (randwire.architecture.solve_c)
+    flops: Optional[float] = None  # multiply-adds budget at data.image_size, for c=auto
     dropout: float = MISSING
     edge_drop: float = MISSING
     edge_drop_mode: str = "per_node"

@@ -23,7 +23,8 @@ TRAIN_BAD = [
     ("graph=ba graph.m=0", "graph.m=0 is out of range: allowed an integer in [1, n) = [1, 8)"),
     ("regime=regular graph.n=8 graph.k=4", "graph.k=4 is out of range: allowed an even integer in [2, 4) for the 4-node stage"),
     ("regime=regular graph=er graph.n=3", "graph.n=3 is out of range: allowed n >= 4 for regime='regular'"),
-    ("regime.c=1", "regime.c=1 is out of range: allowed an integer >= 2"),
+    ("regime.c=1", "regime.c=1 is out of range: allowed an integer >= 2, or auto (with regime.flops=<multiply-adds>)"),
+    ("regime.c=1.5", "regime.c=1.5 is out of range: allowed an integer >= 2, or auto (with regime.flops=<multiply-adds>)"),
     ("regime.dropout=1.0", "regime.dropout=1.0 is out of range: allowed a float in [0, 1)"),
     ("regime.edge_drop=1.5", "regime.edge_drop=1.5 is out of range: allowed a probability in [0, 1]"),
     ("regime.head_channels=0", "regime.head_channels=0 is out of range: allowed an integer >= 1"),
@@ -79,7 +80,7 @@ def test_bad_train_value_is_one_line_before_anything_is_written(compose_cfg, tmp
 COMPOSE_BAD = [
     ("graph.k=abc", "graph.k='abc' is not allowed: the schema wants integer"),
     ("graph.p=high", "graph.p='high' is not allowed: the schema wants float"),
-    ("regime.c=1.5", "regime.c='1.5' is not allowed: the schema wants integer"),
+    ("regime.flops=lots", "regime.flops='lots' is not allowed: the schema wants float"),
     ("execution.compile=maybe", "execution.compile='maybe' is not allowed: true or false"),
     ("regime.foo=1", "regime.foo is not a key of this config group (Regime)"),
     ("graph=foo", "graph='foo' is not allowed: one of ['ba', 'er', 'ws']"),

@@ -289,3 +289,36 @@ def test_edge_drop_mode_is_checked_in_one_line(compose_cfg):
 
     with pytest.raises(BadValue, match=r"^regime.edge_drop_mode='per_edge' is not allowed: one of \['per_node', 'per_graph'\]"):
         check_network_cfg(compose_cfg("regime=regular", "regime.edge_drop_mode=per_edge"))
+
+
+@pytest.mark.parametrize("gen, params", [("er", {"p": 0.2}), ("ba", {"m": 5}), ("ws", {"k": 4, "p": 0.75})])
+@pytest.mark.parametrize("op", ["sep_conv", "conv", "max_pool", "avg_pool"])
+def test_c_auto_is_the_width_closest_to_a_flops_budget(gen, params, op):
+    """Issue 11 item 2: regime.c=auto picks C from a FLOPs budget with the analytic count (no network is
+    built). The small regime at the paper's 580M: sep_conv and the pools land within 1%; dense conv within
+    3.5%, because one channel at C≈30 moves its FLOPs by ~6.5% (C is an integer)."""
+    from randwire.architecture import network_cx, solve_c
+    from randwire.complexity import Cx, complexity
+    from randwire.network import network_from_graphs, sample_stage_graphs
+
+    graphs = sample_stage_graphs("small", gen, 32, 0, **params)
+    c = solve_c(580e6, "small", graphs, 224, node_op=op)
+    flops = {k: network_cx(Cx(224, 224), "small", graphs, k, node_op=op).flops for k in (c - 1, c, c + 1)}
+    assert abs(flops[c] - 580e6) <= min(abs(flops[c - 1] - 580e6), abs(flops[c + 1] - 580e6))
+    assert abs(flops[c] / 580e6 - 1) < (0.035 if op == "conv" else 0.01)
+    if gen == "ws":  # the analytic count is the built network's (one implementation, golden-tested)
+        assert complexity(network_from_graphs("small", graphs, c, node_op=op), 224)["flops"] == flops[c]
+
+
+def test_c_auto_in_a_run_and_its_bad_values(compose_cfg, tmp_path):
+    from randwire.config import check_network_cfg
+    from randwire.errors import BadValue
+    from randwire.run import train
+
+    cfg = compose_cfg(*__import__("conftest").TINY, "regime.c=auto", "regime.flops=2e6", run_dir=tmp_path / "run")
+    metrics = train(cfg)
+    assert metrics["c"] > 8 and abs(metrics["flops"] / 2e6 - 1) < 0.1
+    with pytest.raises(BadValue, match=r"^regime.flops=None is out of range: allowed a multiply-add budget > 0"):
+        check_network_cfg(compose_cfg("regime.c=auto"))
+    with pytest.raises(BadValue, match=r"^regime.c='wide' is out of range: allowed an integer >= 2, or auto"):
+        check_network_cfg(compose_cfg("regime.c=wide"))
