@@ -48,3 +48,30 @@ def test_stats_bad_paths_are_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match=r"^error: no runs \(folders with metrics.json\) under"):
         main(["stats", str(tmp_path / "empty")])
+
+
+def test_grid_means_equal_their_run_folders_and_plots_are_written(tmp_path, capsys):
+    """Issue 11 item 1: one row per generator setting with the mean and sample std of its instances'
+    top-1 (failed runs counted, not averaged), Fig. 3 panels and error EDFs, across several sweep folders."""
+    settings = {("er", (("p", 0.2),)): [0.61, 0.65], ("er", (("p", 0.4),)): [0.58, 0.60, 0.62],
+                ("ba", (("m", 2),)): [0.66, 0.70], ("ws", (("k", 4), ("p", 0.75))): [0.71, 0.69],
+                ("ws", (("k", 2), ("p", 0.5))): [0.64]}
+    for j, ((gen, params), accs) in enumerate(settings.items()):
+        for seed, acc in enumerate(accs):
+            _run(tmp_path / f"sweep_{gen}" / f"{j}_{seed}", gen, dict(params), seed=seed, acc=acc)
+    _run(tmp_path / "sweep_ba" / "failed", "ba", {"m": 2}, seed=7, acc=None, status="diverged")
+    assert main(["grid", str(tmp_path / "sweep_er"), str(tmp_path / "sweep_ba"), str(tmp_path / "sweep_ws"),
+                 "--out", str(tmp_path / "out")]) == 0
+    grid = pd.read_csv(tmp_path / "out" / "grid.csv").set_index("setting")
+    assert sorted(grid.index) == ["BA(2)", "ER(0.2)", "ER(0.4)", "WS(2, 0.5)", "WS(4, 0.75)"]
+    for (gen, params), accs in settings.items():
+        name = {"er": f"ER({dict(params).get('p')})", "ba": f"BA({dict(params).get('m')})"}.get(
+            gen, f"WS({dict(params).get('k')}, {dict(params).get('p')})")
+        row = grid.loc[name]
+        assert row["n"] == len(accs) and row["top1_mean"] == pytest.approx(100 * np.mean(accs))
+        if len(accs) > 1:
+            assert row["top1_std"] == pytest.approx(100 * np.std(accs, ddof=1))
+    assert grid.loc["BA(2)", "failed"] == 1 and grid.loc["ER(0.2)", "failed"] == 0
+    for name in ("grid.png", "edf.png", "runs.csv"):
+        assert (tmp_path / "out" / name).stat().st_size > 1000
+    assert "edf: " in capsys.readouterr().out
