@@ -32,6 +32,12 @@ STATS = ("avg_clustering", "avg_shortest_path", "degree_mean", "degree_std", "de
          "depth", "width")
 
 
+def _fail(message: str) -> None:
+    """Bad input: one line on stderr, exit code 2 (as train.py and evaluate.py)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def graph_stats(graph) -> dict[str, Any]:
     """Statistics of one stored stage graph (randwire.graphs.StageGraph)."""
     import networkx as nx
@@ -58,10 +64,10 @@ def find_runs(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            raise SystemExit(f"error: {raw!r} is not a folder (give run or sweep folders)")
+            _fail(f"{raw!r} is not a folder (give run or sweep folders)")
         found = sorted({p.parent for p in path.rglob("metrics.json")}, key=lambda p: str(p))
         if not found:
-            raise SystemExit(f"error: no runs (folders with metrics.json) under {raw!r}")
+            _fail(f"no runs (folders with metrics.json) under {raw!r}")
         runs += found
     return runs
 
@@ -86,7 +92,7 @@ def run_table(runs: list[Path]):
             try:
                 graph = StageGraph.load(path)
             except (GraphFormatError, OSError, ValueError) as err:
-                raise SystemExit(f"error: {path}: {err}") from None
+                _fail(f"{path}: {err}")
             if i == 0:  # the generator setting, as the run's stored graphs say (no config parsing)
                 row.update(generator=graph.generator, **{f"graph_{k}": v for k, v in graph.params.items()},
                            graph_n=graph.n)
@@ -240,7 +246,7 @@ def _out_dir(paths: list[str], out: Path | None) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise SystemExit(f"error: --out {str(out)!r} is not writable ({err.strerror})") from None
+        _fail(f"--out {str(out)!r} is not writable ({err.strerror})")
     return out
 
 
@@ -249,7 +255,7 @@ def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
     out = _out_dir(paths, out)
     table = run_table(runs)
     if "generator" not in table or table["generator"].isna().all():
-        raise SystemExit("error: no run under the paths stores its stage graphs (graphs/stage0.json)")
+        _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
     settings = grid_table(table)
     written = {"grid": out / "grid.csv", "runs": out / "runs.csv", "plot": out / "grid.png", "edf": out / "edf.png"}
     settings.to_csv(written["grid"], index=False)
