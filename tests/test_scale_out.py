@@ -319,3 +319,17 @@ def test_site_slurm_values_come_from_the_local_override(tmp_path):
                       return_hydra_config=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert (launcher["partition"], launcher["account"], launcher["tasks_per_node"]) == ("gpu", "mylab", 8)
+
+
+@pytest.mark.slow
+def test_local_ddp_inside_a_submitit_job(tmp_path):
+    """Under submitit, sys.argv is submitit's entry point: Lightning would start the child rank as another
+    submitit job process; it runs this job's train.py in the job folder instead."""
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=64", "logger=none", "trainer=ddp_cpu",
+           f"hydra.sweep.dir={sweep}", "-m", "hydra/launcher=submitit_local", "seed=0"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=_env())
+    assert run.returncode == 0, run.stderr[-3000:]
+    metrics = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["world_size"] == 2 and metrics["ranks_with_same_graphs"] == 2
+    assert (sweep / "0" / "train_ddp_process_1.log").exists()
