@@ -197,8 +197,9 @@ class DivergenceGuard(pl.Callback):
 
 class SignalCheckpoint(pl.Callback):
     """Slurm warns a job before its time limit (``--signal=USR2@<s>`` under submitit, USR1 in Lightning's
-    convention) and preempts with SIGTERM. Each stops the run at the end of the current training step on every rank (Lightning's
-    own SIGTERM stop, which it syncs over ranks; SIGUSR1 is routed into it) and writes ``last.ckpt`` there, so
+    convention) and preempts with SIGTERM. Each stops the run at the end of the current training step on
+    every rank (Lightning's own SIGTERM stop, which it syncs over ranks; SIGUSR1/2 are routed into it) and
+    writes ``last.ckpt`` there, so
     a requeued job (submitit requeues: ``randwire.distributed``) or a rerun continues from that step, not from
     the last epoch end. Reading: the rest of that epoch is drawn from a fresh shuffle, so a run resumed from a
     mid-epoch checkpoint is not bit-identical to an uninterrupted one (epoch-end resumes are)."""
@@ -206,6 +207,7 @@ class SignalCheckpoint(pl.Callback):
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.signum: int | None = None
+        self._saving = False  # True while this callback writes the signal checkpoint
 
     def on_train_start(self, trainer, pl_module) -> None:
         import signal
@@ -236,15 +238,17 @@ class SignalCheckpoint(pl.Callback):
 
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
             return
+        import signal
+
         self._saving = True
         try:
             trainer.save_checkpoint(self.path)
         finally:
             self._saving = False
-        self.signum = self.signum or 15
+        self.signum = self.signum or signal.SIGTERM
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        if getattr(self, "_saving", False):  # read at resume (run.py) to say what a mid-epoch resume means
+        if self._saving:  # read at resume (run.py) to say what a mid-epoch resume means
             checkpoint[MID_EPOCH_KEY] = {"epoch": trainer.current_epoch, "global_step": trainer.global_step}
 
 
@@ -371,6 +375,6 @@ class StepMemory(pl.Callback):
             self._probe.__exit__(None, None, None)
             self._probe = None
 
-    def result(self, trainer) -> tuple[float | None, str]:
+    def result(self) -> tuple[float | None, str]:
         """(peak MiB, kind) after ``fit`` (None when no step was measured)."""
         return self.peak_mb, self.kind

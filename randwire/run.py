@@ -249,8 +249,7 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
             raise DataError(_own_line(err)) from None
         except TrainingDiverged as err:
             if rank0:
-                write_failure(run_dir, cfg, str(err), status="diverged", epochs=trainer.current_epoch,
-                              global_step=trainer.global_step, wall_time_s=round(time.time() - start, 2))
+                write_failure(run_dir, cfg, str(err), status="diverged", **_progress(trainer, start))
             raise
         except SIGTERMException:
             if on_signal.signum is None:
@@ -261,11 +260,16 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
             line = (f"interrupted by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}: checkpoint "
                     f"written to {on_signal.path}; the same command continues from it (a Slurm requeue does)")
             if rank0:
-                write_failure(run_dir, cfg, line, status="interrupted", epochs=trainer.current_epoch,
-                              global_step=trainer.global_step, wall_time_s=round(time.time() - start, 2))
+                write_failure(run_dir, cfg, line, status="interrupted", **_progress(trainer, start))
             raise RunInterrupted(line, on_signal.signum) from None
     finally:
         finish_wandb(loggers, run_dir)
+
+
+def _progress(trainer, start: float) -> dict[str, Any]:
+    """How far a run got: recorded next to the status of a run that did not finish."""
+    return {"epochs": trainer.current_epoch, "global_step": trainer.global_step,
+            "wall_time_s": round(time.time() - start, 2)}
 
 
 def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str | None, net, loggers: list,
@@ -281,7 +285,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
     else:
         logged = trainer.callback_metrics.get("val/acc1_best")  # read before test() logs its own
         best_val = None if logged is None else float(logged)
-    peak_mb, peak_kind = step_memory.result(trainer)
+    peak_mb, peak_kind = step_memory.result()
     best = getattr(checkpoint_cb, "best_model_path", "") if checkpoint_cb else ""
     if getattr(datamodule, "test_is_val", False):
         # Validation is the test split (ImageNet: val is the test set): the best-validation checkpoint would
@@ -299,8 +303,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
         "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size, "c": net.config["c"],
         "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
         "overrides": group_overrides(cfg), "tags": list(cfg.get("tags") or []),
-        "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-        "wall_time_s": round(time.time() - start, 2),
+        **_progress(trainer, start),
         "peak_train_memory_mb": None if peak_mb is None else round(peak_mb, 1),
         "peak_train_memory_kind": peak_kind, "test_checkpoint": test_ckpt or "final weights", "test_checkpoint_why": why,
         "device": "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu", "world_size": trainer.world_size,

@@ -71,8 +71,7 @@ def provenance_lines(done: list[dict[str, Any]]) -> list[str]:
     """What the finished jobs ran on: each distinct code version, package set and hardware, with its jobs,
     so a grid assembled from runs of different code is visible at a glance."""
     def describe(p: dict[str, Any]) -> tuple[str, str, str]:
-        commit = p.get("commit")
-        code = f"{commit[:10]}{' (uncommitted changes)' if p.get('dirty') else ''}" if commit else "no git checkout"
+        code = _code(p, dirty=" (uncommitted changes)", missing="no git checkout")
         packages = ", ".join(f"{k} {v}" for k, v in (p.get("packages") or {}).items()
                              if v and k in ("randwire", "torch", "pytorch-lightning"))
         hw = p.get("hardware") or {}
@@ -99,10 +98,10 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
-def _code(row: dict[str, Any]) -> str:
-    origin = row.get("provenance") or {}
+def _code(origin: dict[str, Any], dirty: str = "+dirty", missing: str = "unknown") -> str:
+    """A run's code version from its provenance record: the short commit, marked when the tree was dirty."""
     commit = origin.get("commit")
-    return f"{commit[:10]}{'+dirty' if origin.get('dirty') else ''}" if commit else "unknown"
+    return f"{commit[:10]}{dirty if origin.get('dirty') else ''}" if commit else missing
 
 
 def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -116,7 +115,7 @@ def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[
         entry: dict[str, Any] = {"group": group, "n": len(rows), "seeds": sorted(r["seed"] for r in rows),
                                  "failed_seeds": sorted((r["seed"] for r in failed if r["group"] == group),
                                                         key=lambda s: (s is None, s))}
-        entry["code"] = sorted({_code(r) for r in rows})
+        entry["code"] = sorted({_code(r.get("provenance") or {}) for r in rows})
         for key, _, _ in COLUMNS:
             vals = [float(r[key]) for r in rows if r.get(key) is not None]
             entry[key] = _mean_std(vals) if vals else (float("nan"), float("nan"))
