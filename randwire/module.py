@@ -185,7 +185,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class DivergenceGuard(pl.Callback):
     """Stop at the first non-finite training loss, naming the step. A diverged run must not go on for
     hours at NaN, nor save a "best" checkpoint from a diverged state (the checkpoint callbacks do not save
-    on an exception). One device-to-host sync per step: small next to a RandWire step."""
+    on an exception). One device-to-host sync per step: small next to a RandWire step.
+
+    The loss can stay finite while the state is not: a huge step can leave BN's running variance at inf
+    after the epoch's last loss was computed. So before each validation (where checkpoints are chosen) and
+    at each epoch's end, every weight and buffer is checked too."""
+
+    @staticmethod
+    def _check_state(trainer, pl_module, when: str) -> None:
+        if trainer.sanity_checking:
+            return
+        for name, tensor in pl_module.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise TrainingDiverged(f"training diverged: {name} is not finite {when} (step {trainer.global_step}, "
+                                       f"epoch {trainer.current_epoch}); lower optimizer.lr or check the data")
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if trainer.state.fn == "fit":
+            self._check_state(trainer, pl_module, "before validation")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._check_state(trainer, pl_module, "at the end of the epoch")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs

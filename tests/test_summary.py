@@ -124,8 +124,11 @@ def test_a_sweep_runs_past_failed_and_diverged_jobs(tmp_path):
         if ov["graph.k"] == "3":
             assert state == "failed" and records[job]["error"] == "graph.k=3 is out of range: allowed an even integer in [2, n) = [2, 8)"
         elif float(ov["optimizer.lr"]) > 1:
-            assert state == "diverged" and records[job]["error"].startswith("training diverged: loss=nan at step")
-            assert not (sweep / str(job) / "checkpoints" / "best.ckpt").exists()  # no best from a diverged state
+            assert state == "diverged" and records[job]["error"].startswith("training diverged: "), records[job]["error"]
+            best = sweep / str(job) / "checkpoints" / "best.ckpt"
+            if best.exists():  # only from an epoch before the divergence (when it came later: thread count)
+                state_dict = torch.load(best, weights_only=True)["state_dict"]
+                assert all(torch.isfinite(v).all() for v in state_dict.values() if v.is_floating_point())
         else:
             assert state == "ok" and 0 <= records[job]["test/acc1"] <= 1
     _, failed = collect(sweep)
