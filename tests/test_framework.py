@@ -286,12 +286,33 @@ def test_divergence_stops_the_run_at_the_step_and_records_it(compose_cfg, tmp_pa
     from randwire.errors import TrainingDiverged
 
     cfg = compose_cfg(*TINY, "callbacks=default", "optimizer.lr=1e6", "trainer.max_epochs=3", run_dir=tmp_path / "run")
-    with pytest.raises(TrainingDiverged, match=r"^training diverged: loss=nan at step \d+ \(epoch 0, batch \d+\)"):
+    # the loss turns NaN, or (thread count decides) BN statistics turn inf first, seen before validation
+    with pytest.raises(TrainingDiverged, match=r"^training diverged: (loss=nan at step \d+ \(epoch 0, batch \d+\)|"
+                                               r"\S+ is not finite before validation \(step \d+, epoch 0\))"):
         train(cfg)
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())  # valid JSON: no bare NaN
     assert record["status"] == "diverged" and record["epochs"] == 0 and record["global_step"] <= 4  # 4 per epoch
     assert record["error"].startswith("training diverged") and record["seed"] == 0
     assert not (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
+
+
+def test_divergence_guard_stops_a_non_finite_state_behind_a_finite_loss():
+    """A huge step can leave BN's running variance at inf after the epoch's last (finite) loss: the
+    state is checked before validation picks a best checkpoint, and at the epoch's end."""
+    from types import SimpleNamespace
+
+    from randwire.errors import TrainingDiverged
+    from randwire.module import DivergenceGuard
+
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.BatchNorm2d(2))
+    trainer = SimpleNamespace(sanity_checking=False, global_step=4, current_epoch=0, state=SimpleNamespace(fn="fit"))
+    DivergenceGuard().on_validation_start(trainer, module)  # finite: nothing happens
+    module[1].running_var[1] = float("inf")
+    with pytest.raises(TrainingDiverged, match=r"^training diverged: 1.running_var is not finite before validation "
+                                               r"\(step 4, epoch 0\); lower optimizer.lr"):
+        DivergenceGuard().on_validation_start(trainer, module)
+    with pytest.raises(TrainingDiverged, match=r"is not finite at the end of the epoch"):
+        DivergenceGuard().on_train_epoch_end(trainer, module)
 
 
 def test_last_checkpoint_is_the_last_epoch_even_when_nothing_improves(compose_cfg, tmp_path):
