@@ -72,37 +72,97 @@ def find_runs(paths: list[str]) -> list[Path]:
     return runs
 
 
-def run_table(runs: list[Path]):
-    """One row per run: where, setting, seed, status, metrics, and each stage's graph statistics with
-    their mean over stages (``mean_<stat>``)."""
-    import pandas as pd
+def _node_op(run: Path, metrics: dict[str, Any]) -> str | None:
+    """The run's node operation: metrics.json (since issue 11), else the config the run saved."""
+    if metrics.get("node_op"):
+        return metrics["node_op"]
+    config = run / "config.yaml"
+    if config.is_file():
+        import yaml
 
+        return ((yaml.safe_load(config.read_text()) or {}).get("node_op") or {}).get("name")
+    return None
+
+
+def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One run's row: where, setting, seed, status, metrics, and each stage's graph statistics with their
+    mean over stages (``mean_<stat>``). ``job``: a sweep job without results (killed, never started)."""
     from .graphs import GraphFormatError, StageGraph
 
+    overrides = metrics.get("overrides")
+    row: dict[str, Any] = {
+        "run": str(run) if run else None, "sweep": (job or {}).get("sweep"), "job": (job or {}).get("job"),
+        "setting": (",".join(overrides) or "defaults") if overrides is not None else metrics.get("group", (job or {}).get("group")),
+        "seed": metrics.get("seed", (job or {}).get("seed")), "status": metrics.get("status", (job or {}).get("status", "ok")),
+        "error": metrics.get("error", (job or {}).get("error")),
+        "test_acc1": metrics.get("test/acc1"), "test_acc5": metrics.get("test/acc5"), "params": metrics.get("params"),
+        "flops": metrics.get("flops"), "c": metrics.get("c"), "node_op": _node_op(run, metrics) if run else None}
+    stages = sorted((run / "graphs").glob("stage*.json")) if run else []
+    per_stage = []
+    for i, path in enumerate(stages):
+        try:
+            graph = StageGraph.load(path)
+        except (GraphFormatError, OSError, ValueError) as err:
+            _fail(f"{path}: {err}")
+        if i == 0:  # the generator setting, as the run's stored graphs say (no config parsing)
+            row.update(generator=graph.generator, **{f"graph_{k}": v for k, v in graph.params.items()}, graph_n=graph.n)
+        stats = graph_stats(graph)
+        per_stage.append(stats)
+        row.update({f"stage{i}_{k}": v for k, v in stats.items()})
+    if not stages and job is not None:  # no stored graphs: the setting its config names (never sampled here)
+        from .sweeps import graph_config
+
+        graph = graph_config(job) or {}
+        if graph.get("name"):
+            row.update(generator=graph["name"], graph_n=graph.get("n"),
+                       **{f"graph_{k}": v for k, v in graph.items() if k not in ("name", "n")})
+    for key in STATS:
+        row[f"mean_{key}"] = sum(s[key] for s in per_stage) / len(per_stage) if per_stage else None
+    return row
+
+
+def run_table(runs: list[Path]):
+    """One row per run folder (``metrics.json``), see :func:`_run_row`."""
+    import pandas as pd
+
+    return pd.DataFrame([_run_row(run, json.loads((run / "metrics.json").read_text())) for run in runs])
+
+
+def job_table(done: list[dict[str, Any]], failed: list[dict[str, Any]]):
+    """One row per sweep job (:func:`randwire.sweeps.collect`): finished, failed, killed, never started."""
+    import pandas as pd
+
     rows = []
-    for run in runs:
-        metrics = json.loads((run / "metrics.json").read_text())
-        row: dict[str, Any] = {"run": str(run), "setting": metrics.get("group"), "seed": metrics.get("seed"),
-                               "status": metrics.get("status", "ok"), "test_acc1": metrics.get("test/acc1"),
-                               "test_acc5": metrics.get("test/acc5"), "params": metrics.get("params"),
-                               "flops": metrics.get("flops"), "c": metrics.get("c")}
-        stages = sorted((run / "graphs").glob("stage*.json"))
-        per_stage = []
-        for i, path in enumerate(stages):
-            try:
-                graph = StageGraph.load(path)
-            except (GraphFormatError, OSError, ValueError) as err:
-                _fail(f"{path}: {err}")
-            if i == 0:  # the generator setting, as the run's stored graphs say (no config parsing)
-                row.update(generator=graph.generator, **{f"graph_{k}": v for k, v in graph.params.items()},
-                           graph_n=graph.n)
-            stats = graph_stats(graph)
-            per_stage.append(stats)
-            row.update({f"stage{i}_{k}": v for k, v in stats.items()})
-        for key in STATS:
-            row[f"mean_{key}"] = sum(s[key] for s in per_stage) / len(per_stage) if per_stage else None
-        rows.append(row)
+    for job in [*done, *failed]:
+        path = Path(job["path"]) if job.get("path") else None
+        metrics_file = path / "metrics.json" if path else None
+        metrics = json.loads(metrics_file.read_text()) if metrics_file and metrics_file.is_file() else {}
+        rows.append(_run_row(path, metrics, job))
     return pd.DataFrame(rows)
+
+
+def load_table(paths: list[str]):
+    """Every run at or below the paths: whole sweeps (with their failed, killed and never-started jobs)
+    where the paths are or hold sweep folders, else every folder with a ``metrics.json``."""
+    import pandas as pd
+
+    from .sweeps import collect_many
+
+    tables = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            _fail(f"{raw!r} is not a folder (give run or sweep folders)")
+        if (path / "metrics.json").is_file():
+            tables.append(run_table([path]))
+            continue
+        try:
+            done, failed, _ = collect_many([path])
+        except FileNotFoundError:
+            done = failed = []
+        tables.append(job_table(done, failed) if done or failed else run_table(find_runs([raw])))
+    table = pd.concat(tables, ignore_index=True)
+    return table[~(table["run"].notna() & table.duplicated(subset=["run"]))].reset_index(drop=True)
 
 
 def correlations(table) -> "Any":
@@ -151,9 +211,8 @@ def plot_stats(table, corr, path: Path) -> None:
 
 
 def stats(paths: list[str], out: Path | None) -> dict[str, Path]:
-    runs = find_runs(paths)
+    table = load_table(paths)
     out = _out_dir(paths, out)
-    table = run_table(runs)
     corr = correlations(table)
     written = {"runs": out / "runs.csv", "correlations": out / "correlations.csv", "plot": out / "stats.png"}
     table.to_csv(written["runs"], index=False)
@@ -172,23 +231,30 @@ def _setting_name(row) -> str:
     return f"WS({int(row['graph_k'])}, {row['graph_p']:g})"
 
 
-def grid_table(table):
-    """One row per generator setting: instances, top-1 mean and sample std (ddof 1), failed runs."""
+FAILED = ("failed", "diverged", "interrupted", "missing")  # ran, left no result ("missing": killed)
+
+
+def grid_table(table, by: tuple[str, ...] = ()):
+    """One row per generator setting (and per value of the ``by`` columns): instances, top-1 mean and sample
+    std (ddof 1), mean FLOPs, failed runs."""
     import pandas as pd
 
     table = table[table["generator"].notna()].copy()
     table["setting_name"] = table.apply(_setting_name, axis=1)
     rows = []
     keys = ["generator", "graph_n", *[k for k in ("graph_p", "graph_m", "graph_k") if k in table]]
-    for name, group in table.groupby("setting_name", sort=False):
+    for (name, *_), group in table.groupby(["setting_name", *by], sort=False):
         ok = group[(group["status"] == "ok") & group["test_acc1"].notna()]
         acc = 100 * ok["test_acc1"].astype(float)
         first = group.iloc[0]
-        rows.append({"setting": name, **{k: first.get(k) for k in keys}, "n": len(ok),
+        rows.append({"setting": name, **{k: first.get(k) for k in (*by, *keys)}, "n": len(ok),
                      "top1_mean": acc.mean() if len(ok) else float("nan"),
                      "top1_std": acc.std(ddof=1) if len(ok) > 1 else float("nan"),
-                     "failed": int((group["status"] != "ok").sum()), "seeds": " ".join(str(s) for s in sorted(ok["seed"]))})
-    return pd.DataFrame(rows).sort_values(["generator", *[k for k in ("graph_k", "graph_m", "graph_p") if k in keys]])
+                     "flops_mean": ok["flops"].astype(float).mean() if len(ok) else float("nan"),
+                     "failed": int(group["status"].isin(FAILED).sum()),
+                     "never_started": int((group["status"] == "never started").sum()), "seeds": " ".join(str(s) for s in sorted(ok["seed"]))})
+    order = ["generator", *[k for k in ("graph_k", "graph_m", "graph_p") if k in keys], *by]
+    return pd.DataFrame(rows).sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def plot_grid(grid, path: Path) -> None:
@@ -251,9 +317,8 @@ def _out_dir(paths: list[str], out: Path | None) -> Path:
 
 
 def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
-    runs = find_runs(paths)
+    table = load_table(paths)
     out = _out_dir(paths, out)
-    table = run_table(runs)
     if "generator" not in table or table["generator"].isna().all():
         _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
     settings = grid_table(table)
@@ -265,19 +330,279 @@ def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
     return written
 
 
+NODE_OP_ORDER = ("sep_conv", "conv", "max_pool", "avg_pool")  # Fig. 6's order
+
+
+def nodeops_pearson(settings):
+    """Pearson r between every pair of node operations' accuracy series, over the generator settings both
+    have (the paper: 0.91-0.98), as numpy's corrcoef computes it."""
+    import numpy as np
+    import pandas as pd
+
+    wide = settings.pivot(index="setting", columns="node_op", values="top1_mean")
+    ops = [op for op in (*NODE_OP_ORDER, *sorted(set(wide.columns) - set(NODE_OP_ORDER))) if op in wide.columns]
+    rows = []
+    for i, a in enumerate(ops):
+        for b in ops[i + 1:]:
+            both = wide[[a, b]].dropna()
+            x, y = both[a].to_numpy(), both[b].to_numpy()
+            r = float(np.corrcoef(x, y)[0, 1]) if len(both) > 1 and x.std() > 0 and y.std() > 0 else float("nan")
+            rows.append({"node_op_a": a, "node_op_b": b, "pearson_r": r, "settings": len(both)})
+    return pd.DataFrame(rows, columns=["node_op_a", "node_op_b", "pearson_r", "settings"])
+
+
+def plot_nodeops(settings, pearson, path: Path) -> None:
+    """Fig. 6: each node operation's top-1 (mean ± std) over the generator settings, a line per operation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = list(dict.fromkeys(settings["setting"]))  # grid_table's order: ER by P, BA by M, WS by K, P
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(order) + 2), 4.0), constrained_layout=True)
+    ops = [op for op in (*NODE_OP_ORDER, *sorted(set(settings["node_op"]) - set(NODE_OP_ORDER)))
+           if op in set(settings["node_op"])]
+    for op in ops:
+        line = settings[settings["node_op"] == op].set_index("setting").reindex(order)
+        flops = line["flops_mean"].mean()
+        ax.errorbar(range(len(order)), line["top1_mean"], yerr=line["top1_std"].fillna(0), marker="o", capsize=3,
+                    label=f"{op} (~{flops / 1e6:.0f}M FLOPs)" if flops == flops else op)
+    ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("test top-1 (%), mean ± std")
+    r = pearson["pearson_r"].dropna()
+    ax.set_title("node operations over generator settings" + (
+        f"  (pairwise Pearson r {r.min():.2f}-{r.max():.2f})" if len(r) else "  (Pearson r: needs 2+ shared settings)"),
+        fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def nodeops(paths: list[str], out: Path | None) -> dict[str, Path]:
+    table = load_table(paths)
+    out = _out_dir(paths, out)
+    if "generator" not in table or table["generator"].isna().all():
+        _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
+    if table["node_op"].isna().all():
+        _fail("no run under the paths says its node operation (metrics.json node_op or config.yaml)")
+    settings = grid_table(table, by=("node_op",))
+    pearson = nodeops_pearson(settings)
+    written = {"nodeops": out / "nodeops.csv", "pearson": out / "nodeops_pearson.csv", "runs": out / "runs.csv",
+               "plot": out / "nodeops.png"}
+    settings.to_csv(written["nodeops"], index=False)
+    pearson.to_csv(written["pearson"], index=False)
+    table.to_csv(written["runs"], index=False)
+    plot_nodeops(settings, pearson, written["plot"])
+    return written
+
+
+def _checkpoint_of(run: Path) -> Path:
+    """The checkpoint a run reported its test numbers with (``metrics.json`` ``test_checkpoint``), else its
+    last, else its best one."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    tested = Path(str(metrics.get("test_checkpoint") or ""))
+    for candidate in (tested, run / "checkpoints" / "last.ckpt", run / "checkpoints" / "best.ckpt"):
+        if candidate.suffix == ".ckpt" and candidate.is_file():
+            return candidate
+    _fail(f"run {str(run)!r} has no checkpoint (checkpoints/last.ckpt or best.ckpt)")
+
+
+def find_checkpoints(paths: list[str]) -> list[Path]:
+    """Checkpoint files as given, and for run or sweep folders the checkpoint of every finished run."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            runs = [r for r in find_runs([raw])
+                    if json.loads((r / "metrics.json").read_text()).get("status", "ok") == "ok"]
+            if not runs:
+                _fail(f"no finished run under {raw!r} (every run there failed or was interrupted)")
+            found += [_checkpoint_of(r) for r in runs]
+        else:
+            _fail(f"{raw!r} does not exist (give a checkpoint file, or run or sweep folders)")
+    return found
+
+
+def damage_table(ckpt: Path, split: str = "test", data_root: str | None = None, batch_size: int | None = None,
+                 progress: bool = True):
+    """Every node and edge damage of one checkpoint's random stages, evaluated on ``split``: one row each
+    (``kind`` node | edge), plus the intact network (``kind`` none)."""
+    import pandas as pd
+    import torch
+    from tqdm import tqdm
+
+    from .damage import Damage, all_damages, evaluate_damages
+    from .run import checkpoint_data, load_checkpoint
+
+    net, info = load_checkpoint(ckpt)
+    dm, _ = checkpoint_data(ckpt, info, {"root": data_root} if data_root else {}, batch_size=batch_size)
+    loader = dm.loader(split)
+    damages = all_damages(net.graphs)
+    total = len(loader.dataset) * len(damages)
+    bar = tqdm(total=total, unit="img", unit_scale=True, desc=f"damage {ckpt.name}", disable=not (progress and sys.stderr.isatty()))
+    torch.set_grad_enabled(False)
+    results = evaluate_damages(net, loader, damages, progress=bar.update)
+    bar.close()
+    intact = results[Damage(0)]["acc1"]
+    first = net.graphs[0]
+    name = _setting_name({"generator": first.generator, **{f"graph_{k}": v for k, v in first.params.items()}})
+    run_seed = (info.get("run_config") or {}).get("seed")
+    rows = []
+    for d in [Damage(0), *damages]:
+        r = results[d]
+        graph = net.graphs[d.stage]
+        rows.append({
+            "checkpoint": str(ckpt), "setting": name, "generator": first.generator, "seed": run_seed,
+            "node_op": net.config["node_op"], "split": split, "samples": r["samples"],
+            "stage": d.stage if d.kind != "none" else None, "kind": d.kind, "node": d.node,
+            "edge_from": d.edge[0] if d.edge else None, "edge_to": d.edge[1] if d.edge else None,
+            "degree": d.degree(graph), "degree_kind": {"node": "out-degree", "edge": "target in-degree"}.get(d.kind),
+            "status": "ok" if r["has_path"] else "no_path",
+            "acc1": r["acc1"], "intact_acc1": intact,
+            "delta_acc1": None if r["acc1"] is None else 100 * (r["acc1"] - intact),
+        })
+    table = pd.DataFrame(rows)
+    for key in ("stage", "node", "edge_from", "edge_to", "degree"):  # integers with gaps, not floats
+        table[key] = table[key].astype("Int64")
+    return table
+
+
+def plot_damage(table, path: Path) -> None:
+    """Fig. 5: Δ top-1 per degree, nodes (top) and edges (bottom), a column per generator: red circle mean,
+    gray bar median, orange box IQR, blue dots the individual damaged instances."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = table[(table["kind"] != "none") & (table["status"] == "ok")]
+    gens = [g for g in ("er", "ba", "ws") if g in set(ok["generator"])]
+    fig, axes = plt.subplots(2, max(len(gens), 1), figsize=(4.2 * max(len(gens), 1), 6.4), squeeze=False,
+                             constrained_layout=True)
+    rng = np.random.default_rng(0)  # jitter of the dots only
+    for col, gen in enumerate(gens):
+        part = ok[ok["generator"] == gen]
+        for row, (kind, xlabel) in enumerate((("node", "out-degree of the removed node"),
+                                              ("edge", "in-degree of the removed edge's target"))):
+            ax = axes[row][col]
+            sel = part[part["kind"] == kind]
+            degrees = sorted(int(d) for d in sel["degree"].unique())
+            data = [sel[sel["degree"] == d]["delta_acc1"].astype(float).to_numpy() for d in degrees]
+            if data:
+                ax.boxplot(data, positions=degrees, widths=0.6, showmeans=True, showfliers=False,
+                           patch_artist=True, boxprops={"facecolor": "none", "edgecolor": "tab:orange"},
+                           medianprops={"color": "gray", "linewidth": 2}, whiskerprops={"color": "tab:orange"},
+                           capprops={"color": "tab:orange"},
+                           meanprops={"marker": "o", "markerfacecolor": "none", "markeredgecolor": "red"})
+                for d, values in zip(degrees, data):
+                    ax.scatter(d + rng.uniform(-0.15, 0.15, len(values)), values, s=6, color="tab:blue", alpha=0.5)
+                ax.set_xlim(min(degrees) - 1, max(degrees) + 1)
+            ax.axhline(0, color="black", linewidth=0.5)
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel("Δ top-1 (points)", fontsize=8)
+            n_ckpt = part["checkpoint"].nunique()
+            ax.set_title(f"{gen.upper()}: remove one {kind}  ({len(sel)} instances, {n_ckpt} network"
+                         f"{'s' if n_ckpt > 1 else ''})", fontsize=9)
+            ax.tick_params(labelsize=7)
+    no_path = int((table["status"] == "no_path").sum())
+    fig.suptitle("graph damage" + (f"  ({no_path} damages left no input-output path: not plotted)" if no_path else ""))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def damage(paths: list[str], out: Path | None, split: str = "test", data_root: str | None = None,
+           batch_size: int | None = None) -> dict[str, Path]:
+    import time
+
+    import pandas as pd
+
+    ckpts = find_checkpoints(paths)
+    out = _out_dir([str(Path(paths[0]).parent if Path(paths[0]).is_file() else paths[0])], out)
+    tables = []
+    for ckpt in ckpts:
+        start = time.perf_counter()
+        try:
+            table = damage_table(ckpt, split, data_root, batch_size)
+        except ValueError as err:  # CheckpointError, DataError, ConfigError: one line each
+            _fail(str(err))
+        tables.append(table)
+        nodes, edges = table[table["kind"] == "node"], table[table["kind"] == "edge"]
+        no_path = int((table["status"] == "no_path").sum())
+        print(f"{ckpt}: {table['setting'].iloc[0]}, intact top-1 {100 * table['intact_acc1'].iloc[0]:.2f}% on "
+              f"{table['samples'].iloc[0]} {split} images; mean Δ {nodes['delta_acc1'].mean():+.2f} points over "
+              f"{len(nodes)} node removals, {edges['delta_acc1'].mean():+.2f} over {len(edges)} edge removals"
+              f"{f', {no_path} without an input-output path' if no_path else ''}"
+              f" ({time.perf_counter() - start:.0f} s)", flush=True)
+    table = pd.concat(tables, ignore_index=True)
+    written = {"damage": out / "damage.csv", "plot": out / "damage.png"}
+    table.to_csv(written["damage"], index=False)
+    plot_damage(table, written["plot"])
+    return written
+
+
+def log_to_wandb(analysis: str, written: dict[str, Path], paths: list[str], project: str, out: Path) -> str | None:
+    """Every PNG as a ``wandb.Image`` and every CSV as a ``wandb.Table`` in one W&B run (job type
+    ``analysis``, tagged with the analysis), so the figures sit next to the training runs they came from.
+    Offline without a login or a reachable server (as training runs); returns the run's folder."""
+    import pandas as pd
+    import wandb
+
+    from .loggers import wandb_mode
+
+    mode = wandb_mode("auto", announce=True)
+    if mode == "disabled":
+        return None
+    run = wandb.init(project=project, job_type="analysis", name=f"{analysis} {out.name}", tags=[f"analysis:{analysis}"],
+                     dir=str(out), mode=mode, config={"analysis": analysis, "inputs": [str(Path(p).resolve()) for p in paths]},
+                     reinit="finish_previous")
+    media: dict[str, Any] = {}
+    for what, path in written.items():
+        if path.suffix == ".png":
+            media[f"{analysis}/plot_{path.stem}"] = wandb.Image(str(path))
+        elif path.suffix == ".csv":
+            media[f"{analysis}/table_{path.stem}"] = wandb.Table(dataframe=pd.read_csv(path))
+    run.log(media)
+    folder = run.dir
+    run.finish()
+    return str(Path(folder).parent)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m randwire.analysis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="analysis", required=True)
     for name, what in (("grid", "Fig. 3: top-1 mean ± std per generator setting, and error EDFs"),
+                       ("damage", "Fig. 5: remove each node / edge of trained networks, Δ top-1 vs degree"),
+                       ("nodeops", "Fig. 6: each node operation's top-1 over generator settings, pairwise Pearson r"),
                        ("stats", "graph statistics of every run vs its accuracy")):
-        p = sub.add_parser(name, help=what)
-        p.add_argument("paths", nargs="+", help="run folders, sweep folders, or a parent of several sweeps")
+        p = sub.add_parser(name, help=what, description=what)
+        if name == "damage":
+            p.add_argument("paths", nargs="+", metavar="PATH",
+                           help="checkpoint files, or run / sweep folders (each finished run's tested checkpoint)")
+            p.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
+            p.add_argument("--data-root", default=None, help="where the data is now, if it moved since training")
+            p.add_argument("--batch-size", type=int, default=None, help="default: the training batch size")
+        else:
+            p.add_argument("paths", nargs="+", metavar="PATH", help="run folders, sweep folders, or a parent of several sweeps")
         p.add_argument("--out", type=Path, default=None, help="where to write (default: <first path>/analysis)")
+        p.add_argument("--wandb", nargs="?", const="randwire", default=None, metavar="PROJECT",
+                       help="also log the plots (images) and CSVs (tables) to W&B, project PROJECT (default randwire)")
     args = parser.parse_args(argv)
-    written = {"grid": grid, "stats": stats}[args.analysis](args.paths, args.out)
+    if args.analysis == "damage":
+        if args.batch_size is not None and args.batch_size < 1:
+            _fail(f"--batch-size {args.batch_size} is not allowed: an integer >= 1")
+        written = damage(args.paths, args.out, args.split, args.data_root, args.batch_size)
+    else:
+        written = {"grid": grid, "nodeops": nodeops, "stats": stats}[args.analysis](args.paths, args.out)
     for what, path in written.items():
         print(f"{what}: {path}")
+    if args.wandb:
+        folder = log_to_wandb(args.analysis, written, args.paths, args.wandb, next(iter(written.values())).parent)
+        print(f"W&B run: {folder}" if folder else "W&B: disabled (WANDB_MODE=disabled)")
     return 0
 
 

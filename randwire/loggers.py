@@ -32,13 +32,23 @@ def group_overrides(cfg: DictConfig | None = None) -> list[str]:
     return sorted(o for o in task if not o.lstrip("+~").startswith("seed="))
 
 
-def group_name(cfg: DictConfig | None = None) -> str:
-    """Readable setting name: the overrides minus the seed, or a hash of them when they are long."""
+def group_name(cfg: DictConfig | None = None, limit: int = 100) -> str:
+    """Readable setting name: the overrides minus the seed. A long list keeps its meaning: keys are cut to
+    their last part where that stays unambiguous (``optimizer.lr=0.1`` -> ``lr=0.1``), and what is still over
+    ``limit`` characters ends in ``…`` and a hash of the whole list, so two settings never share a name
+    (W&B groups are at most 128 characters; ``metrics.json`` keeps the full list as ``overrides``)."""
     overrides = group_overrides(cfg)
     text = ",".join(overrides) if overrides else "defaults"
-    if len(text) <= 100:
+    if len(text) <= limit:
         return text
-    return "cfg-" + hashlib.sha1(text.encode()).hexdigest()[:10]
+    keys = [o.split("=", 1)[0] for o in overrides]
+    short = [k.lstrip("+~").rsplit(".", 1)[-1] for k in keys]
+    parts = [f"{s}={o.split('=', 1)[1]}" if "=" in o and short.count(s) == 1 else o for s, o in zip(short, overrides)]
+    shorter = ",".join(parts)
+    if len(shorter) <= limit:
+        return shorter
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+    return shorter[: limit - len(digest) - 2] + "…#" + digest
 
 
 def sweep_name() -> str | None:

@@ -301,6 +301,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
         "test/acc1": results.get("test/acc1"), "test/acc5": results.get("test/acc5"), "test/loss": results.get("test/loss"),
         "val/acc1_best": best_val,
         "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size, "c": net.config["c"],
+        "node_op": net.config["node_op"],
         "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
         "overrides": group_overrides(cfg), "tags": list(cfg.get("tags") or []),
         **_progress(trainer, start),
@@ -425,6 +426,21 @@ def stored_data_config(run_cfg: dict[str, Any], overrides: dict[str, Any]) -> di
     return {**stored, **{k: v for k, v in overrides.items() if v is not None}}
 
 
+def checkpoint_data(ckpt: str | os.PathLike, info: dict[str, Any], overrides: dict[str, Any],
+                    image_size: int | None = None, batch_size: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """The data module a checkpoint was trained with (``stored_data_config``), set up for evaluation."""
+    data_cfg = stored_data_config(info.get("run_config") or {}, overrides)
+    if not data_cfg:
+        raise CheckpointError(f"ckpt={str(ckpt)!r}: stores no data config")
+    if image_size:
+        data_cfg["image_size"] = int(image_size)
+    if batch_size:
+        data_cfg["batch_size"] = int(batch_size)
+    dm = build("data", OmegaConf.create(data_cfg))
+    dm.setup("test")
+    return dm, data_cfg
+
+
 def _eval_output(cfg: DictConfig) -> Path:
     """Where evaluate writes its result (``out``, default ``eval_<split>[_<size>].json`` beside the run's
     checkpoints folder), checked writable before any work: a read-only folder must not cost a full pass."""
@@ -465,15 +481,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     net, info = load_checkpoint(cfg.ckpt)
     run_cfg = info.get("run_config") or {}
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
-    data_cfg = stored_data_config(run_cfg, overrides)
-    if not data_cfg:
-        raise CheckpointError(f"ckpt={cfg.ckpt!r}: stores no data config")
-    if cfg.image_size:
-        data_cfg["image_size"] = int(cfg.image_size)
-    if cfg.batch_size:
-        data_cfg["batch_size"] = int(cfg.batch_size)
-    dm = build("data", OmegaConf.create(data_cfg))
-    dm.setup("test")
+    dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size)
     batch = int(data_cfg["batch_size"])
     device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
     net = configure_execution(net.to(device).eval(), execution)

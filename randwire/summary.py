@@ -1,70 +1,31 @@
 """Population results: mean ± std over seeds, grouped by every override except the seed (paper §4).
 
-Runs after every ``-m`` sweep (Hydra callback) and as a command over any sweep directory, so a Slurm
-sweep whose launching shell died can still be summarised:
+Runs after every ``-m`` sweep (Hydra callback) and as a command over one or several sweep folders (or a
+parent of several), so a Slurm sweep whose launching shell died can still be summarised, and a grid that
+spans several sweeps is one table:
 
     python -m randwire.summary multirun/randwire/2026-11-26_10-00-00-123456
+    python -m randwire.summary grid/er grid/ba grid/ws --out grid      # or: python -m randwire.summary grid
+
+Writes ``summary.md`` and ``summary.csv`` (one row per setting: n, mean ± std, failed seeds) and
+``runs.csv`` (one row per job, finished or not: setting, seed, status, reason, metrics and the graph
+statistics of its stages; pandas or a spreadsheet reads it as is) into the sweep folder, or ``--out``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .resources import sweep_plan
+from .sweeps import collect, collect_many  # noqa: F401  (collect: one sweep, as before)
 
 COLUMNS = [("test/acc1", "top-1 (%)", 100.0), ("test/acc5", "top-5 (%)", 100.0),
            ("params", "params (M)", 1e-6), ("flops", "FLOPs (M)", 1e-6),
            ("peak_train_memory_mb", "train step MB", 1.0)]
-
-
-def _seed_of(overrides: list[str]) -> int | None:
-    for o in overrides:
-        if o.lstrip("+~").startswith("seed="):
-            try:
-                return int(o.split("=", 1)[1])
-            except ValueError:
-                return None
-    return None
-
-
-def collect(sweep_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Finished jobs (with ``metrics.json``) and failed or missing ones (a job folder without it)."""
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"sweep directory {str(sweep_dir)!r} does not exist")
-    done, failed = [], []
-    job_dirs = sorted({p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")}
-                      | {p.parent for p in sweep_dir.glob("*/metrics.json")}, key=lambda p: (len(p.name), p.name))
-    for job in job_dirs:
-        ov_file = job / ".hydra" / "overrides.yaml"
-        overrides = [str(o) for o in (yaml.safe_load(ov_file.read_text()) or [])] if ov_file.exists() else []
-        metrics_file = job / "metrics.json"
-        m = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-        key = m.get("overrides")
-        if key is None:
-            key = sorted(o for o in overrides if _seed_of([o]) is None)
-        row = {"job": job.name, "group": ",".join(key) or "defaults", "seed": m.get("seed", _seed_of(overrides))}
-        if m.get("status", "ok") == "ok" and m:
-            done.append({**m, **row})  # grouped by the overrides, like its failed siblings
-        else:  # failed (status and reason recorded by the job), or killed before it wrote anything
-            failed.append({**row, "status": m.get("status", "missing"),
-                           "error": m.get("error", "no metrics.json: killed, or still running")})
-    seen = {job.name for job in job_dirs}
-    for num, overrides in enumerate(job for batch in (sweep_plan(sweep_dir) or []) for job in batch):
-        if str(num) not in seen:  # planned by the sweep, never given a folder (the sweep was cut short)
-            key = sorted(o for o in overrides if _seed_of([o]) is None)
-            failed.append({"job": str(num), "group": ",".join(key) or "defaults", "seed": _seed_of(overrides),
-                           "status": "never started",
-                           "error": "the sweep stopped before this job started: rerun the sweep into this folder"})
-    return done, failed
 
 
 def provenance_lines(done: list[dict[str, Any]]) -> list[str]:
@@ -155,15 +116,24 @@ def to_csv(table: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def write_summary(sweep_dir: str | Path, quiet: bool = False) -> list[dict[str, Any]]:
-    """Collect, summarise, write ``summary.md`` and ``summary.csv`` into the sweep dir, print the table."""
-    sweep_dir = Path(sweep_dir)
-    done, failed = collect(sweep_dir)
+def write_summary(paths: str | Path | list[str | Path], quiet: bool = False, out: str | Path | None = None
+                  ) -> list[dict[str, Any]]:
+    """Collect the jobs of every sweep at or below ``paths``, summarise, write ``summary.md``,
+    ``summary.csv`` and ``runs.csv`` into ``out`` (default: the sweep folder, or the one path given, or
+    the first path's parent), print the table."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    done, failed, sweeps = collect_many(paths)
+    out = Path(out) if out is not None else (Path(paths[0]) if len(paths) == 1 else Path(paths[0]).parent)
+    out.mkdir(parents=True, exist_ok=True)
     table = summarize(done, failed)
-    (sweep_dir / "summary.md").write_text(to_markdown(table, failed, done))
-    (sweep_dir / "summary.csv").write_text(to_csv(table))
+    (out / "summary.md").write_text(to_markdown(table, failed, done))
+    (out / "summary.csv").write_text(to_csv(table))
+    if done or failed:
+        from .analysis import job_table
+
+        job_table(done, failed).to_csv(out / "runs.csv", index=False)
     if not quiet:
-        _print(table, failed, sweep_dir)
+        _print(table, failed, out)
     return table
 
 
@@ -183,7 +153,7 @@ def _print(table, failed, sweep_dir: Path) -> None:
     for row in failed:
         console.print(f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {row['group']}): "
                       f"{row['error']} — not averaged", highlight=False)
-    console.print(f"written: {sweep_dir / 'summary.md'}, {sweep_dir / 'summary.csv'}")
+    console.print(f"written: {sweep_dir / 'summary.md'}, {sweep_dir / 'summary.csv'}, {sweep_dir / 'runs.csv'}")
 
 
 try:
@@ -229,17 +199,20 @@ def _log_wandb_table(config, table, sweep_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m randwire.summary", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="sweep folders, or a parent of several sweeps")
+    parser.add_argument("--out", default=None, help="where to write (default: the sweep folder; several: their parent)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        table = write_summary(argv[0])
+        write_summary(args.paths, out=args.out)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if not table:
-        print(f"error: no jobs (folders with .hydra/overrides.yaml or metrics.json) under {argv[0]}", file=sys.stderr)
+    except OSError as err:
+        print(f"error: --out {args.out!r} is not writable ({err.strerror})", file=sys.stderr)
         return 2
     return 0
 

@@ -11,11 +11,12 @@ from randwire.analysis import main
 from randwire.network import sample_stage_graphs
 
 
-def _run(folder, generator, params, seed, acc, status="ok"):
+def _run(folder, generator, params, seed, acc, status="ok", **extra):
     graphs = sample_stage_graphs("small", generator, 16, seed, **params)
     for i, g in enumerate(graphs):
         g.save(folder / "graphs" / f"stage{i}.json")
-    record = {"status": status, "seed": seed, "group": f"graph={generator}", "test/acc1": acc if status == "ok" else None}
+    record = {"status": status, "seed": seed, "group": f"graph={generator}", "test/acc1": acc if status == "ok" else None,
+              **extra}
     (folder / "metrics.json").write_text(json.dumps(record))
     return graphs
 
@@ -79,3 +80,221 @@ def test_grid_means_equal_their_run_folders_and_plots_are_written(tmp_path, caps
     for name in ("grid.png", "edf.png", "runs.csv"):
         assert (tmp_path / "out" / name).stat().st_size > 1000
     assert "edf: " in capsys.readouterr().out
+
+
+def test_analysis_plots_and_tables_go_to_wandb_when_asked(tmp_path, capsys, monkeypatch):
+    """Issue 11: plots as W&B images and CSVs as W&B tables (offline here: the files W&B would sync)."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for seed, acc in enumerate([0.61, 0.65]):
+        _run(tmp_path / "sweep" / str(seed), "er", {"p": 0.2}, seed=seed, acc=acc)
+    assert main(["grid", str(tmp_path / "sweep"), "--out", str(tmp_path / "out"), "--wandb", "proj"]) == 0
+    (run,) = (tmp_path / "out" / "wandb").glob("offline-run-*")
+    assert f"W&B run: {run}" in capsys.readouterr().out
+    media = run / "files" / "media"
+    assert sorted(p.name.split("_")[1] for p in (media / "images" / "grid").glob("plot_*.png")) == ["edf", "grid"]
+    tables = {p.name.split("_")[1]: json.loads(p.read_text()) for p in (media / "table" / "grid").glob("table_*.table.json")}
+    assert sorted(tables) == ["grid", "runs"]
+    grid_rows = pd.read_csv(tmp_path / "out" / "grid.csv")
+    assert tables["grid"]["columns"] == list(grid_rows.columns) and len(tables["grid"]["data"]) == 1
+    assert tables["grid"]["data"][0][tables["grid"]["columns"].index("top1_mean")] == pytest.approx(63.0)
+
+
+# -- graph damage (Fig. 5) -------------------------------------------------------------------------------
+
+def test_damage_follows_the_dag_removing_what_loses_its_last_input():
+    from randwire.damage import Damage, all_damages, damage_stage
+    from randwire.graphs import StageGraph
+
+    # 0 -> 2, 1 -> 2, 1 -> 3, 2 -> 4, 3 -> 4; inputs 0, 1; outputs 4 (node 4 reads 2 and 3)
+    g = StageGraph("er", {"p": 0.5}, 0, 5, ((0, 2), (1, 2), (1, 3), (2, 4), (3, 4)))
+    intact = damage_stage(g, Damage(0))
+    assert intact.alive == (True,) * 5 and intact.kept == ((), (), (0, 1), (0,), (0, 1)) and intact.outputs == (4,)
+    no1 = damage_stage(g, Damage(0, "node", node=1))  # 3 loses its only input and goes too; 2 keeps 0
+    assert no1.alive == (True, False, True, False, True) and no1.kept[2] == (0,) and no1.kept[4] == (0,)
+    cut = damage_stage(g, Damage(0, "edge", edge=(1, 3)))  # 3's only input: 3 is gone, 4 keeps 2
+    assert cut.alive == (True, True, True, False, True) and cut.kept[4] == (0,) and cut.has_path
+    assert damage_stage(g, Damage(0, "edge", edge=(2, 4))).kept[4] == (1,)
+    assert not damage_stage(g, Damage(0, "node", node=4)).has_path  # the only output node
+    assert Damage(0, "node", node=1).degree(g) == 2 and Damage(0, "edge", edge=(3, 4)).degree(g) == 2
+    assert len(all_damages([g, g])) == 2 * (5 + 5)
+    with pytest.raises(ValueError, match=r"edge \(0, 1\) is not an edge of this stage"):
+        damage_stage(g, Damage(0, "edge", edge=(0, 1)))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny network trained a few epochs on synthetic images (it learns them), with its checkpoints."""
+    from randwire.config import compose_config
+    from randwire.run import train
+
+    from conftest import TINY
+
+    run = tmp_path_factory.mktemp("damage") / "run"
+    cfg = compose_config("train", [*TINY, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary",
+                                   "trainer.max_epochs=4", "data.num_samples=320", "optimizer.lr=1.6",
+                                   f"paths.output_dir={run}"])
+    metrics = train(cfg)
+    return run, metrics
+
+
+def test_damage_of_nothing_is_the_network_and_a_damage_equals_evaluating_the_damaged_network(trained_run, tmp_path):
+    """Issue 11 item 3: the intact row equals evaluate.py on the same checkpoint; removing an edge into a
+    node with several inputs gives the Δ of evaluating a checkpoint whose weight of that edge is zero
+    (sigmoid(-1e4) == 0), through the ordinary (fast) forward; a node that feeds only such nodes likewise."""
+    import torch
+
+    from randwire.config import compose_config
+    from randwire.run import evaluate
+
+    run, metrics = trained_run
+    assert main(["damage", str(run), "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "damage.csv")
+    ckpt = table["checkpoint"].iloc[0]
+    assert ckpt == metrics["test_checkpoint"]
+    graphs = [json.loads(p.read_text()) for p in sorted((run / "graphs").glob("stage*.json"))]
+    n_nodes, n_edges = sum(g["n"] for g in graphs), sum(len(g["edges"]) for g in graphs)
+    assert (table["kind"] == "node").sum() == n_nodes and (table["kind"] == "edge").sum() == n_edges
+    intact = table[table["kind"] == "none"].iloc[0]
+    base = evaluate(compose_config("evaluate", [f"ckpt={ckpt}", f"out={tmp_path / 'e0.json'}"]))
+    assert intact["acc1"] == pytest.approx(base["acc1"], abs=1e-9) and intact["delta_acc1"] == 0
+    assert intact["acc1"] > 0.5  # it learned something, so a damage can cost accuracy
+
+    state = torch.load(ckpt, weights_only=True)
+    stage_graphs = [__import__("randwire.graphs", fromlist=["StageGraph"]).StageGraph.from_dict(g) for g in graphs]
+
+    def evaluate_with_zero_weights(edges_by_stage, name):  # edges: (stage, u, v) into multi-input nodes
+        damaged = {**state, "state_dict": dict(state["state_dict"])}
+        for s, u, v in edges_by_stage:
+            preds = stage_graphs[s].predecessors()[v]
+            key = f"net.stages.{s}.nodes.{v}.edge_logits"
+            logits = damaged["state_dict"][key].clone()
+            logits[preds.index(u)] = -1e4
+            damaged["state_dict"][key] = logits
+        torch.save(damaged, tmp_path / f"{name}.ckpt")
+        r = evaluate(compose_config("evaluate", [f"ckpt={tmp_path / name}.ckpt", f"out={tmp_path / name}.json"]))
+        return 100 * (r["acc1"] - base["acc1"])
+
+    edges = table[(table["kind"] == "edge") & (table["degree"] > 1)]
+    worst = edges.loc[edges["delta_acc1"].idxmin()]
+    assert worst["delta_acc1"] < 0  # a damage that costs accuracy: the comparison below is not 0 == 0
+    s, u, v = int(worst["stage"]), int(worst["edge_from"]), int(worst["edge_to"])
+    assert evaluate_with_zero_weights([(s, u, v)], "edge") == pytest.approx(worst["delta_acc1"], abs=1e-9)
+
+    nodes = table[table["kind"] == "node"]
+    for _, row in nodes.iterrows():  # a node that is no output and feeds only multi-input nodes
+        s, x = int(row["stage"]), int(row["node"])
+        succ = stage_graphs[s].successors()[x]
+        if succ and all(len(stage_graphs[s].predecessors()[w]) > 1 for w in succ) and row["delta_acc1"] != 0:
+            direct = evaluate_with_zero_weights([(s, x, w) for w in succ], "node")
+            assert direct == pytest.approx(row["delta_acc1"], abs=1e-9)
+            break
+    else:
+        pytest.fail("no node with only multi-input successors and a non-zero Δ in the tiny network")
+    assert (tmp_path / "out" / "damage.png").stat().st_size > 10_000
+
+
+def test_damage_bad_inputs_are_one_line(tmp_path, capsys):
+    import torch
+
+    torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
+    for args, expected in (
+        ([str(tmp_path / "nowhere.ckpt")], f"error: {str(tmp_path / 'nowhere.ckpt')!r} does not exist (give a checkpoint file, or run or sweep folders)"),
+        ([str(tmp_path / "foreign.ckpt")], f"error: ckpt={str(tmp_path / 'foreign.ckpt')!r}: not a randwire checkpoint (it stores no RandWire graphs)"),
+        ([str(tmp_path / "foreign.ckpt"), "--batch-size", "0"], "error: --batch-size 0 is not allowed: an integer >= 1"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["damage", *args, "--out", str(tmp_path / "out")])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip() == expected
+    assert not (tmp_path / "out" / "damage.csv").exists()
+
+
+def test_nodeops_series_and_their_pearson_correlations(tmp_path, capsys):
+    """Issue 11 item 4: one accuracy series per node operation over the generator settings (mean of its
+    instances), and the Pearson r of every pair equal to numpy's on the same series."""
+    rng = np.random.default_rng(0)
+    settings = [("er", {"p": 0.2}), ("ba", {"m": 5}), ("ws", {"k": 4, "p": 0.75}), ("ws", {"k": 2, "p": 0.5})]
+    base = {"sep_conv": 0.70, "conv": 0.66, "max_pool": 0.60}
+    expected = {op: [] for op in base}
+    for j, (gen, params) in enumerate(settings):
+        for op, level in base.items():
+            accs = level + 0.02 * j * (1 + 0.5 * (op == "conv")) + rng.normal(0, 0.01, 2)
+            expected[op].append(100 * accs.mean())
+            for seed, acc in enumerate(accs):
+                _run(tmp_path / f"sweep_{gen}" / f"{j}_{op}_{seed}", gen, params, seed=seed, acc=float(acc),
+                     node_op=op, flops=580e6)
+    _run(tmp_path / "sweep_ba" / "dead", "ba", {"m": 5}, seed=3, acc=None, status="diverged", node_op="conv")
+    assert main(["nodeops", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "nodeops.csv")
+    assert len(table) == 4 * 3 and set(table["node_op"]) == set(base)
+    assert table.set_index(["setting", "node_op"]).loc[("BA(5)", "conv"), "failed"] == 1
+    order = ["BA(5)", "ER(0.2)", "WS(2, 0.5)", "WS(4, 0.75)"]  # grid order: generator, then K, M, P
+    assert list(dict.fromkeys(table["setting"])) == order
+    names = ["ER(0.2)", "BA(5)", "WS(4, 0.75)", "WS(2, 0.5)"]  # the order the runs were made in
+    pearson = pd.read_csv(tmp_path / "out" / "nodeops_pearson.csv").set_index(["node_op_a", "node_op_b"])
+    assert list(pearson.index) == [("sep_conv", "conv"), ("sep_conv", "max_pool"), ("conv", "max_pool")]
+    for a, b in pearson.index:
+        series = table.pivot(index="setting", columns="node_op", values="top1_mean").loc[names]
+        assert series[a].to_numpy() == pytest.approx(expected[a])
+        assert pearson.loc[(a, b), "pearson_r"] == pytest.approx(np.corrcoef(expected[a], expected[b])[0, 1])
+        assert pearson.loc[(a, b), "settings"] == 4
+    assert (tmp_path / "out" / "nodeops.png").stat().st_size > 10_000
+    assert "nodeops: " + str(tmp_path / "out" / "nodeops.csv") in capsys.readouterr().out
+
+
+def test_grid_and_summary_over_several_sweeps_list_killed_and_never_started_jobs_per_setting(tmp_path, capsys):
+    """Issue 11 item 8: a grid over a parent of two sweeps; a killed job (folder, no metrics.json) and a
+    never-started one (planned in multirun.yaml, no folder) are counted under their setting, which comes from
+    the saved config or, for the never-started job, from composing its overrides."""
+    import yaml
+
+    from randwire.summary import main as summary_main
+
+    ba = tmp_path / "grid" / "ba"
+    ba.mkdir(parents=True)
+    (ba / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "max_batch_size": None,
+                    "params": None},
+        "overrides": {"task": ["graph=ba", "graph.n=16", "graph.m=2,3", "seed=0,1"]}}}))
+    for num, (m, seed, acc) in enumerate([(2, 0, 0.81), (2, 1, 0.85)]):
+        job = ba / str(num)
+        _run(job, "ba", {"m": m}, seed=seed, acc=acc, overrides=["graph.m=2", "graph.n=16", "graph=ba"])
+        (job / ".hydra").mkdir()
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["graph=ba", "graph.n=16", "graph.m=2", f"seed={seed}"]))
+    killed = ba / "2"
+    (killed / ".hydra").mkdir(parents=True)
+    (killed / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["graph=ba", "graph.n=16", "graph.m=3", "seed=0"]))
+    (killed / "config.yaml").write_text(yaml.safe_dump({"graph": {"name": "ba", "n": 16, "m": 3}}))
+    _run(tmp_path / "grid" / "er" / "0", "er", {"p": 0.2}, seed=0, acc=0.7, overrides=["graph.p=0.2", "graph=er"])
+
+    assert main(["grid", str(tmp_path / "grid"), "--out", str(tmp_path / "out")]) == 0
+    grid = pd.read_csv(tmp_path / "out" / "grid.csv").set_index("setting")
+    assert grid.loc["BA(2)", ["n", "failed", "never_started"]].tolist() == [2, 0, 0]
+    assert grid.loc["BA(3)", ["n", "failed", "never_started"]].tolist() == [0, 1, 1]  # job 2 killed, job 3 planned
+    assert grid.loc["ER(0.2)", "n"] == 1
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert sorted(runs["status"]) == ["missing", "never started", "ok", "ok", "ok"]
+
+    assert summary_main([str(tmp_path / "grid")]) == 0
+    md = (tmp_path / "grid" / "summary.md").read_text()
+    assert "| graph.m=2,graph.n=16,graph=ba | 2 | 83.00 ± 2.83 |" in md
+    assert "| ba/3 | graph.m=3,graph.n=16,graph=ba | 1 | never started |" in md
+    assert "| ba/2 | graph.m=3,graph.n=16,graph=ba | 0 | missing |" in md
+    tidy = pd.read_csv(tmp_path / "grid" / "runs.csv")
+    assert len(tidy) == 5 and set(tidy["job"]) == {"ba/0", "ba/1", "ba/2", "ba/3", "er/0"}
+    assert tidy.set_index("job").loc["ba/0", "mean_depth"] > 1  # graph statistics joined per job
+    assert "written: " in capsys.readouterr().out
+
+
+def test_long_override_lists_keep_a_readable_distinct_setting_name():
+    from omegaconf import OmegaConf
+
+    from randwire.loggers import group_name
+
+    ov = ["data.batch_size=16", "data.num_samples=64", "data=synthetic", "extras.print_config=False", "graph.k=4",
+          "graph.n=8", "logger=csv", "optimizer.lr=0.1", "regime.c=8", "regime.head_channels=32", "trainer.max_epochs=2"]
+    name = lambda overrides: group_name(OmegaConf.create({"overrides": [*overrides, "seed=3"]}))
+    assert name(ov[:3]) == "data.batch_size=16,data.num_samples=64,data=synthetic"  # short: as it is
+    long_a, long_b = name(ov), name([*ov[:-1], "trainer.max_epochs=3"])
+    assert long_a.startswith("batch_size=16,num_samples=64,data=synthetic,print_config=False,k=4,n=8,logger=csv,lr=0.1")
+    assert len(long_a) <= 100 and long_a != long_b and "…#" in long_a
