@@ -17,12 +17,13 @@ HEAD_CHANNELS = 1280
 EDGE_DROP_MODES = ("per_node", "per_graph")
 
 
-def stage_layout(regime: str, n: int, c: int) -> list[tuple[int, int, int]]:
-    """(nodes, C_in, C_out) of each random stage, in order, for a regime (Table 1)."""
+def stage_layout(regime: str, n: int, c: int, stem_channels: int | None = None) -> list[tuple[int, int, int]]:
+    """(nodes, C_in, C_out) of each random stage, in order, for a regime (Table 1). ``stem_channels``:
+    conv1's width, C/2 unless ``c=auto`` had to move it (:func:`solve_width`)."""
     require_choice("regime", regime, REGIMES)
     if regime == "regular":
         # reading: the conv2 stage has floor(N/2) nodes and its input is conv1's floor(C/2) channels.
-        return [(n // 2, c // 2, c), (n, c, 2 * c), (n, 2 * c, 4 * c), (n, 4 * c, 8 * c)]
+        return [(n // 2, stem_channels or c // 2, c), (n, c, 2 * c), (n, 2 * c, 4 * c), (n, 4 * c, 8 * c)]
     return [(n, c, c), (n, c, 2 * c), (n, 2 * c, 4 * c)]  # small / lowres: conv2 already gives C
 
 
@@ -34,6 +35,7 @@ def validate_node_op(op: str) -> None:
 def validate_network_args(
     regime: str, c: int, num_classes: int, node_op: str, dropout: float, edge_drop: float,
     in_channels: int = 3, head_channels: int = HEAD_CHANNELS, edge_drop_mode: str = "per_node",
+    stem_channels: int | None = None,
 ) -> None:
     stage_layout(regime, 2, 2)  # the regime's name
     validate_node_op(node_op)
@@ -44,6 +46,8 @@ def validate_network_args(
     require_choice("edge_drop_mode", edge_drop_mode, EDGE_DROP_MODES)
     require(is_int(in_channels) and in_channels >= 1, "in_channels", in_channels, "an integer >= 1")
     require(is_int(head_channels) and head_channels >= 1, "head_channels", head_channels, "an integer >= 1")
+    require(stem_channels is None or (is_int(stem_channels) and stem_channels >= 1), "stem_channels", stem_channels,
+            "an integer >= 1, or null (C/2)")
 
 
 def validate_width(c: Any, flops: Any) -> None:
@@ -126,13 +130,14 @@ def head_cx(cx: Cx, c_in: int, width: int, num_classes: int) -> Cx:
 
 
 def network_cx(cx: Cx, regime: str, graphs: list[StageGraph], c: int, num_classes: int = 1000,
-               node_op: str = "sep_conv", in_channels: int = 3, head_channels: int = HEAD_CHANNELS, **_: Any) -> Cx:
+               node_op: str = "sep_conv", in_channels: int = 3, head_channels: int = HEAD_CHANNELS,
+               stem_channels: int | None = None, **_: Any) -> Cx:
     """Stem, random stages and head of Table 1 (``**_``: config keys that cost nothing, e.g. dropout)."""
-    half, stride2 = c // 2, 1 if regime == "lowres" else 2
+    half, stride2 = stem_channels or c // 2, 1 if regime == "lowres" else 2
     cx = conv_bn_cx(cx, in_channels, half, stride2)
     if regime != "regular":
         cx = conv_bn_cx(cx, half, c, stride2)
-    layout = stage_layout(regime, 2, c)
+    layout = stage_layout(regime, 2, c, stem_channels)
     for graph, (_, c_in, c_out) in zip(graphs, layout):
         cx = stage_cx(cx, graph, c_in, c_out, node_op)
     return head_cx(cx, layout[-1][2], head_channels, num_classes)
@@ -155,3 +160,30 @@ def solve_c(budget: float, regime: str, graphs: list[StageGraph], image_size: in
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if flops(mid) < budget else (lo, mid)
     return lo if budget - flops(lo) <= flops(hi) - budget else hi
+
+
+STEM_TOLERANCE = 0.01  # reading: how far integer C may miss a FLOPs budget before the stem width moves
+
+
+def solve_width(budget: float, regime: str, graphs: list[StageGraph], image_size: int,
+                **config: Any) -> tuple[int, int | None]:
+    """(C, stem_channels) for ``c=auto``: C as :func:`solve_c`; where that integer C misses the budget by
+    more than 1% (dense 3×3 conv at C≈30: one channel is ~6.5% of its FLOPs), conv1's width (Table 1: C/2)
+    becomes the fine knob: of the (C±1, width in [C/4, C]) pairs within 1% of the budget, the one whose
+    width is closest to C/2 (else the pair closest to the budget). The random
+    stages keep Table 1's N·C, N·2C, N·4C exactly. ``stem_channels`` None: C/2, as in the paper."""
+    config = {k: v for k, v in config.items() if k != "stem_channels"}
+
+    def flops(c: int, stem: int | None = None) -> int:
+        return network_cx(Cx(h=image_size, w=image_size), regime, graphs, c, stem_channels=stem, **config).flops
+
+    c = solve_c(budget, regime, graphs, image_size, **config)
+    if abs(flops(c) / budget - 1) <= STEM_TOLERANCE:
+        return c, None
+    candidates = [(abs(flops(k, w) - budget), abs(w - k // 2), k, w)
+                  for k in (c - 1, c, c + 1) if k >= 2 for w in range(max(1, k // 4), k + 1)]
+    near = [(moved, miss, k, w) for miss, moved, k, w in candidates if miss <= STEM_TOLERANCE * budget]
+    # within 1%: the stem closest to C/2 (least change to Table 1); else the closest FLOPs
+    _, _, c_best, stem = min(near) if near else min(candidates)
+    return c_best, (None if stem == c_best // 2 else stem)
+

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{net.graphs[-1].describe()} · regime={r.name} C={net.config['c']}{' (auto)' if r.c == 'auto' else ''} · node_op={cfg.node_op.name} · "
+    table = Table(title=f"{net.graphs[-1].describe()} · regime={r.name} C={net.config['c']}{' (auto)' if r.c == 'auto' else ''}"
+                        f"{f' conv1 {stem}' if (stem := net.config.get('stem_channels')) else ''} · node_op={cfg.node_op.name} · "
                         f"seed={cfg.seed} · {size}² · {cfg.data.num_classes} classes")
     for col in ("stage", "nodes", "edges", "inputs", "outputs", "depth", "channels", "resolution", "params", "flops", "hash"):
         table.add_column(col, justify="left" if col in ("channels", "resolution", "hash") else "right")

@@ -252,19 +252,22 @@ class RandWireNet(nn.Module):
         in_channels: int = 3,
         head_channels: int = HEAD_CHANNELS,
         edge_drop_mode: str = "per_node",
+        stem_channels: int | None = None,
     ) -> None:
         super().__init__()
         validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels,
-                              edge_drop_mode)
+                              edge_drop_mode, stem_channels)
         self.graphs = list(graphs)
-        layout = stage_layout(regime, 2, c)  # channels only: node counts come from the graphs
+        layout = stage_layout(regime, 2, c, stem_channels)  # channels only: node counts come from the graphs
         if len(self.graphs) != len(layout):
             raise ValueError(f"regime={regime!r} needs {len(layout)} stage graphs, got {len(self.graphs)}")
         self.config = dict(
             regime=regime, c=c, num_classes=num_classes, node_op=node_op, dropout=dropout,
             edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels, edge_drop_mode=edge_drop_mode,
         )
-        half = c // 2  # reading: C/2 = floor(C/2)
+        if stem_channels is not None:  # only where c=auto moved it: specs of paper-layout networks are unchanged
+            self.config["stem_channels"] = stem_channels
+        half = stem_channels or c // 2  # reading: C/2 = floor(C/2)
         stride2 = 1 if regime == "lowres" else 2
         stem: list[nn.Module] = [ConvBN(in_channels, half, stride2, relu=False)]
         if regime != "regular":

@@ -48,10 +48,16 @@ def build_net(cfg: DictConfig):
                  head_channels=r.head_channels)
     c = r.c
     if c == "auto":  # the paper compares at (nearly) equal FLOPs: C from the budget, on these very graphs
-        from .architecture import solve_c
+        from .architecture import network_cx, solve_width
+        from .complexity import Cx
 
-        c = solve_c(float(r.flops), r.name, graphs, cfg.data.image_size, **sizes)
-        print(f"regime.c=auto: C={c} for regime.flops={float(r.flops):.4g} at {cfg.data.image_size}px", flush=True)
+        c, stem = solve_width(float(r.flops), r.name, graphs, cfg.data.image_size, **sizes)
+        if stem is not None:
+            sizes["stem_channels"] = stem
+        got = network_cx(Cx(h=cfg.data.image_size, w=cfg.data.image_size), r.name, graphs, c, **sizes).flops
+        print(f"regime.c=auto: C={c}" + (f", conv1 width {stem} (C/2 = {c // 2} would miss by more than 1%)" if stem else "")
+              + f" for regime.flops={float(r.flops):.4g} at {cfg.data.image_size}px: {got / 1e6:.4g}M "
+              f"({100 * (got / float(r.flops) - 1):+.2f}%)", flush=True)
     net = network_from_graphs(
         r.name, graphs, c, init_seed=cfg.seed, dropout=r.dropout, edge_drop=r.edge_drop,
         edge_drop_mode=r.get("edge_drop_mode", "per_node"), **sizes,
@@ -301,7 +307,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
         "test/acc1": results.get("test/acc1"), "test/acc5": results.get("test/acc5"), "test/loss": results.get("test/loss"),
         "val/acc1_best": best_val,
         "params": module.cx["params"], "flops": module.cx["flops"], "image_size": cfg.data.image_size, "c": net.config["c"],
-        "node_op": net.config["node_op"],
+        "node_op": net.config["node_op"], "stem_channels": net.config.get("stem_channels"),
         "seed": cfg.seed, "graph_hashes": [g.hash for g in net.graphs], "group": group_name(cfg),
         "overrides": group_overrides(cfg), "tags": list(cfg.get("tags") or []),
         **_progress(trainer, start),
