@@ -185,9 +185,11 @@ def plot_stats(table, corr, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = table[(table["status"] == "ok") & table["test_acc1"].notna()]
+    ok = table[(table["status"] == "ok") & table["test_acc1"].notna()].copy()
+    if "generator" in ok and ok["generator"].notna().all():  # the paper's names: ER(0.2), BA(5), WS(4, 0.75)
+        ok["setting"] = ok.apply(_setting_name, axis=1)
     settings = [str(s) for s in sorted(ok["setting"].dropna().unique())]
-    shared = set.intersection(*(set(s.split(",")) for s in settings)) if settings else set()
+    shared = set.intersection(*(set(s.split(",")) for s in settings)) if len(settings) > 1 else set()
 
     def label(setting: str) -> str:  # what tells the settings apart (overrides they all share left out)
         return ",".join(part for part in setting.split(",") if part not in shared)[:60] or setting[:60]
@@ -274,10 +276,12 @@ def plot_grid(grid, path: Path) -> None:
                             label=f"K={int(k)}")
             ax.legend(fontsize=8)
             ax.set_xlabel("P")
+            ax.set_xlim(-0.05, 1.05)  # the paper's axes: WS P in [0, 1], ER P in [0.1, 0.8], BA M in [1, 7]
         else:
             x = part["graph_p"] if gen == "er" else part["graph_m"]
             ax.errorbar(x, part["top1_mean"], yerr=part["top1_std"].fillna(0), marker="o", capsize=3)
             ax.set_xlabel("P" if gen == "er" else "M")
+            ax.set_xlim(*((0.05, 0.85) if gen == "er" else (0.5, max(7.5, float(x.max()) + 0.5))))
         ax.set_title(f"{gen.upper()}  ({int(part['n'].sum())} instances)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test top-1 (%), mean ± std")
@@ -443,8 +447,8 @@ def damage_table(ckpt: Path, split: str = "test", data_root: str | None = None, 
     damages = all_damages(net.graphs)
     total = len(loader.dataset) * len(damages)
     bar = tqdm(total=total, unit="img", unit_scale=True, desc=f"damage {ckpt.name}", disable=not (progress and sys.stderr.isatty()))
-    torch.set_grad_enabled(False)
-    results = evaluate_damages(net, loader, damages, progress=bar.update)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    results = evaluate_damages(net, loader, damages, progress=bar.update, device=device)
     bar.close()
     intact = results[Damage(0)]["acc1"]
     first = net.graphs[0]

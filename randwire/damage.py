@@ -114,8 +114,10 @@ def run_damaged_stage(stage, x: torch.Tensor, damaged: DamagedStage) -> torch.Te
     return sum(outs[v] for v in damaged.outputs) / len(damaged.outputs)
 
 
-def evaluate_damages(net, loader: Iterable, damages: Sequence[Damage], progress=None) -> dict[Damage, dict[str, Any]]:
-    """Top-1 of the intact network and of each damaged one over ``loader`` (one pass over the data).
+def evaluate_damages(net, loader: Iterable, damages: Sequence[Damage], progress=None,
+                     device: torch.device | str = "cpu") -> dict[Damage, dict[str, Any]]:
+    """Top-1 of the intact network and of each damaged one over ``loader`` (one pass over the data), on
+    ``device`` (the network is moved there).
 
     Returns, per damage (plus ``Damage(0)`` for the intact network): ``acc1`` (None where the damage leaves
     no path), ``correct``, ``samples`` and ``has_path``.
@@ -126,9 +128,10 @@ def evaluate_damages(net, loader: Iterable, damages: Sequence[Damage], progress=
     correct = {d: 0 for d in [intact, *evaluated]}
     samples = 0
     undamaged = [damage_stage(g, Damage(s)) for s, g in enumerate(net.graphs)]
-    net.eval()
+    net.to(device).eval()
     with torch.no_grad():
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             h = net.stem(x)
             stage_inputs = []
             for stage, plan in zip(net.stages, undamaged):
