@@ -298,3 +298,18 @@ def test_long_override_lists_keep_a_readable_distinct_setting_name():
     long_a, long_b = name(ov), name([*ov[:-1], "trainer.max_epochs=3"])
     assert long_a.startswith("batch_size=16,num_samples=64,data=synthetic,print_config=False,k=4,n=8,logger=csv,lr=0.1")
     assert len(long_a) <= 100 and long_a != long_b and "…#" in long_a
+
+
+def test_the_analysis_command_lists_its_analyses_and_answers_bad_paths_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    help_text = subprocess.run([sys.executable, "-m", "randwire.analysis", "--help"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=120, env=env).stdout
+    assert "{grid,damage,nodeops,stats}" in help_text
+    proc = subprocess.run([sys.executable, "-m", "randwire.analysis", "nodeops", str(tmp_path / "none")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and proc.stderr == f"error: {str(tmp_path / 'none')!r} is not a folder (give run or sweep folders)\n"
