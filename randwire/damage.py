@@ -17,7 +17,7 @@ The x axes of Fig. 5: a node's out-degree in the stage DAG (reading: the edge to
 not counted, so output nodes have out-degree 0), an edge's target in-degree.
 
 Cost: the data is read once; for each batch the undamaged stem and stages run once, and each damage of stage
-``s`` runs only stage ``s`` (damaged) and what follows it.
+``s`` runs only stage ``s`` (damaged: ``RandomStage.forward_reference(x, damaged)``) and what follows it.
 """
 
 from __future__ import annotations
@@ -94,26 +94,6 @@ def all_damages(graphs: Sequence[StageGraph]) -> list[Damage]:
     return out
 
 
-def run_damaged_stage(stage, x: torch.Tensor, damaged: DamagedStage) -> torch.Tensor:
-    """A :class:`~randwire.network.RandomStage` forward (eval) with a damage applied; with no damage it is
-    the reference forward, operation for operation."""
-    weights = stage.edge_weights()
-    outs: dict[int, torch.Tensor] = {}
-    for v, node in enumerate(stage.nodes):
-        if not damaged.alive[v]:
-            continue
-        preds = stage.preds[v]
-        if not preds:
-            agg = x
-        elif len(preds) == 1:
-            agg = outs[preds[0]]
-        else:
-            w = weights[v]
-            agg = sum(w[i] * outs[preds[i]] for i in damaged.kept[v])
-        outs[v] = node.transform(agg)
-    return sum(outs[v] for v in damaged.outputs) / len(damaged.outputs)
-
-
 def evaluate_damages(net, loader: Iterable, damages: Sequence[Damage], progress=None,
                      device: torch.device | str = "cpu") -> dict[Damage, dict[str, Any]]:
     """Top-1 of the intact network and of each damaged one over ``loader`` (one pass over the data), on
@@ -127,21 +107,20 @@ def evaluate_damages(net, loader: Iterable, damages: Sequence[Damage], progress=
     evaluated = [d for d in damages if plans[d].has_path]
     correct = {d: 0 for d in [intact, *evaluated]}
     samples = 0
-    undamaged = [damage_stage(g, Damage(s)) for s, g in enumerate(net.graphs)]
     net.to(device).eval()
     with torch.no_grad():
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             h = net.stem(x)
             stage_inputs = []
-            for stage, plan in zip(net.stages, undamaged):
+            for stage in net.stages:
                 stage_inputs.append(h)
-                h = run_damaged_stage(stage, h, plan)
+                h = stage.forward_reference(h)
             correct[intact] += int((net.head(h).argmax(1) == y).sum())
             for d in evaluated:
-                h = run_damaged_stage(net.stages[d.stage], stage_inputs[d.stage], plans[d])
-                for stage, plan in zip(net.stages[d.stage + 1:], undamaged[d.stage + 1:]):
-                    h = run_damaged_stage(stage, h, plan)
+                h = net.stages[d.stage].forward_reference(stage_inputs[d.stage], plans[d])
+                for stage in net.stages[d.stage + 1:]:
+                    h = stage.forward_reference(h)
                 correct[d] += int((net.head(h).argmax(1) == y).sum())
                 if progress is not None:
                     progress(len(y))

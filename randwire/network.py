@@ -161,11 +161,15 @@ class RandomStage(nn.Module):
         return weights
 
     # -- execution -----------------------------------------------------------------------------------
-    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
-        """The plain per-node loop every public implementation uses; all node outputs live to the end."""
+    def forward_reference(self, x: torch.Tensor, damaged: Any = None) -> torch.Tensor:
+        """The plain per-node loop every public implementation uses; all node outputs live to the end.
+        ``damaged`` (a :class:`randwire.damage.DamagedStage`): run only the nodes, in-edges and output
+        nodes a graph damage left (Fig. 5); None: the whole stage."""
         weights = self.edge_weights()
         outs: dict[int, torch.Tensor] = {}
         for v, node in enumerate(self.nodes):
+            if damaged is not None and not damaged.alive[v]:
+                continue
             preds = self.preds[v]
             if not preds:
                 agg = x
@@ -173,9 +177,11 @@ class RandomStage(nn.Module):
                 agg = outs[preds[0]]
             else:
                 w = weights[v]
-                agg = sum(w[i] * outs[u] for i, u in enumerate(preds))
+                kept = range(len(preds)) if damaged is None else damaged.kept[v]
+                agg = sum(w[i] * outs[preds[i]] for i in kept)
             outs[v] = node.transform(agg)
-        return sum(outs[v] for v in self.outputs) / len(self.outputs)
+        outputs = self.outputs if damaged is None else damaged.outputs
+        return sum(outs[v] for v in outputs) / len(outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.plan is not None:
