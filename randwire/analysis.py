@@ -255,8 +255,10 @@ def grid_table(table, by: tuple[str, ...] = ()):
                      "flops_mean": ok["flops"].astype(float).mean() if len(ok) else float("nan"),
                      "failed": int(group["status"].isin(FAILED).sum()),
                      "never_started": int((group["status"] == "never started").sum()), "seeds": " ".join(str(s) for s in sorted(ok["seed"]))})
-    order = ["generator", *[k for k in ("graph_k", "graph_m", "graph_p") if k in keys], *by]
-    return pd.DataFrame(rows).sort_values(order, kind="stable").reset_index(drop=True)
+    order = ["generator_order", *[k for k in ("graph_k", "graph_m", "graph_p") if k in keys], *by]
+    out = pd.DataFrame(rows)
+    out["generator_order"] = out["generator"].map({"er": 0, "ba": 1, "ws": 2})  # the paper's order
+    return out.sort_values(order, kind="stable").drop(columns="generator_order").reset_index(drop=True)
 
 
 def plot_grid(grid, path: Path) -> None:
@@ -363,20 +365,20 @@ def plot_nodeops(settings, pearson, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     order = list(dict.fromkeys(settings["setting"]))  # grid_table's order: ER by P, BA by M, WS by K, P
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.75 * len(order) + 2), 4.0), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.75 * len(order) + 2), 4.4), constrained_layout=True)
     ops = [op for op in (*NODE_OP_ORDER, *sorted(set(settings["node_op"]) - set(NODE_OP_ORDER)))
            if op in set(settings["node_op"])]
     for op in ops:
         line = settings[settings["node_op"] == op].set_index("setting").reindex(order)
         flops = line["flops_mean"].mean()
         ax.errorbar(range(len(order)), line["top1_mean"], yerr=line["top1_std"].fillna(0), marker="o", capsize=3,
-                    label=f"{op} (~{flops / 1e6:.0f}M FLOPs)" if flops == flops else op)
+                    label=f"{op} ({flops / 1e6:.3g}M multiply-adds)" if flops == flops else op)
     ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test top-1 (%), mean ± std")
     r = pearson["pearson_r"].dropna()
-    ax.set_title("node operations over generator settings" + (
-        f"  (pairwise Pearson r {r.min():.2f}-{r.max():.2f})" if len(r) else "  (Pearson r: needs 2+ shared settings)"),
-        fontsize=10)
+    ax.set_title("node operations over generator settings\n" + (
+        f"pairwise Pearson r from {r.min():.2f} to {r.max():.2f} over {int(pearson['settings'].max())} settings"
+        if len(r) else "Pearson r: needs 2+ shared settings"), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.savefig(path, dpi=90)

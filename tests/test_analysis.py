@@ -228,7 +228,7 @@ def test_nodeops_series_and_their_pearson_correlations(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "out" / "nodeops.csv")
     assert len(table) == 4 * 3 and set(table["node_op"]) == set(base)
     assert table.set_index(["setting", "node_op"]).loc[("BA(5)", "conv"), "failed"] == 1
-    order = ["BA(5)", "ER(0.2)", "WS(2, 0.5)", "WS(4, 0.75)"]  # grid order: generator, then K, M, P
+    order = ["ER(0.2)", "BA(5)", "WS(2, 0.5)", "WS(4, 0.75)"]  # the paper's order: ER, BA, WS, then K, M, P
     assert list(dict.fromkeys(table["setting"])) == order
     names = ["ER(0.2)", "BA(5)", "WS(4, 0.75)", "WS(2, 0.5)"]  # the order the runs were made in
     pearson = pd.read_csv(tmp_path / "out" / "nodeops_pearson.csv").set_index(["node_op_a", "node_op_b"])
