@@ -129,7 +129,7 @@ def write_summary(paths: str | Path | list[str | Path], quiet: bool = False, out
     (out / "summary.md").write_text(to_markdown(table, failed, done))
     (out / "summary.csv").write_text(to_csv(table))
     if done or failed:
-        from .analysis import job_table
+        from .analysis.tables import job_table
 
         job_table(done, failed).to_csv(out / "runs.csv", index=False)
     if not quiet:

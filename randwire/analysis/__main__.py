@@ -1,0 +1,7 @@
+"""``python -m randwire.analysis <grid|damage|nodeops|stats> PATH... [--out DIR]``"""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+"""``grid`` (Fig. 3): top-1 mean ± std per generator setting, and error EDFs per generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .tables import _fail, _out_dir, grid_table, load_table
+
+
+def plot_grid(grid, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gens = [g for g in ("er", "ba", "ws") if g in set(grid["generator"])]
+    fig, axes = plt.subplots(1, len(gens), figsize=(4.2 * len(gens), 3.6), squeeze=False, sharey=True,
+                             constrained_layout=True)
+    for ax, gen in zip(axes[0], gens):
+        part = grid[grid["generator"] == gen]
+        if gen == "ws":
+            for k, line in part.groupby("graph_k"):
+                ax.errorbar(line["graph_p"], line["top1_mean"], yerr=line["top1_std"].fillna(0), marker="o", capsize=3,
+                            label=f"K={int(k)}")
+            ax.legend(fontsize=8)
+            ax.set_xlabel("P")
+            ax.set_xlim(-0.05, 1.05)  # the paper's axes: WS P in [0, 1], ER P in [0.1, 0.8], BA M in [1, 7]
+        else:
+            x = part["graph_p"] if gen == "er" else part["graph_m"]
+            ax.errorbar(x, part["top1_mean"], yerr=part["top1_std"].fillna(0), marker="o", capsize=3)
+            ax.set_xlabel("P" if gen == "er" else "M")
+            ax.set_xlim(*((0.05, 0.85) if gen == "er" else (0.5, max(7.5, float(x.max()) + 0.5))))
+        ax.set_title(f"{gen.upper()}  ({int(part['n'].sum())} instances)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test top-1 (%), mean ± std")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_edf(table, path: Path) -> None:
+    """Error EDF per generator over all its finished instances (pycls)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = table[(table["status"] == "ok") & table["test_acc1"].notna() & table["generator"].notna()]
+    fig, ax = plt.subplots(figsize=(5, 3.6), constrained_layout=True)
+    for gen, group in ok.groupby("generator"):
+        err = np.sort(100 - 100 * group["test_acc1"].astype(float).to_numpy())
+        ax.step(np.r_[err[0], err], np.r_[0.0, np.arange(1, len(err) + 1) / len(err)], where="post",
+                label=f"{gen.upper()} (n={len(err)})")
+    ax.set_xlabel("test error (%)")
+    ax.set_ylabel("cumulative fraction of instances")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
+    table = load_table(paths)
+    out = _out_dir(paths, out)
+    if "generator" not in table or table["generator"].isna().all():
+        _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
+    settings = grid_table(table)
+    written = {"grid": out / "grid.csv", "runs": out / "runs.csv", "plot": out / "grid.png", "edf": out / "edf.png"}
+    settings.to_csv(written["grid"], index=False)
+    table.to_csv(written["runs"], index=False)
+    plot_grid(settings, written["plot"])
+    plot_edf(table, written["edf"])
+    return written

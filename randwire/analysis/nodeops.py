@@ -1,0 +1,75 @@
+"""``nodeops`` (Fig. 6): each node operation's accuracy series over the generator settings, and the Pearson
+correlation of every pair of series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .tables import _fail, _out_dir, grid_table, load_table
+
+
+NODE_OP_ORDER = ("sep_conv", "conv", "max_pool", "avg_pool")  # Fig. 6's order
+
+
+def nodeops_pearson(settings):
+    """Pearson r between every pair of node operations' accuracy series, over the generator settings both
+    have (the paper: 0.91-0.98), as numpy's corrcoef computes it."""
+    import numpy as np
+    import pandas as pd
+
+    wide = settings.pivot(index="setting", columns="node_op", values="top1_mean")
+    ops = [op for op in (*NODE_OP_ORDER, *sorted(set(wide.columns) - set(NODE_OP_ORDER))) if op in wide.columns]
+    rows = []
+    for i, a in enumerate(ops):
+        for b in ops[i + 1:]:
+            both = wide[[a, b]].dropna()
+            x, y = both[a].to_numpy(), both[b].to_numpy()
+            r = float(np.corrcoef(x, y)[0, 1]) if len(both) > 1 and x.std() > 0 and y.std() > 0 else float("nan")
+            rows.append({"node_op_a": a, "node_op_b": b, "pearson_r": r, "settings": len(both)})
+    return pd.DataFrame(rows, columns=["node_op_a", "node_op_b", "pearson_r", "settings"])
+
+
+def plot_nodeops(settings, pearson, path: Path) -> None:
+    """Fig. 6: each node operation's top-1 (mean ± std) over the generator settings, a line per operation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = list(dict.fromkeys(settings["setting"]))  # grid_table's order: ER by P, BA by M, WS by K, P
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.75 * len(order) + 2), 4.4), constrained_layout=True)
+    ops = [op for op in (*NODE_OP_ORDER, *sorted(set(settings["node_op"]) - set(NODE_OP_ORDER)))
+           if op in set(settings["node_op"])]
+    for op in ops:
+        line = settings[settings["node_op"] == op].set_index("setting").reindex(order)
+        flops = line["flops_mean"].mean()
+        ax.errorbar(range(len(order)), line["top1_mean"], yerr=line["top1_std"].fillna(0), marker="o", capsize=3,
+                    label=f"{op} ({flops / 1e6:.3g}M multiply-adds)" if flops == flops else op)
+    ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("test top-1 (%), mean ± std")
+    r = pearson["pearson_r"].dropna()
+    ax.set_title("node operations over generator settings\n" + (
+        f"pairwise Pearson r from {r.min():.2f} to {r.max():.2f} over {int(pearson['settings'].max())} settings"
+        if len(r) else "Pearson r: needs 2+ shared settings"), fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def nodeops(paths: list[str], out: Path | None) -> dict[str, Path]:
+    table = load_table(paths)
+    out = _out_dir(paths, out)
+    if "generator" not in table or table["generator"].isna().all():
+        _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
+    if table["node_op"].isna().all():
+        _fail("no run under the paths says its node operation (metrics.json node_op or config.yaml)")
+    settings = grid_table(table, by=("node_op",))
+    pearson = nodeops_pearson(settings)
+    written = {"nodeops": out / "nodeops.csv", "pearson": out / "nodeops_pearson.csv", "runs": out / "runs.csv",
+               "plot": out / "nodeops.png"}
+    settings.to_csv(written["nodeops"], index=False)
+    pearson.to_csv(written["pearson"], index=False)
+    table.to_csv(written["runs"], index=False)
+    plot_nodeops(settings, pearson, written["plot"])
+    return written

@@ -1,0 +1,66 @@
+"""``stats``: graph statistics of every run vs its accuracy (the question the paper leaves open)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .tables import STATS, _out_dir, _setting_name, load_table
+
+
+def correlations(table) -> "Any":
+    """Pearson r of each mean statistic with test top-1 over the finished runs (NaN where constant)."""
+    import numpy as np
+    import pandas as pd
+
+    ok = table[(table["status"] == "ok") & table["test_acc1"].notna()]
+    rows = []
+    for key in STATS:
+        x, y = ok[f"mean_{key}"].astype(float).to_numpy(), ok["test_acc1"].astype(float).to_numpy()
+        r = float(np.corrcoef(x, y)[0, 1]) if len(x) > 1 and x.std() > 0 and y.std() > 0 else float("nan")
+        rows.append({"statistic": f"mean_{key}", "pearson_r": r, "runs": len(x)})
+    return pd.DataFrame(rows)
+
+
+def plot_stats(table, corr, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = table[(table["status"] == "ok") & table["test_acc1"].notna()].copy()
+    if "generator" in ok and ok["generator"].notna().all():  # the paper's names: ER(0.2), BA(5), WS(4, 0.75)
+        ok["setting"] = ok.apply(_setting_name, axis=1)
+    settings = [str(s) for s in sorted(ok["setting"].dropna().unique())]
+    shared = set.intersection(*(set(s.split(",")) for s in settings)) if len(settings) > 1 else set()
+
+    def label(setting: str) -> str:  # what tells the settings apart (overrides they all share left out)
+        return ",".join(part for part in setting.split(",") if part not in shared)[:60] or setting[:60]
+
+    fig, axes = plt.subplots(3, 3, figsize=(12, 10), constrained_layout=True)
+    for ax, key in zip(axes.flat, STATS):
+        for setting, group in ok.groupby("setting", sort=True):
+            ax.scatter(group[f"mean_{key}"], 100 * group["test_acc1"], s=18, alpha=0.8, label=label(str(setting)))
+        r = corr.set_index("statistic").loc[f"mean_{key}", "pearson_r"]
+        shown = "undefined: one value" if r != r else f"{r:.2f}"
+        ax.set_title(f"{key.replace('_', ' ')}  (Pearson r = {shown})", fontsize=10)
+        ax.set_xlabel(f"mean over stages: {key}", fontsize=8)
+        ax.set_ylabel("test top-1 (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if 1 < len(labels) <= 12:
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7)
+    fig.suptitle(f"graph statistics vs test top-1 ({len(ok)} runs)")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def stats(paths: list[str], out: Path | None) -> dict[str, Path]:
+    table = load_table(paths)
+    out = _out_dir(paths, out)
+    corr = correlations(table)
+    written = {"runs": out / "runs.csv", "correlations": out / "correlations.csv", "plot": out / "stats.png"}
+    table.to_csv(written["runs"], index=False)
+    corr.to_csv(written["correlations"], index=False)
+    plot_stats(table, corr, written["plot"])
+    return written

@@ -1,0 +1,192 @@
+"""What the analyses read: one row per run or sweep job (metrics, status, the graph statistics of its
+stages), and the per-setting table the grid and node-operation analyses share."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+STATS = ("avg_clustering", "avg_shortest_path", "degree_mean", "degree_std", "degree_max", "inputs", "outputs",
+         "depth", "width")
+
+
+def _fail(message: str) -> None:
+    """Bad input: one line on stderr, exit code 2 (as train.py and evaluate.py)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def graph_stats(graph) -> dict[str, Any]:
+    """Statistics of one stored stage graph (randwire.graphs.StageGraph)."""
+    import networkx as nx
+    import numpy as np
+
+    g = graph.to_undirected_networkx()
+    connected = nx.is_connected(g)
+    core = g if connected else g.subgraph(max(nx.connected_components(g), key=len))
+    degrees = np.array([d for _, d in g.degree()], dtype=float)
+    levels = graph.levels()
+    return {
+        "avg_clustering": nx.average_clustering(g),
+        "avg_shortest_path": nx.average_shortest_path_length(core) if core.number_of_nodes() > 1 else 0.0,
+        "connected": connected,
+        "degree_mean": float(degrees.mean()), "degree_std": float(degrees.std()), "degree_max": int(degrees.max()),
+        "inputs": len(graph.input_nodes), "outputs": len(graph.output_nodes),
+        "depth": max(levels) + 1, "width": max(levels.count(level) for level in set(levels)),
+    }
+
+
+def find_runs(paths: list[str]) -> list[Path]:
+    """Run folders (holding ``metrics.json``) at or below each path; one line for a path that has none."""
+    runs: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            _fail(f"{raw!r} is not a folder (give run or sweep folders)")
+        found = sorted({p.parent for p in path.rglob("metrics.json")}, key=lambda p: str(p))
+        if not found:
+            _fail(f"no runs (folders with metrics.json) under {raw!r}")
+        runs += found
+    return runs
+
+
+def _node_op(run: Path, metrics: dict[str, Any]) -> str | None:
+    """The run's node operation: metrics.json (since issue 11), else the config the run saved."""
+    if metrics.get("node_op"):
+        return metrics["node_op"]
+    config = run / "config.yaml"
+    if config.is_file():
+        import yaml
+
+        return ((yaml.safe_load(config.read_text()) or {}).get("node_op") or {}).get("name")
+    return None
+
+
+def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One run's row: where, setting, seed, status, metrics, and each stage's graph statistics with their
+    mean over stages (``mean_<stat>``). ``job``: a sweep job without results (killed, never started)."""
+    from ..graphs import GraphFormatError, StageGraph
+
+    overrides = metrics.get("overrides")
+    row: dict[str, Any] = {
+        "run": str(run) if run else None, "sweep": (job or {}).get("sweep"), "job": (job or {}).get("job"),
+        "setting": (",".join(overrides) or "defaults") if overrides is not None else metrics.get("group", (job or {}).get("group")),
+        "seed": metrics.get("seed", (job or {}).get("seed")), "status": metrics.get("status", (job or {}).get("status", "ok")),
+        "error": metrics.get("error", (job or {}).get("error")),
+        "test_acc1": metrics.get("test/acc1"), "test_acc5": metrics.get("test/acc5"), "params": metrics.get("params"),
+        "flops": metrics.get("flops"), "c": metrics.get("c"), "node_op": _node_op(run, metrics) if run else None}
+    stages = sorted((run / "graphs").glob("stage*.json")) if run else []
+    per_stage = []
+    for i, path in enumerate(stages):
+        try:
+            graph = StageGraph.load(path)
+        except (GraphFormatError, OSError, ValueError) as err:
+            _fail(f"{path}: {err}")
+        if i == 0:  # the generator setting, as the run's stored graphs say (no config parsing)
+            row.update(generator=graph.generator, **{f"graph_{k}": v for k, v in graph.params.items()}, graph_n=graph.n)
+        stats = graph_stats(graph)
+        per_stage.append(stats)
+        row.update({f"stage{i}_{k}": v for k, v in stats.items()})
+    if not stages and job is not None:  # no stored graphs: the setting its config names (never sampled here)
+        from ..sweeps import graph_config
+
+        graph = graph_config(job) or {}
+        if graph.get("name"):
+            row.update(generator=graph["name"], graph_n=graph.get("n"),
+                       **{f"graph_{k}": v for k, v in graph.items() if k not in ("name", "n")})
+    for key in STATS:
+        row[f"mean_{key}"] = sum(s[key] for s in per_stage) / len(per_stage) if per_stage else None
+    return row
+
+
+def run_table(runs: list[Path]):
+    """One row per run folder (``metrics.json``), see :func:`_run_row`."""
+    import pandas as pd
+
+    return pd.DataFrame([_run_row(run, json.loads((run / "metrics.json").read_text())) for run in runs])
+
+
+def job_table(done: list[dict[str, Any]], failed: list[dict[str, Any]]):
+    """One row per sweep job (:func:`randwire.sweeps.collect`): finished, failed, killed, never started."""
+    import pandas as pd
+
+    rows = []
+    for job in [*done, *failed]:
+        path = Path(job["path"]) if job.get("path") else None
+        metrics_file = path / "metrics.json" if path else None
+        metrics = json.loads(metrics_file.read_text()) if metrics_file and metrics_file.is_file() else {}
+        rows.append(_run_row(path, metrics, job))
+    return pd.DataFrame(rows)
+
+
+def load_table(paths: list[str]):
+    """Every run at or below the paths: whole sweeps (with their failed, killed and never-started jobs)
+    where the paths are or hold sweep folders, else every folder with a ``metrics.json``."""
+    import pandas as pd
+
+    from ..sweeps import collect_many
+
+    tables = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            _fail(f"{raw!r} is not a folder (give run or sweep folders)")
+        if (path / "metrics.json").is_file():
+            tables.append(run_table([path]))
+            continue
+        try:
+            done, failed, _ = collect_many([path])
+        except FileNotFoundError:
+            done = failed = []
+        tables.append(job_table(done, failed) if done or failed else run_table(find_runs([raw])))
+    table = pd.concat(tables, ignore_index=True)
+    return table[~(table["run"].notna() & table.duplicated(subset=["run"]))].reset_index(drop=True)
+
+
+def _setting_name(row) -> str:
+    """ER(0.2), BA(5), WS(4, 0.75): the paper's names for a generator setting."""
+    gen = str(row["generator"])
+    if gen == "er":
+        return f"ER({row['graph_p']:g})"
+    if gen == "ba":
+        return f"BA({int(row['graph_m'])})"
+    return f"WS({int(row['graph_k'])}, {row['graph_p']:g})"
+
+
+FAILED = ("failed", "diverged", "interrupted", "missing")  # ran, left no result ("missing": killed)
+
+
+def grid_table(table, by: tuple[str, ...] = ()):
+    """One row per generator setting (and per value of the ``by`` columns): instances, top-1 mean and sample
+    std (ddof 1), mean FLOPs, failed runs."""
+    import pandas as pd
+
+    table = table[table["generator"].notna()].copy()
+    table["setting_name"] = table.apply(_setting_name, axis=1)
+    rows = []
+    keys = ["generator", "graph_n", *[k for k in ("graph_p", "graph_m", "graph_k") if k in table]]
+    for (name, *_), group in table.groupby(["setting_name", *by], sort=False):
+        ok = group[(group["status"] == "ok") & group["test_acc1"].notna()]
+        acc = 100 * ok["test_acc1"].astype(float)
+        first = group.iloc[0]
+        rows.append({"setting": name, **{k: first.get(k) for k in (*by, *keys)}, "n": len(ok),
+                     "top1_mean": acc.mean() if len(ok) else float("nan"),
+                     "top1_std": acc.std(ddof=1) if len(ok) > 1 else float("nan"),
+                     "flops_mean": ok["flops"].astype(float).mean() if len(ok) else float("nan"),
+                     "failed": int(group["status"].isin(FAILED).sum()),
+                     "never_started": int((group["status"] == "never started").sum()), "seeds": " ".join(str(s) for s in sorted(ok["seed"]))})
+    order = ["generator_order", *[k for k in ("graph_k", "graph_m", "graph_p") if k in keys], *by]
+    out = pd.DataFrame(rows)
+    out["generator_order"] = out["generator"].map({"er": 0, "ba": 1, "ws": 2})  # the paper's order
+    return out.sort_values(order, kind="stable").drop(columns="generator_order").reset_index(drop=True)
+
+
+def _out_dir(paths: list[str], out: Path | None) -> Path:
+    out = out or (Path(paths[0]) / "analysis")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        _fail(f"--out {str(out)!r} is not writable ({err.strerror})")
+    return out
