@@ -134,7 +134,10 @@ def damage(paths: list[str], out: Path | None, split: str = "test", data_root: s
     import pandas as pd
 
     ckpts = find_checkpoints(paths)
-    out = _out_dir([str(Path(paths[0]).parent if Path(paths[0]).is_file() else paths[0])], out)
+    first = Path(paths[0])
+    if first.is_file():  # <run>/checkpoints/x.ckpt -> <run>/analysis
+        first = first.parent.parent if first.parent.name == "checkpoints" else first.parent
+    out = _out_dir([str(first)], out)
     tables = []
     for ckpt in ckpts:
         start = time.perf_counter()
