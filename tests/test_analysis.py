@@ -313,3 +313,17 @@ def test_the_analysis_command_lists_its_analyses_and_answers_bad_paths_in_one_li
     proc = subprocess.run([sys.executable, "-m", "randwire.analysis", "nodeops", str(tmp_path / "none")], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2 and proc.stderr == f"error: {str(tmp_path / 'none')!r} is not a folder (give run or sweep folders)\n"
+
+
+def test_a_corrupt_stage_graph_costs_its_statistics_not_the_summary(tmp_path, capsys):
+    from randwire.summary import main as summary_main
+
+    for seed, acc in enumerate([0.61, 0.65]):
+        _run(tmp_path / "sweep" / str(seed), "er", {"p": 0.2}, seed=seed, acc=acc, overrides=["graph=er"])
+    (tmp_path / "sweep" / "1" / "graphs" / "stage1.json").write_text("{not json")
+    assert summary_main([str(tmp_path / "sweep")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {tmp_path / 'sweep' / '1'}/graphs: ") and "graph statistics are left out" in err
+    runs = pd.read_csv(tmp_path / "sweep" / "runs.csv").set_index("job")
+    assert runs.loc[0, "mean_depth"] > 1 and pd.isna(runs.loc[1, "mean_depth"]) and runs.loc[1, "test_acc1"] == 0.65
+    assert "| graph=er | 2 | 63.00 ± 2.83 |" in (tmp_path / "sweep" / "summary.md").read_text()

@@ -66,30 +66,33 @@ def _node_op(run: Path, metrics: dict[str, Any]) -> str | None:
 
 def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | None = None) -> dict[str, Any]:
     """One run's row: where, setting, seed, status, metrics, and each stage's graph statistics with their
-    mean over stages (``mean_<stat>``). ``job``: a sweep job without results (killed, never started)."""
+    mean over stages (``mean_<stat>``). ``job``: the sweep job it belongs to (:mod:`randwire.sweeps`), the
+    only record of a job without results (killed, never started). An unreadable stage graph is a warning
+    on stderr and a row without statistics: one bad file must not cost a sweep's summary."""
     from ..graphs import GraphFormatError, StageGraph
 
+    job = job or {}
     overrides = metrics.get("overrides")
     row: dict[str, Any] = {
-        "run": str(run) if run else None, "sweep": (job or {}).get("sweep"), "job": (job or {}).get("job"),
-        "setting": (",".join(overrides) or "defaults") if overrides is not None else metrics.get("group", (job or {}).get("group")),
-        "seed": metrics.get("seed", (job or {}).get("seed")), "status": metrics.get("status", (job or {}).get("status", "ok")),
-        "error": metrics.get("error", (job or {}).get("error")),
+        "run": str(run) if run else None, "sweep": job.get("sweep"), "job": job.get("job"),
+        "setting": (",".join(overrides) or "defaults") if overrides is not None else metrics.get("group", job.get("group")),
+        "seed": metrics.get("seed", job.get("seed")), "status": metrics.get("status", job.get("status", "ok")),
+        "error": metrics.get("error", job.get("error")),
         "test_acc1": metrics.get("test/acc1"), "test_acc5": metrics.get("test/acc5"), "params": metrics.get("params"),
         "flops": metrics.get("flops"), "c": metrics.get("c"), "node_op": _node_op(run, metrics) if run else None}
-    stages = sorted((run / "graphs").glob("stage*.json")) if run else []
+    try:
+        graphs = [StageGraph.load(path) for path in sorted((run / "graphs").glob("stage*.json"))] if run else []
+    except (GraphFormatError, OSError, ValueError) as err:
+        print(f"warning: {run}/graphs: {err} — this run's graph statistics are left out", file=sys.stderr)
+        graphs = []
     per_stage = []
-    for i, path in enumerate(stages):
-        try:
-            graph = StageGraph.load(path)
-        except (GraphFormatError, OSError, ValueError) as err:
-            _fail(f"{path}: {err}")
+    for i, graph in enumerate(graphs):
         if i == 0:  # the generator setting, as the run's stored graphs say (no config parsing)
             row.update(generator=graph.generator, **{f"graph_{k}": v for k, v in graph.params.items()}, graph_n=graph.n)
         stats = graph_stats(graph)
         per_stage.append(stats)
         row.update({f"stage{i}_{k}": v for k, v in stats.items()})
-    if not stages and job is not None:  # no stored graphs: the setting its config names (never sampled here)
+    if not graphs and job:  # no stored graphs: the setting its config names (never sampled here)
         from ..sweeps import graph_config
 
         graph = graph_config(job) or {}
