@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tables import _fail, _out_dir, grid_table, load_table
+from .tables import grid_table, load_settings_table
 
 
 def plot_grid(grid, path: Path) -> None:
@@ -60,10 +60,7 @@ def plot_edf(table, path: Path) -> None:
 
 
 def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
-    table = load_table(paths)
-    out = _out_dir(paths, out)
-    if "generator" not in table or table["generator"].isna().all():
-        _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
+    table, out = load_settings_table(paths, out)
     settings = grid_table(table)
     written = {"grid": out / "grid.csv", "runs": out / "runs.csv", "plot": out / "grid.png", "edf": out / "edf.png"}
     settings.to_csv(written["grid"], index=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tables import _fail, _out_dir, grid_table, load_table
+from .tables import _fail, grid_table, load_settings_table
 
 
 NODE_OP_ORDER = ("sep_conv", "conv", "max_pool", "avg_pool")  # Fig. 6's order
@@ -58,10 +58,7 @@ def plot_nodeops(settings, pearson, path: Path) -> None:
 
 
 def nodeops(paths: list[str], out: Path | None) -> dict[str, Path]:
-    table = load_table(paths)
-    out = _out_dir(paths, out)
-    if "generator" not in table or table["generator"].isna().all():
-        _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
+    table, out = load_settings_table(paths, out)
     if table["node_op"].isna().all():
         _fail("no run under the paths says its node operation (metrics.json node_op or config.yaml)")
     settings = grid_table(table, by=("node_op",))

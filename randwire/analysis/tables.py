@@ -193,3 +193,14 @@ def _out_dir(paths: list[str], out: Path | None) -> Path:
     except OSError as err:
         _fail(f"--out {str(out)!r} is not writable ({err.strerror})")
     return out
+
+
+def load_settings_table(paths: list[str], out: Path | None) -> tuple[Any, Path]:
+    """:func:`load_table` and the output folder, for analyses grouped by generator setting: the setting
+    comes from the runs' stored graphs, so a folder of runs that stored none is one line."""
+    table = load_table(paths)
+    out = _out_dir(paths, out)
+    if "generator" not in table or table["generator"].isna().all():
+        _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
+    return table, out
+
