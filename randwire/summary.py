@@ -91,16 +91,34 @@ def _fmt(mean: float, std: float, scale: float) -> str:
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}" if not math.isnan(std) else f"{mean * scale:.{digits}f}"
 
 
+def shared_overrides(groups: list[str]) -> list[str]:
+    """The overrides every setting of a table has: said once above it, so each row shows what tells it
+    apart (a node-op sweep's rows would otherwise differ only past the width of a terminal). None when
+    there is one setting."""
+    names = list(dict.fromkeys(groups))
+    if len(names) < 2 or "defaults" in names:
+        return []
+    common = set.intersection(*(set(g.split(",")) for g in names))
+    return [part for part in names[0].split(",") if part in common]
+
+
+def _short(group: str, shared: list[str]) -> str:
+    return ",".join(part for part in group.split(",") if part not in shared) if shared else group
+
+
 def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), done: list[dict[str, Any]] = ()) -> str:
+    shared = shared_overrides([e["group"] for e in table])
     head = ["setting", "n", *[c[1] for c in COLUMNS], "seeds", "failed"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [f"Every setting below also has: {','.join(shared)}", ""] if shared else []
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
-        cells = [e["group"], str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS],
+        cells = [_short(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS],
                  ",".join(map(str, e["seeds"])), ",".join(map(str, e["failed_seeds"])) or "–"]
         lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", "Failed jobs (not averaged):", "", "| job | setting | seed | status | reason |", "|---|---|---|---|---|"]
-        lines += [f"| {r['job']} | {r['group']} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |" for r in failed]
+        lines += [f"| {r['job']} | {_short(r['group'], shared)} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |"
+                  for r in failed]
     lines += provenance_lines(list(done))
     return "\n".join(lines) + "\n"
 
@@ -141,17 +159,20 @@ def _print(table, failed, sweep_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"mean ± std over seeds · {sweep_dir}")
+    shared = shared_overrides([e["group"] for e in table])
+    t = Table(title=f"mean ± std over seeds · {sweep_dir}", caption=f"every setting also has: {','.join(shared)}"
+              if shared else None)
     for col in ["setting", "n", *[c[1] for c in COLUMNS]]:
-        t.add_column(col, justify="left" if col == "setting" else "right")
+        t.add_column(col, justify="left" if col == "setting" else "right",
+                     overflow="fold" if col == "setting" else "ellipsis")  # a setting wraps, never cut
     for e in table:
-        t.add_row(e["group"], str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS])
+        t.add_row(_short(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS])
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 130))
     console.print(t)
     for row in failed:
-        console.print(f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {row['group']}): "
+        console.print(f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {_short(row['group'], shared)}): "
                       f"{row['error']} — not averaged", highlight=False)
     console.print(f"written: {sweep_dir / 'summary.md'}, {sweep_dir / 'summary.csv'}, {sweep_dir / 'runs.csv'}")
 

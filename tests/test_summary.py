@@ -139,6 +139,10 @@ def test_a_sweep_runs_past_failed_and_diverged_jobs(tmp_path):
     assert diverged["n"] == 0 and diverged["failed_seeds"] == [0, 1]  # grouped with its setting
     md = (sweep / "summary.md").read_text()
     assert md.count("| failed | graph.k=3 is out of range") == 4 and md.count("| diverged | training diverged") == 2
+    # what all settings share is said once; each row shows what tells it apart (issue 11 item 8)
+    first = md.splitlines()[0]
+    assert first.startswith("Every setting below also has: data.batch_size=16,") and "graph.n=8" in first
+    assert "| graph.k=4,optimizer.lr=0.1 | 2 |" in md and "| graph.k=3,optimizer.lr=1000000.0 | 0 |" in md
 
 
 @pytest.mark.slow
