@@ -23,13 +23,30 @@ def dag_layout(graph: StageGraph) -> dict:
     return pos
 
 
-def draw_stage(graph: StageGraph, path: str | Path, title: str | None = None) -> Path:
-    """Write a PNG of one stage's DAG; returns the path."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display on a cluster node)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path, dpi: int = 90) -> Path:
+    """Write a figure as PNG (its folder made) and free it: pyplot keeps every open figure alive."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
+
+
+def draw_stage(graph: StageGraph, path: str | Path, title: str | None = None) -> Path:
+    """Write a PNG of one stage's DAG; returns the path."""
     import networkx as nx
+
+    plt = pyplot()
 
     dag = graph.to_networkx()
     pos = dag_layout(graph)
@@ -44,9 +61,5 @@ def draw_stage(graph: StageGraph, path: str | Path, title: str | None = None) ->
                                 font_color="white")
     ax.set_title(title or f"{graph.describe()}  seed={graph.seed}  edges={len(graph.edges)}", fontsize=9)
     ax.axis("off")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=130)

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .sweeps import collect, collect_many  # noqa: F401  (collect: one sweep, as before)
+from .sweeps import collect, collect_many, shared_overrides, short_setting  # noqa: F401  (collect: tests, one sweep)
 
 COLUMNS = [("test/acc1", "top-1 (%)", 100.0), ("test/acc5", "top-5 (%)", 100.0),
            ("params", "params (M)", 1e-6), ("flops", "FLOPs (M)", 1e-6),
@@ -91,33 +91,18 @@ def _fmt(mean: float, std: float, scale: float) -> str:
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}" if not math.isnan(std) else f"{mean * scale:.{digits}f}"
 
 
-def shared_overrides(groups: list[str]) -> list[str]:
-    """The overrides every setting of a table has: said once above it, so each row shows what tells it
-    apart (a node-op sweep's rows would otherwise differ only past the width of a terminal). None when
-    there is one setting."""
-    names = list(dict.fromkeys(groups))
-    if len(names) < 2 or "defaults" in names:
-        return []
-    common = set.intersection(*(set(g.split(",")) for g in names))
-    return [part for part in names[0].split(",") if part in common]
-
-
-def _short(group: str, shared: list[str]) -> str:
-    return ",".join(part for part in group.split(",") if part not in shared) if shared else group
-
-
 def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), done: list[dict[str, Any]] = ()) -> str:
     shared = shared_overrides([e["group"] for e in table])
     head = ["setting", "n", *[c[1] for c in COLUMNS], "seeds", "failed"]
     lines = [f"Every setting below also has: {','.join(shared)}", ""] if shared else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
-        cells = [_short(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS],
+        cells = [short_setting(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS],
                  ",".join(map(str, e["seeds"])), ",".join(map(str, e["failed_seeds"])) or "–"]
         lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", "Failed jobs (not averaged):", "", "| job | setting | seed | status | reason |", "|---|---|---|---|---|"]
-        lines += [f"| {r['job']} | {_short(r['group'], shared)} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |"
+        lines += [f"| {r['job']} | {short_setting(r['group'], shared)} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |"
                   for r in failed]
     lines += provenance_lines(list(done))
     return "\n".join(lines) + "\n"
@@ -140,7 +125,7 @@ def write_summary(paths: str | Path | list[str | Path], quiet: bool = False, out
     ``summary.csv`` and ``runs.csv`` into ``out`` (default: the sweep folder, or the one path given, or
     the first path's parent), print the table."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    done, failed, sweeps = collect_many(paths)
+    done, failed, _ = collect_many(paths)
     out = Path(out) if out is not None else (Path(paths[0]) if len(paths) == 1 else Path(paths[0]).parent)
     out.mkdir(parents=True, exist_ok=True)
     table = summarize(done, failed)
@@ -166,13 +151,13 @@ def _print(table, failed, sweep_dir: Path) -> None:
         t.add_column(col, justify="left" if col == "setting" else "right",
                      overflow="fold" if col == "setting" else "ellipsis")  # a setting wraps, never cut
     for e in table:
-        t.add_row(_short(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS])
+        t.add_row(short_setting(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS])
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 130))
     console.print(t)
     for row in failed:
-        console.print(f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {_short(row['group'], shared)}): "
+        console.print(f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {short_setting(row['group'], shared)}): "
                       f"{row['error']} — not averaged", highlight=False)
     console.print(f"written: {sweep_dir / 'summary.md'}, {sweep_dir / 'summary.csv'}, {sweep_dir / 'runs.csv'}")
 
@@ -195,8 +180,8 @@ class MultirunSummary(Callback):
         if not sweep_dir.is_dir():
             return
         table = write_summary(sweep_dir)
-        done, failed = collect(sweep_dir)
-        LAST_SWEEP.update(dir=str(sweep_dir), jobs=len(done) + len(failed), failed=len(failed))
+        failed = sum(len(e["failed_seeds"]) for e in table)  # every job is in its setting's row: n or failed
+        LAST_SWEEP.update(dir=str(sweep_dir), jobs=sum(e["n"] for e in table) + failed, failed=failed)
         if "wandb" in (config.get("logger") or {}):
             _log_wandb_table(config, table, sweep_dir)
 

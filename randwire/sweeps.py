@@ -32,6 +32,22 @@ def setting_of(overrides: Iterable[str]) -> list[str]:
     return sorted(o for o in overrides if seed_of([o]) is None)
 
 
+def shared_overrides(settings: list[str]) -> list[str]:
+    """The overrides every setting of a table has (settings as ``a=1,b=2`` strings): said once above it, so
+    each row shows what tells it apart (a node-op sweep's rows would otherwise differ only past the width
+    of a terminal). None when there is one setting."""
+    names = list(dict.fromkeys(settings))
+    if len(names) < 2 or "defaults" in names:
+        return []
+    common = set.intersection(*(set(g.split(",")) for g in names))
+    return [part for part in names[0].split(",") if part in common]
+
+
+def short_setting(setting: str, shared: list[str]) -> str:
+    """A setting without the ``shared`` overrides; the whole setting where nothing else is left."""
+    return ",".join(part for part in setting.split(",") if part not in shared) or setting
+
+
 def is_sweep(path: Path) -> bool:
     return (path / "multirun.yaml").is_file() or any(path.glob("*/.hydra/overrides.yaml")) or any(path.glob("*/metrics.json"))
 

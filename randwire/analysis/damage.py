@@ -7,13 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+from ..graphs import GENERATORS
+from ..plotting import pyplot, save_figure
 from .tables import _fail, _out_dir, _setting_name, find_runs
 
 
-def _checkpoint_of(run: Path) -> Path:
+def _checkpoint_of(run: Path, metrics: dict) -> Path:
     """The checkpoint a run reported its test numbers with (``metrics.json`` ``test_checkpoint``), else its
     last, else its best one."""
-    metrics = json.loads((run / "metrics.json").read_text())
     tested = Path(str(metrics.get("test_checkpoint") or ""))
     for candidate in (tested, run / "checkpoints" / "last.ckpt", run / "checkpoints" / "best.ckpt"):
         if candidate.suffix == ".ckpt" and candidate.is_file():
@@ -29,11 +30,11 @@ def find_checkpoints(paths: list[str]) -> list[Path]:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            runs = [r for r in find_runs([raw])
-                    if json.loads((r / "metrics.json").read_text()).get("status", "ok") == "ok"]
+            records = {r: json.loads((r / "metrics.json").read_text()) for r in find_runs([raw])}
+            runs = {r: m for r, m in records.items() if m.get("status", "ok") == "ok"}
             if not runs:
                 _fail(f"no finished run under {raw!r} (every run there failed or was interrupted)")
-            found += [_checkpoint_of(r) for r in runs]
+            found += [_checkpoint_of(r, m) for r, m in runs.items()]
         else:
             _fail(f"{raw!r} does not exist (give a checkpoint file, or run or sweep folders)")
     return found
@@ -86,14 +87,11 @@ def damage_table(ckpt: Path, split: str = "test", data_root: str | None = None, 
 def plot_damage(table, path: Path) -> None:
     """Fig. 5: Δ top-1 per degree, nodes (top) and edges (bottom), a column per generator: red circle mean,
     gray bar median, orange box IQR, blue dots the individual damaged instances."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    plt = pyplot()
     ok = table[(table["kind"] != "none") & (table["status"] == "ok")]
-    gens = [g for g in ("er", "ba", "ws") if g in set(ok["generator"])]
+    gens = [g for g in GENERATORS if g in set(ok["generator"])]
     fig, axes = plt.subplots(2, max(len(gens), 1), figsize=(4.2 * max(len(gens), 1), 6.4), squeeze=False,
                              constrained_layout=True)
     rng = np.random.default_rng(0)  # jitter of the dots only
@@ -123,8 +121,7 @@ def plot_damage(table, path: Path) -> None:
             ax.tick_params(labelsize=7)
     no_path = int((table["status"] == "no_path").sum())
     fig.suptitle("graph damage" + (f"  ({no_path} damages left no input-output path: not plotted)" if no_path else ""))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def damage(paths: list[str], out: Path | None, split: str = "test", data_root: str | None = None,

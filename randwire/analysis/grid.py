@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tables import grid_table, load_settings_table
+from ..graphs import GENERATORS
+from ..plotting import pyplot, save_figure
+from .tables import finished, grid_table, load_settings_table
 
 
 def plot_grid(grid, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    gens = [g for g in ("er", "ba", "ws") if g in set(grid["generator"])]
+    plt = pyplot()
+    gens = [g for g in GENERATORS if g in set(grid["generator"])]
     fig, axes = plt.subplots(1, len(gens), figsize=(4.2 * len(gens), 3.6), squeeze=False, sharey=True,
                              constrained_layout=True)
     for ax, gen in zip(axes[0], gens):
@@ -33,19 +31,16 @@ def plot_grid(grid, path: Path) -> None:
         ax.set_title(f"{gen.upper()}  ({int(part['n'].sum())} instances)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test top-1 (%), mean ± std")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_edf(table, path: Path) -> None:
     """Error EDF per generator over all its finished instances (pycls)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    ok = table[(table["status"] == "ok") & table["test_acc1"].notna() & table["generator"].notna()]
+    plt = pyplot()
+    ok = finished(table)
+    ok = ok[ok["generator"].notna()]
     fig, ax = plt.subplots(figsize=(5, 3.6), constrained_layout=True)
     for gen, group in ok.groupby("generator"):
         err = np.sort(100 - 100 * group["test_acc1"].astype(float).to_numpy())
@@ -55,8 +50,7 @@ def plot_edf(table, path: Path) -> None:
     ax.set_ylabel("cumulative fraction of instances")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def grid(paths: list[str], out: Path | None) -> dict[str, Path]:

@@ -5,42 +5,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tables import _fail, grid_table, load_settings_table
+from ..architecture import NODE_OPS  # Fig. 6's order
+from ..plotting import pyplot, save_figure
+from .tables import _fail, grid_table, load_settings_table, pearson
 
 
-NODE_OP_ORDER = ("sep_conv", "conv", "max_pool", "avg_pool")  # Fig. 6's order
+def _ordered_ops(ops) -> list[str]:
+    """The node operations present, in Fig. 6's order (any other, e.g. a user's, after them)."""
+    present = set(ops)
+    return [op for op in (*NODE_OPS, *sorted(present - set(NODE_OPS))) if op in present]
 
 
 def nodeops_pearson(settings):
     """Pearson r between every pair of node operations' accuracy series, over the generator settings both
     have (the paper: 0.91-0.98), as numpy's corrcoef computes it."""
-    import numpy as np
     import pandas as pd
 
     wide = settings.pivot(index="setting", columns="node_op", values="top1_mean")
-    ops = [op for op in (*NODE_OP_ORDER, *sorted(set(wide.columns) - set(NODE_OP_ORDER))) if op in wide.columns]
+    ops = _ordered_ops(wide.columns)
     rows = []
     for i, a in enumerate(ops):
         for b in ops[i + 1:]:
             both = wide[[a, b]].dropna()
-            x, y = both[a].to_numpy(), both[b].to_numpy()
-            r = float(np.corrcoef(x, y)[0, 1]) if len(both) > 1 and x.std() > 0 and y.std() > 0 else float("nan")
-            rows.append({"node_op_a": a, "node_op_b": b, "pearson_r": r, "settings": len(both)})
+            rows.append({"node_op_a": a, "node_op_b": b, "pearson_r": pearson(both[a], both[b]), "settings": len(both)})
     return pd.DataFrame(rows, columns=["node_op_a", "node_op_b", "pearson_r", "settings"])
 
 
 def plot_nodeops(settings, pearson, path: Path) -> None:
     """Fig. 6: each node operation's top-1 (mean ± std) over the generator settings, a line per operation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     order = list(dict.fromkeys(settings["setting"]))  # grid_table's order: ER by P, BA by M, WS by K, P
     fig, ax = plt.subplots(figsize=(max(6.5, 0.75 * len(order) + 2), 4.4), constrained_layout=True)
-    ops = [op for op in (*NODE_OP_ORDER, *sorted(set(settings["node_op"]) - set(NODE_OP_ORDER)))
-           if op in set(settings["node_op"])]
-    for op in ops:
+    for op in _ordered_ops(settings["node_op"]):
         line = settings[settings["node_op"] == op].set_index("setting").reindex(order)
         flops = line["flops_mean"].mean()
         ax.errorbar(range(len(order)), line["top1_mean"], yerr=line["top1_std"].fillna(0), marker="o", capsize=3,
@@ -53,8 +49,7 @@ def plot_nodeops(settings, pearson, path: Path) -> None:
         if len(r) else "Pearson r: needs 2+ shared settings"), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def nodeops(paths: list[str], out: Path | None) -> dict[str, Path]:

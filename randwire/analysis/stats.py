@@ -5,37 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .tables import STATS, _out_dir, _setting_name, load_table
+from ..plotting import pyplot, save_figure
+from ..sweeps import shared_overrides, short_setting
+from .tables import STATS, _out_dir, _setting_name, finished, load_table, pearson
 
 
 def correlations(table) -> "Any":
     """Pearson r of each mean statistic with test top-1 over the finished runs (NaN where constant)."""
-    import numpy as np
     import pandas as pd
 
-    ok = table[(table["status"] == "ok") & table["test_acc1"].notna()]
-    rows = []
-    for key in STATS:
-        x, y = ok[f"mean_{key}"].astype(float).to_numpy(), ok["test_acc1"].astype(float).to_numpy()
-        r = float(np.corrcoef(x, y)[0, 1]) if len(x) > 1 and x.std() > 0 and y.std() > 0 else float("nan")
-        rows.append({"statistic": f"mean_{key}", "pearson_r": r, "runs": len(x)})
-    return pd.DataFrame(rows)
+    ok = finished(table)
+    return pd.DataFrame([{"statistic": f"mean_{key}", "pearson_r": pearson(ok[f"mean_{key}"], ok["test_acc1"]),
+                          "runs": len(ok)} for key in STATS])
 
 
 def plot_stats(table, corr, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = table[(table["status"] == "ok") & table["test_acc1"].notna()].copy()
+    plt = pyplot()
+    ok = finished(table).copy()
     if "generator" in ok and ok["generator"].notna().all():  # the paper's names: ER(0.2), BA(5), WS(4, 0.75)
         ok["setting"] = ok.apply(_setting_name, axis=1)
-    settings = [str(s) for s in sorted(ok["setting"].dropna().unique())]
-    shared = set.intersection(*(set(s.split(",")) for s in settings)) if len(settings) > 1 else set()
+    shared = shared_overrides([str(s) for s in ok["setting"].dropna()])
 
     def label(setting: str) -> str:  # what tells the settings apart (overrides they all share left out)
-        return ",".join(part for part in setting.split(",") if part not in shared)[:60] or setting[:60]
+        return short_setting(setting, shared)[:60]
 
     fig, axes = plt.subplots(3, 3, figsize=(12, 10), constrained_layout=True)
     for ax, key in zip(axes.flat, STATS):
@@ -51,8 +43,7 @@ def plot_stats(table, corr, path: Path) -> None:
     if 1 < len(labels) <= 12:
         fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7)
     fig.suptitle(f"graph statistics vs test top-1 ({len(ok)} runs)")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def stats(paths: list[str], out: Path | None) -> dict[str, Path]:

@@ -8,8 +8,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..graphs import GENERATORS  # the paper's order: ER, BA, WS
+
 STATS = ("avg_clustering", "avg_shortest_path", "degree_mean", "degree_std", "degree_max", "inputs", "outputs",
          "depth", "width")
+
+
+def finished(table):
+    """The rows of runs that finished with a test accuracy (what means, EDFs and correlations average)."""
+    return table[(table["status"] == "ok") & table["test_acc1"].notna()]
+
+
+def pearson(x, y) -> float:
+    """numpy's Pearson r of two equally long series; NaN where it is undefined (fewer than two points, or
+    a series without spread)."""
+    import numpy as np
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return float(np.corrcoef(x, y)[0, 1]) if len(x) > 1 and x.std() > 0 and y.std() > 0 else float("nan")
 
 
 def _fail(message: str) -> None:
@@ -171,7 +187,7 @@ def grid_table(table, by: tuple[str, ...] = ()):
     rows = []
     keys = ["generator", "graph_n", *[k for k in ("graph_p", "graph_m", "graph_k") if k in table]]
     for (name, *_), group in table.groupby(["setting_name", *by], sort=False):
-        ok = group[(group["status"] == "ok") & group["test_acc1"].notna()]
+        ok = finished(group)
         acc = 100 * ok["test_acc1"].astype(float)
         first = group.iloc[0]
         rows.append({"setting": name, **{k: first.get(k) for k in (*by, *keys)}, "n": len(ok),
@@ -182,7 +198,7 @@ def grid_table(table, by: tuple[str, ...] = ()):
                      "never_started": int((group["status"] == "never started").sum()), "seeds": " ".join(str(s) for s in sorted(ok["seed"]))})
     order = ["generator_order", *[k for k in ("graph_k", "graph_m", "graph_p") if k in keys], *by]
     out = pd.DataFrame(rows)
-    out["generator_order"] = out["generator"].map({"er": 0, "ba": 1, "ws": 2})  # the paper's order
+    out["generator_order"] = out["generator"].map({g: i for i, g in enumerate(GENERATORS)})  # the paper's order
     return out.sort_values(order, kind="stable").drop(columns="generator_order").reset_index(drop=True)
 
 
