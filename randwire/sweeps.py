@@ -9,12 +9,38 @@ a folder). No torch, no Lightning.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
 from .resources import sweep_plan
+
+
+METRICS_FILE = "metrics.json"
+_WARNED: set[str] = set()  # each unreadable file is named once per process
+
+
+def read_metrics(job_dir: str | Path) -> dict[str, Any] | None:
+    """A job's ``metrics.json``: None where there is none; a file that cannot be parsed (truncated by a full
+    disk or a kill mid-write, edited by hand) is one warning line naming it and a record with status
+    ``unreadable``, so it counts like a job without a result and every healthy job is still summarised."""
+    path = Path(job_dir) / METRICS_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"a JSON {type(record).__name__}, not an object")
+        return record
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = " ".join(str(err).split())
+        if str(path) not in _WARNED:
+            _WARNED.add(str(path))
+            print(f"warning: {path} is unreadable ({reason}): its job is counted as one without a result",
+                  file=sys.stderr)
+        return {"status": "unreadable", "error": f"{METRICS_FILE} is unreadable ({reason})"}
 
 
 def seed_of(overrides: Iterable[str]) -> int | None:
@@ -81,8 +107,7 @@ def collect(sweep_dir: str | Path, label: str = "") -> tuple[list[dict[str, Any]
     for job in job_dirs:
         ov_file = job / ".hydra" / "overrides.yaml"
         overrides = [str(o) for o in (yaml.safe_load(ov_file.read_text()) or [])] if ov_file.exists() else []
-        metrics_file = job / "metrics.json"
-        m = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+        m = read_metrics(job) or {}
         key = m.get("overrides")
         if key is None:
             key = setting_of(overrides)

@@ -327,3 +327,21 @@ def test_a_corrupt_stage_graph_costs_its_statistics_not_the_summary(tmp_path, ca
     runs = pd.read_csv(tmp_path / "sweep" / "runs.csv").set_index("job")
     assert runs.loc[0, "mean_depth"] > 1 and pd.isna(runs.loc[1, "mean_depth"]) and runs.loc[1, "test_acc1"] == 0.65
     assert "| graph=er | 2 | 63.00 ± 2.83 |" in (tmp_path / "sweep" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("analysis", ["grid", "stats", "nodeops"])
+def test_a_truncated_metrics_json_costs_its_run_not_the_analysis(tmp_path, capsys, analysis):
+    sweep = tmp_path / "sweep"
+    for j, acc in enumerate([0.61, 0.64, 0.5]):
+        _run(sweep / str(j), "er", {"p": 0.2}, seed=j, acc=acc, node_op="sep_conv")
+    cut = sweep / "2" / "metrics.json"
+    cut.write_text(cut.read_text()[:20])
+    assert main([analysis, str(sweep), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("unreadable") == 1 and str(cut) in err and "Traceback" not in err
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert sorted(runs["status"]) == ["ok", "ok", "unreadable"]
+    if analysis == "grid":
+        grid = pd.read_csv(tmp_path / "out" / "grid.csv")
+        assert grid.loc[0, "n"] == 2 and grid.loc[0, "failed"] == 1
+        assert grid.loc[0, "top1_mean"] == pytest.approx(62.5)

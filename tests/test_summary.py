@@ -205,3 +205,26 @@ def test_a_cut_short_sweep_is_completed_by_rerunning_it_into_its_folder(tmp_path
     assert redone["status"] == "ok" and redone["global_step"] == 8
     assert not [line for line in again.stdout.splitlines() if line.startswith("epoch ")]  # resumed, not retrained
     assert "| 2 |" in (sweep / "summary.md").read_text()
+
+
+def test_a_truncated_metrics_json_is_one_warning_and_a_job_without_result(tmp_path, capsys):
+    """A metrics.json cut short (full disk, kill mid-write) must not sink the summary: one warning naming the
+    file, its job listed as unreadable, the healthy jobs averaged, and the old summary.md replaced."""
+    m = lambda acc, seed: {"status": "ok", "test/acc1": acc, "test/acc5": 0.99, "params": 1000, "flops": 5e6,
+                           "seed": seed}
+    _job(tmp_path, 0, ["graph=ba", "seed=0"], m(0.90, 0))
+    _job(tmp_path, 1, ["graph=ba", "seed=1"], m(0.94, 1))
+    _job(tmp_path, 2, ["graph=ba", "seed=2"], m(0.50, 2))
+    whole = (tmp_path / "2" / "metrics.json").read_text()
+    (tmp_path / "2" / "metrics.json").write_text(whole[: len(whole) // 2])
+    (tmp_path / "summary.md").write_text("stale\n")
+    assert main([str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if "unreadable" in line]
+    assert len(warnings) == 1 and str(tmp_path / "2" / "metrics.json") in warnings[0], captured.err
+    assert "Traceback" not in captured.err
+    md = (tmp_path / "summary.md").read_text()
+    assert "| graph=ba | 2 | 92.00 ± 2.83 |" in md and "| 0,1 | 2 |" in md
+    assert "| 2 | graph=ba | 2 | unreadable | metrics.json is unreadable (" in md
+    runs = list(csv.DictReader((tmp_path / "runs.csv").open()))
+    assert [r["status"] for r in runs] == ["ok", "ok", "unreadable"]

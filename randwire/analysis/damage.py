@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..graphs import GENERATORS
 from ..plotting import pyplot, save_figure
+from ..sweeps import read_metrics
 from .tables import _fail, _out_dir, _setting_name, find_runs
 
 
@@ -30,7 +30,7 @@ def find_checkpoints(paths: list[str]) -> list[Path]:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            records = {r: json.loads((r / "metrics.json").read_text()) for r in find_runs([raw])}
+            records = {r: read_metrics(r) or {} for r in find_runs([raw])}
             runs = {r: m for r, m in records.items() if m.get("status", "ok") == "ok"}
             if not runs:
                 _fail(f"no finished run under {raw!r} (every run there failed or was interrupted)")

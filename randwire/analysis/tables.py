@@ -3,12 +3,12 @@ stages), and the per-setting table the grid and node-operation analyses share.""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..graphs import GENERATORS  # the paper's order: ER, BA, WS
+from ..sweeps import read_metrics
 
 STATS = ("avg_clustering", "avg_shortest_path", "degree_mean", "degree_std", "degree_max", "inputs", "outputs",
          "depth", "width")
@@ -124,7 +124,7 @@ def run_table(runs: list[Path]):
     """One row per run folder (``metrics.json``), see :func:`_run_row`."""
     import pandas as pd
 
-    return pd.DataFrame([_run_row(run, json.loads((run / "metrics.json").read_text())) for run in runs])
+    return pd.DataFrame([_run_row(run, read_metrics(run) or {}) for run in runs])
 
 
 def job_table(done: list[dict[str, Any]], failed: list[dict[str, Any]]):
@@ -134,9 +134,7 @@ def job_table(done: list[dict[str, Any]], failed: list[dict[str, Any]]):
     rows = []
     for job in [*done, *failed]:
         path = Path(job["path"]) if job.get("path") else None
-        metrics_file = path / "metrics.json" if path else None
-        metrics = json.loads(metrics_file.read_text()) if metrics_file and metrics_file.is_file() else {}
-        rows.append(_run_row(path, metrics, job))
+        rows.append(_run_row(path, (read_metrics(path) if path else None) or {}, job))
     return pd.DataFrame(rows)
 
 
@@ -174,7 +172,8 @@ def _setting_name(row) -> str:
     return f"WS({int(row['graph_k'])}, {row['graph_p']:g})"
 
 
-FAILED = ("failed", "diverged", "interrupted", "missing")  # ran, left no result ("missing": killed)
+# ran, left no result ("missing": killed; "unreadable": a metrics.json that cannot be parsed)
+FAILED = ("failed", "diverged", "interrupted", "missing", "unreadable")
 
 
 def grid_table(table, by: tuple[str, ...] = ()):
