@@ -37,8 +37,17 @@ def run_app(app: Callable[[], object]) -> None:
         print(f"error: {composition_error_line(err)}", file=sys.stderr)
         sys.exit(2)
     except OSError as err:  # Hydra could not create the run or sweep folder (read-only, full, not a folder)
-        print(f"error: cannot write the output folder {err.filename or ''}: {err.strerror or err} "
-              f"(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)", file=sys.stderr)
+        from .files import disk_error, write_error_line
+
+        if disk_error(err) is not None:  # Hydra's own files (.hydra/, the log): the folder it was making
+            folder = _hydra_output_dir(err)
+            print(f"error: {write_error_line(disk_error(err), err.filename or folder)} (free some space, or set "
+                  f"hydra.run.dir / hydra.sweep.dir to another place)", file=sys.stderr)
+            if folder is not None:
+                _discard_if_empty(Path(folder))
+        else:
+            print(f"error: cannot write the output folder {err.filename or ''}: {err.strerror or err} "
+                  f"(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)", file=sys.stderr)
         sys.exit(2)
     if summary.LAST_SWEEP["failed"]:  # the sweep ran to its end; its exit code still says what failed
         print(f"error: {summary.LAST_SWEEP['failed']} of {summary.LAST_SWEEP['jobs']} jobs failed "
@@ -46,19 +55,34 @@ def run_app(app: Callable[[], object]) -> None:
         sys.exit(1)
 
 
+def _hydra_output_dir(err: BaseException) -> str | None:
+    """The job folder Hydra was setting up when ``err`` was raised (its ``run_job``'s ``output_dir``; Hydra
+    resets its runtime config on the way out), if the traceback shows it."""
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "run_job" and isinstance(tb.tb_frame.f_locals.get("output_dir"), str):
+            return str(Path(tb.tb_frame.f_locals["output_dir"]).resolve())
+        tb = tb.tb_next
+    return None
+
+
 def discard_rejected_run(cfg) -> None:
     """A single run rejected before it started leaves no folder behind: Hydra creates the run folder (its
     ``.hydra/`` and log) before the job starts, so remove it when that is all it holds."""
-    import shutil
-
     try:
         run_dir = Path(cfg.paths.output_dir)
     except Exception:
         return
     from .distributed import is_child_rank
 
-    if is_child_rank():
-        return
+    if not is_child_rank():
+        _discard_if_empty(run_dir)
+
+
+def _discard_if_empty(run_dir: Path) -> None:
+    """Remove a run folder that holds only what Hydra writes (and its parents this run made)."""
+    import shutil
+
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
         shutil.rmtree(run_dir, ignore_errors=True)
         cwd = Path.cwd().resolve()

@@ -40,6 +40,10 @@ class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite: the run stops at that step (one line for the user)."""
 
 
+class WriteError(RuntimeError):
+    """A file of the run could not be written: the disk is full, over quota or read-only (one line)."""
+
+
 class RunInterrupted(Exception):
     """The run stopped on a scheduler's signal after writing its checkpoint; ``signum`` says which."""
 

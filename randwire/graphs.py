@@ -18,6 +18,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .errors import ConfigError, is_int, is_number, require, require_choice
+from .files import atomic_write
 
 FORMAT_VERSION = 1
 GENERATORS = ("er", "ba", "ws")
@@ -283,12 +284,7 @@ class StageGraph:
         return graph
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        tmp.replace(path)  # atomic: never a half-written graph file
-        return path
+        return atomic_write(path, json.dumps(self.to_dict(), indent=1) + "\n")  # never a half-written graph file
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "StageGraph":

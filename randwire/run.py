@@ -19,8 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
                      check_optimization, compose_config, graph_params)
 from .data_values import check_data_cfg
-from .distributed import check_strategy, child_ranks_run_this_job, leave_requeue_to_submitit
-from .errors import DataError, RunInterrupted, TrainingDiverged, is_int, require, require_choice
+from .distributed import check_strategy, child_ranks_run_this_job, is_child_rank, leave_requeue_to_submitit
+from .files import atomic_write, disk_error, write_error_line
+from .errors import DataError, RunInterrupted, TrainingDiverged, WriteError, is_int, require, require_choice
 from .provenance import provenance
 from .resources import apply_cpu_share
 from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
@@ -28,13 +29,6 @@ from .loggers import finish_wandb, group_name, group_overrides, log_run_artifact
 from .sweeps import METRICS_FILE
 # evaluate.py's precision (trainer.precision's names): the autocast dtype of the forward pass.
 EVAL_PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16", "16-mixed": "float16"}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def build_net(cfg: DictConfig):
@@ -190,7 +184,22 @@ def _start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str
 def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str, Any]:
     """Check and build every component (nothing loaded, nothing written) → fit → test → ``metrics.json``.
 
-    ``script``: the entry point (train.py) that DDP child ranks re-run with this job's overrides."""
+    ``script``: the entry point (train.py) that DDP child ranks re-run with this job's overrides. A write
+    the disk refuses (full, quota, read-only), wherever it happens, is one :class:`WriteError` line and
+    ``status: failed`` where that can still be written; the checkpoints already written stay whole."""
+    try:
+        return _train(cfg, script)
+    except (OSError, RuntimeError) as err:
+        disk = disk_error(err)
+        if disk is None:
+            raise
+        line = write_error_line(disk)
+        if not is_child_rank():
+            write_failure(Path(cfg.paths.output_dir), cfg, line)
+        raise WriteError(line) from None
+
+
+def _train(cfg: DictConfig, script: str | os.PathLike | None) -> dict[str, Any]:
     check_network_cfg(cfg)  # seed, graph, regime, node_op: before any heavy import
     check_data_cfg(OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else None)
     check_execution_cfg(cfg.get("execution"))
@@ -237,7 +246,7 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
         if cfg.get("extras", {}).get("print_config", True):
             print_config_tree(cfg)
         run_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        atomic_write(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         for i, graph in enumerate(net.graphs):
             graph.save(run_dir / "graphs" / f"stage{i}.json")
             draw_stage(graph, run_dir / "graphs" / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  seed={cfg.seed}")
@@ -319,7 +328,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
     if wandb_run is not None:
         metrics["wandb"] = wandb_run
     if trainer.is_global_zero:
-        _atomic_write(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
+        atomic_write(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
         log_run_artifacts(loggers, run_dir, len(net.graphs))
     return metrics
 
@@ -333,13 +342,18 @@ def _own_line(err: BaseException) -> str:
     return last.split(f"{type(err).__name__}: ", 1)[-1]
 
 
-def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "failed", **extra: Any) -> None:
+def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "failed", **extra: Any) -> bool:
     """``metrics.json`` of a job that did not finish: valid JSON with the status and the one-line reason,
-    keyed like a finished job (seed, setting), so the sweep summary lists it next to its setting."""
+    keyed like a finished job (seed, setting), so the sweep summary lists it next to its setting. Best
+    effort: on a full disk it may not be writable either (False; the job then counts as killed)."""
     seed = cfg.get("seed") if isinstance(cfg.get("seed"), int) else None
     record = {"status": status, "error": " ".join(reason.split()), "seed": seed,
               "group": group_name(cfg), "overrides": group_overrides(cfg), **extra}
-    _atomic_write(run_dir / METRICS_FILE, json.dumps(record, indent=1) + "\n")
+    try:
+        atomic_write(run_dir / METRICS_FILE, json.dumps(record, indent=1) + "\n")
+    except OSError:
+        return False
+    return True
 
 
 def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
@@ -520,6 +534,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "precision": precision, "execution": execution,
         "graph_hashes": [g.hash for g in net.graphs], **{f"complexity_{key}": v for key, v in complexity(net, size).items()},
     }
-    _atomic_write(out, json.dumps(result, indent=1) + "\n")
+    atomic_write(out, json.dumps(result, indent=1) + "\n")
     result["out"] = str(out)
     return result
