@@ -129,7 +129,7 @@ def hand_over_interrupt(err) -> None:
 
     print(f"{err}", file=sys.stderr, flush=True)
     handler = signal.getsignal(err.signum)
-    if callable(handler):
+    if callable(handler) and err.signum != signal.SIGINT:  # Python's own SIGINT handler raises KeyboardInterrupt
         handler(err.signum, None)
     sys.exit(128 + err.signum)
 

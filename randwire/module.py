@@ -208,7 +208,7 @@ class DivergenceGuard(pl.Callback):
 
 class SignalCheckpoint(pl.Callback):
     """Slurm warns a job before its time limit (``--signal=USR2@<s>`` under submitit, USR1 in Lightning's
-    convention) and preempts with SIGTERM. Each stops the run at the end of the current training step on
+    convention) and preempts with SIGTERM; a user presses Ctrl-C (SIGINT). Each stops the run at the end of the current training step on
     every rank (Lightning's own SIGTERM stop, which it syncs over ranks; SIGUSR1/2 are routed into it) and
     writes ``last.ckpt`` there, so
     a requeued job (submitit requeues: ``randwire.distributed``) or a rerun continues from that step, not from
@@ -219,6 +219,7 @@ class SignalCheckpoint(pl.Callback):
         self.path = Path(path)
         self.signum: int | None = None
         self._saving = False  # True while this callback writes the signal checkpoint
+        self._previous_int = None  # the SIGINT handler before fit
 
     def on_train_start(self, trainer, pl_module) -> None:
         import signal
@@ -239,6 +240,30 @@ class SignalCheckpoint(pl.Callback):
                 previous_term(signum, frame)  # Lightning's: forwards to child ranks and stops after this step
 
         signal.signal(signal.SIGTERM, on_term)
+        # Ctrl-C: like SIGTERM (a checkpoint at the end of this step, exit 130); a second one quits at once.
+        # Lightning does not own SIGINT (it would stop without a checkpoint): put back in teardown.
+        self._previous_int = signal.signal(signal.SIGINT, lambda signum, frame: self._on_ctrl_c(trainer))
+
+    def _on_ctrl_c(self, trainer) -> None:
+        import signal
+        import sys
+
+        if self.signum == signal.SIGINT:
+            print("second Ctrl-C: quitting now, without a checkpoint of this step (the last one written is kept)",
+                  file=sys.stderr, flush=True)
+            os._exit(128 + signal.SIGINT)
+        self._stop(trainer, signal.SIGINT)  # first: a second Ctrl-C may interrupt this handler's print
+        if trainer.is_global_zero:
+            print("Ctrl-C: stopping at the end of this step to write a checkpoint (Ctrl-C again to quit at once)",
+                  file=sys.stderr, flush=True)
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        import signal
+
+        # After a first Ctrl-C the quit-at-once handler stays for the rest of the shutdown (test, W&B).
+        if self._previous_int is not None and self.signum != signal.SIGINT:
+            signal.signal(signal.SIGINT, self._previous_int)
+            self._previous_int = None
 
     def _stop(self, trainer, signum: int) -> None:
         self.signum = signum

@@ -79,3 +79,50 @@ def test_a_full_disk_is_one_line_and_exit_2_from_the_command_line(tmp_path):
     assert errors[0].endswith(".ckpt"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert json.loads((run / "metrics.json").read_text())["status"] == "failed"
+
+
+def _start(run: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "train.py", *TINY, "data.num_samples=2560", "trainer.max_epochs=2", *extra,
+           f"hydra.run.dir={run}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"})
+
+
+def _wait_for(proc: subprocess.Popen, prefix: str) -> None:
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith(prefix):
+            return
+    raise AssertionError("".join(seen[-20:]) + proc.stderr.read()[-2000:])
+
+
+@pytest.mark.slow
+def test_ctrl_c_checkpoints_at_the_step_like_sigterm_and_a_second_one_quits_at_once(tmp_path):
+    run = tmp_path / "run"
+    proc = _start(run, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary")
+    _wait_for(proc, "epoch 1/2")  # epoch 0 is checkpointed; epoch 1 is under way
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Ctrl-C: stopping at the end of this step to write a checkpoint" in err and "Traceback" not in err
+    line = next(x for x in err.splitlines() if x.startswith("interrupted by"))
+    assert line.startswith("interrupted by SIGINT at epoch 1, step ")
+    step = int(line.split("step ")[1].split(":")[0])
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["global_step"] == step and 160 < step < 320
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step
+
+    # steps of ~0.2 s, and the logger's shutdown after them: the second Ctrl-C lands before the process ends
+    again = _start(tmp_path / "again", "data.image_size=96", "data.batch_size=128", "logger=wandb")
+    _wait_for(again, "epoch 1/2")
+    again.send_signal(signal.SIGINT)
+    for line in again.stderr:  # W&B's notes come first
+        if line.startswith("Ctrl-C: stopping at the end of this step"):
+            break
+    again.send_signal(signal.SIGINT)
+    start = time.time()
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 130 and time.time() - start < 10, err[-2000:]
+    assert "second Ctrl-C: quitting now" in err and "Traceback" not in err
