@@ -17,13 +17,16 @@ from randwire.cli import multirun_flag_first, report, run_app
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from randwire.cli import discard_rejected_run, hand_over_interrupt, in_multirun, record_failed_job
-    from randwire.errors import CheckpointError, ConfigError, DataError, RunInterrupted, TrainingDiverged, WriteError
+    from randwire.errors import CheckpointError, ConfigError, DataError, FolderInUse, RunInterrupted, TrainingDiverged
+    from randwire.errors import WriteError
     from randwire.run import train
 
     try:
         metrics = train(cfg, script=__file__)
     except RunInterrupted as err:  # checkpoint written: requeue (submitit) or exit; a sweep stops here too
         hand_over_interrupt(err)
+    except FolderInUse as err:  # another live process runs in this folder: touch nothing of it; a sweep stops
+        report(err)
     except (ConfigError, DataError, CheckpointError, TrainingDiverged, WriteError) as err:
         if not in_multirun():
             if not isinstance(err, TrainingDiverged):

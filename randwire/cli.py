@@ -83,7 +83,9 @@ def _discard_if_empty(run_dir: Path) -> None:
     """Remove a run folder that holds only what Hydra writes (and its parents this run made)."""
     import shutil
 
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+    from .files import LOCK_FILE, is_locked
+
+    if run_dir.is_dir() and not is_locked(run_dir) and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log", LOCK_FILE}:
         shutil.rmtree(run_dir, ignore_errors=True)
         cwd = Path.cwd().resolve()
         for parent in run_dir.resolve().parents:  # outputs/randwire/ too, when this run made them

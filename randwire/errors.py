@@ -44,6 +44,10 @@ class WriteError(RuntimeError):
     """A file of the run could not be written: the disk is full, over quota or read-only (one line)."""
 
 
+class FolderInUse(RuntimeError):
+    """Another live process holds the run folder (randwire.files.FolderLock): one line naming it."""
+
+
 class RunInterrupted(Exception):
     """The run stopped on a scheduler's signal after writing its checkpoint; ``signum`` says which."""
 

@@ -20,7 +20,7 @@ from .config import (BadValue, CheckpointError, ConfigError, build, build_each, 
                      check_optimization, compose_config, graph_params)
 from .data_values import check_data_cfg
 from .distributed import check_strategy, child_ranks_run_this_job, is_child_rank, leave_requeue_to_submitit
-from .files import atomic_write, disk_error, write_error_line
+from .files import FolderLock, atomic_write, disk_error, write_error_line
 from .errors import DataError, RunInterrupted, TrainingDiverged, WriteError, is_int, require, require_choice
 from .provenance import provenance
 from .resources import apply_cpu_share
@@ -205,6 +205,13 @@ def _train(cfg: DictConfig, script: str | os.PathLike | None) -> dict[str, Any]:
     check_execution_cfg(cfg.get("execution"))
     check_strategy((cfg.get("trainer") or {}).get("strategy"))
     check_optimization(cfg)
+    if is_child_rank():  # DDP ranks share rank 0's folder, and its lock
+        return _checked_train(cfg, script)
+    with FolderLock(cfg.paths.output_dir):  # one process per run folder (a second one: FolderInUse)
+        return _checked_train(cfg, script)
+
+
+def _checked_train(cfg: DictConfig, script: str | os.PathLike | None) -> dict[str, Any]:
     import warnings
 
     import pytorch_lightning as pl

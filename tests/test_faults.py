@@ -126,3 +126,51 @@ def test_ctrl_c_checkpoints_at_the_step_like_sigterm_and_a_second_one_quits_at_o
     _, err = again.communicate(timeout=60)
     assert again.returncode == 130 and time.time() - start < 10, err[-2000:]
     assert "second Ctrl-C: quitting now" in err and "Traceback" not in err
+
+
+def test_a_second_process_in_a_run_folder_is_one_line_and_exit_2_and_touches_nothing(tmp_path):
+    """The same command twice at once: the second gets one line naming the folder and the holder, exit 2; the
+    first runs on and finishes as if alone."""
+    run = tmp_path / "run"
+    first = _start(run, "logger=wandb")
+    _wait_for(first, "epoch 1/2")
+    second = subprocess.run([sys.executable, "train.py", *TINY, "data.num_samples=2560", "trainer.max_epochs=2",
+                             "logger=wandb", f"hydra.run.dir={run}"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "WANDB_MODE": "offline"})
+    assert second.returncode == 2, second.stderr[-2000:]
+    errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {run} is in use by another run (host ")
+    assert f"pid {first.pid}" in errors[0], errors[0]
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-2000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["global_step"] == 2 * 160
+    assert len(list((run / "wandb").glob("offline-run-*"))) == 1  # one W&B run: the second never started one
+    assert (run / ".lock").read_text() == ""  # released
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_rerun_resumes(tmp_path):
+    run = tmp_path / "run"
+    first = _start(run, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary")
+    _wait_for(first, "epoch 1/2")
+    holder = json.loads((run / ".lock").read_text())
+    assert holder["pid"] == first.pid and holder["host"]
+    first.kill()
+    first.wait()
+    again = _start(run, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary")
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-2000:]
+    assert f"the run that held it ended without releasing it (host {holder['host']}, pid {first.pid}" in err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["global_step"] == 320
+
+
+def test_the_lock_is_held_for_the_life_of_the_run_and_names_its_holder(tmp_path):
+    from randwire.errors import FolderInUse
+    from randwire.files import FolderLock, is_locked
+
+    with FolderLock(tmp_path) as lock:
+        assert is_locked(tmp_path) and json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+        with pytest.raises(FolderInUse, match=rf"^{tmp_path} is in use by another run \(host .*, pid {os.getpid()}, "):
+            FolderLock(tmp_path).acquire()  # a second open file description: flock refuses it as another process
+    assert not is_locked(tmp_path) and lock.fd is None
