@@ -191,7 +191,11 @@ def _log_wandb_table(config, table, sweep_dir: Path) -> None:
 
     from .loggers import wandb_mode
 
-    lcfg = dict(config.logger.wandb or {})
+    from omegaconf import OmegaConf
+
+    # Only the plain keys: the rest (save_dir, seed) interpolate the job's runtime config, which is gone
+    # after the sweep (resolving them raised InterpolationResolutionError and the summary run was lost).
+    lcfg = {key: OmegaConf.select(config, f"logger.wandb.{key}", default=None) for key in ("project", "entity", "mode")}
     mode = wandb_mode(lcfg.get("mode"))
     if mode == "disabled":
         return

@@ -78,6 +78,12 @@ def test_two_seed_sweep_end_to_end(tmp_path):
     runs = [json.loads((sweep / str(i) / "metrics.json").read_text())["wandb"] for i in (0, 1)]
     assert runs[0]["group"] == runs[1]["group"] and runs[0]["group"].endswith("@sweep")
     assert all(r["job_type"] == "train" and "sweep:sweep" in r["tags"] for r in runs) and runs[0]["id"] != runs[1]["id"]
+    # the sweep's summary table is its own W&B run (job_type=summary), written beside summary.md
+    assert "Callback MultirunSummary" not in proc.stderr, proc.stderr[-2000:]
+    summary_runs = list((sweep / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(summary_runs) == 1, proc.stderr[-2000:]
+    record = summary_runs[0].read_bytes()
+    assert b"summary" in record and b"summary sweep" in record  # job type and run name
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert len(rows) == 1 and rows[0]["n"] == "2" and rows[0]["seeds"] == "0 1"
     mean = sum(accs) / 2
