@@ -54,6 +54,7 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float]) -> tupl
 
 
 SPLITS = ("train", "val", "test")
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
 
 
 class TensorImages(Dataset):
@@ -216,37 +217,45 @@ class ImageDataModule(pl.LightningDataModule):
 
     # -- datasets -------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
+        """The splits a stage reads, and only those: ``evaluate.py`` on the test split must not need the
+        training images (a copy of ImageNet's val/ alone is enough to test)."""
+        self.setup_splits(STAGE_SPLITS.get(stage, SPLITS))
+
+    def setup_splits(self, splits: Sequence[str]) -> None:
+        new = [split for split in splits if split not in self.datasets]
+        if not new:
             return
         try:
-            self._build()
+            for split in new:
+                self.datasets[split] = self._build(split)
         except (FileNotFoundError, RuntimeError) as err:
             raise DataError(f"data={self.name} at data.root={self.root!r} could not be read: {err}") from None
-        train = self.datasets["train"]
-        classes = getattr(getattr(train, "dataset", train), "classes", None)
+        first = self.datasets[new[0]]
+        classes = getattr(getattr(first, "dataset", first), "classes", None)
         if classes is not None and len(classes) != self.num_classes:
             raise DataError(f"data.num_classes={self.num_classes} but data={self.name} has {len(classes)} classes")
-        channels = ReadErrors(train, self.skip_corrupt)[0][0].shape[0]  # one sample, at setup
+        channels = ReadErrors(first, self.skip_corrupt)[0][0].shape[0]  # one sample, at setup
         if channels != self.in_channels:
             raise DataError(f"data.in_channels={self.in_channels} but data={self.name} images have {channels} channels")
 
-    def _build(self) -> None:
+    def _build(self, split: str) -> Dataset:
         make = self.factories
-        train = make["train"](transform=self.transforms[True])
+        if split == "test" and self.test_is_val:
+            return self.datasets["val"] if "val" in self.datasets else self._build("val")
+        if split == "test":
+            return make["test"](transform=self.transforms[False])
         if make["val"] is not None:
-            val = make["val"](transform=self.transforms[False])
-        else:  # hold out a fixed fraction of train for validation, seen without augmentation
-            labels = getattr(train, "targets", None)
-            if labels is not None:
-                keep, held, _ = stratified_split(np.asarray(labels), (self.val_fraction, 0.0))
-            else:
-                order = np.argsort(np.random.Generator(np.random.PCG64(SPLIT_SEED)).random(len(train)), kind="stable")
-                cut = round(self.val_fraction * len(train))
-                held, keep = np.sort(order[:cut]), np.sort(order[cut:])
-            val = Subset(make["train"](transform=self.transforms[False]), held.tolist())
-            train = Subset(train, keep.tolist())
-        test = val if self.test_is_val else make["test"](transform=self.transforms[False])
-        self.datasets = {"train": train, "val": val, "test": test}
+            return make[split](transform=self.transforms[split == "train"])
+        # no val dataset: hold out a fixed fraction of train for validation, seen without augmentation
+        dataset = make["train"](transform=self.transforms[split == "train"])
+        labels = getattr(dataset, "targets", None)
+        if labels is not None:
+            keep, held, _ = stratified_split(np.asarray(labels), (self.val_fraction, 0.0))
+        else:
+            order = np.argsort(np.random.Generator(np.random.PCG64(SPLIT_SEED)).random(len(dataset)), kind="stable")
+            cut = round(self.val_fraction * len(dataset))
+            held, keep = np.sort(order[:cut]), np.sort(order[cut:])
+        return Subset(dataset, (keep if split == "train" else held).tolist())
 
     # -- loaders --------------------------------------------------------------------------------------
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
@@ -275,4 +284,6 @@ class ImageDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def loader(self, split: str) -> DataLoader:
+        """One split in a fixed order (evaluation, analyses); only that split is read."""
+        self.setup_splits([split])
         return self._loader(split, shuffle=False)

@@ -34,6 +34,15 @@ def check_data_values(*, batch_size: Any, num_workers: Any, image_size: Any, val
                        f"{'; or set data.download=true' if can_download else ''})", verdict="is not allowed:")
 
 
+def required_for(split: str, required: Sequence[str], has_val: bool, has_test: bool) -> list[str]:
+    """The ``required`` folders that reading one split needs: a folder named after another split
+    (``train/``) is left out, any other (``MNIST/raw``) kept. Val held out of train reads train; a test
+    split that is val reads val's."""
+    reads = {"train": {"train"}, "val": {"val"} if has_val else {"train"}}
+    reads["test"] = {"test"} if has_test else reads["val"]
+    return [r for r in required if Path(r).parts[0] not in ("train", "val", "test") or Path(r).parts[0] in reads[split]]
+
+
 def check_data_cfg(data: Any) -> None:
     """The same check on the composed ``data`` config of :class:`~randwire.data.ImageDataModule` (other
     data modules check themselves when Hydra builds them); errors keyed ``data.*``."""

@@ -454,8 +454,12 @@ def stored_data_config(run_cfg: dict[str, Any], overrides: dict[str, Any]) -> di
 
 
 def checkpoint_data(ckpt: str | os.PathLike, info: dict[str, Any], overrides: dict[str, Any],
-                    image_size: int | None = None, batch_size: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """The data module a checkpoint was trained with (``stored_data_config``), set up for evaluation."""
+                    image_size: int | None = None, batch_size: int | None = None, split: str = "test"
+                    ) -> tuple[Any, dict[str, Any]]:
+    """The data module a checkpoint was trained with (``stored_data_config``), set up to read ``split``
+    only (a folder with the test images alone is enough to test)."""
+    from .data_values import required_for
+
     data_cfg = stored_data_config(info.get("run_config") or {}, overrides)
     if not data_cfg:
         raise CheckpointError(f"ckpt={str(ckpt)!r}: stores no data config")
@@ -463,8 +467,11 @@ def checkpoint_data(ckpt: str | os.PathLike, info: dict[str, Any], overrides: di
         data_cfg["image_size"] = int(image_size)
     if batch_size:
         data_cfg["batch_size"] = int(batch_size)
+    if data_cfg.get("required"):
+        data_cfg["required"] = required_for(split, data_cfg["required"], data_cfg.get("val") is not None,
+                                            data_cfg.get("test") is not None)
     dm = build("data", OmegaConf.create(data_cfg))
-    dm.setup("test")
+    dm.setup_splits([split])
     return dm, data_cfg
 
 
@@ -508,7 +515,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     net, info = load_checkpoint(cfg.ckpt)
     run_cfg = info.get("run_config") or {}
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
-    dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size)
+    dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size, split=cfg.split)
     batch = int(data_cfg["batch_size"])
     device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
     net = configure_execution(net.to(device).eval(), execution)

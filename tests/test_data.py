@@ -136,3 +136,25 @@ def test_channels_that_disagree_with_the_data_are_one_line():
     dm = datamodule("data.in_channels=3")
     with pytest.raises(DataError, match=r"^data.in_channels=3 but data=mnist5k images have 1 channels$"):
         dm.setup()
+
+
+def test_evaluating_the_test_split_needs_only_its_folder(tmp_path):
+    """Issue 17 item 6: a copy of val/ alone (ImageNet's test split) is enough to test a checkpoint."""
+    import shutil
+
+    from randwire.run import evaluate, train
+
+    _image_folders(tmp_path / "data")
+    args = ["data=imagenet", f"data.root={tmp_path / 'data'}", "data.num_classes=2", "data.image_size=16",
+            "data.batch_size=4", "data.num_workers=0", "graph.n=8", "regime=lowres", "regime.c=8",
+            "regime.head_channels=32", "logger=none", "callbacks=default", "~callbacks.progress_bar",
+            "~callbacks.model_summary", "trainer.max_epochs=1", "extras.print_config=false",
+            f"paths.output_dir={tmp_path / 'run'}"]
+    metrics = train(compose_config("train", args))
+    (tmp_path / "moved").mkdir()
+    shutil.copytree(tmp_path / "data" / "val", tmp_path / "moved" / "val")  # no train/
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    result = evaluate(compose_config("evaluate", [f"ckpt={ckpt}", f"data.root={tmp_path / 'moved'}"]))
+    assert result["samples"] == 6 and result["acc1"] == pytest.approx(metrics["test/acc1"])
+    with pytest.raises(ConfigError, match=r"/moved/train does not exist"):  # the train split does need train/
+        evaluate(compose_config("evaluate", [f"ckpt={ckpt}", "split=train", f"data.root={tmp_path / 'moved'}"]))

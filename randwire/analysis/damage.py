@@ -52,7 +52,7 @@ def damage_table(ckpt: Path, split: str = "test", data_root: str | None = None, 
     from ..run import checkpoint_data, load_checkpoint
 
     net, info = load_checkpoint(ckpt)
-    dm, _ = checkpoint_data(ckpt, info, {"root": data_root} if data_root else {}, batch_size=batch_size)
+    dm, _ = checkpoint_data(ckpt, info, {"root": data_root} if data_root else {}, batch_size=batch_size, split=split)
     loader = dm.loader(split)
     damages = all_damages(net.graphs)
     total = len(loader.dataset) * len(damages)
