@@ -396,10 +396,17 @@ def read_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[dict[st
     if not path.is_file():
         raise CheckpointError(f"{key}={str(path)!r}: no such checkpoint file")
     try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        raise CheckpointError(f"{key}={str(path)!r}: cannot be read ({err.strerror})") from None
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save writes a zip archive (a pickle before 1.6)
+        raise CheckpointError(f"{key}={str(path)!r}: not a readable checkpoint ("
+                              f"{'an empty file' if not head else 'not a file torch.save wrote'})")
+    try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, pickle garbage, pickled objects that are not plain data
-        raise CheckpointError(f"{key}={str(path)!r}: not a readable checkpoint ({type(err).__name__}: "
-                              f"{' '.join(str(err).split())[:120]})") from None
+        raise CheckpointError(f"{key}={str(path)!r}: not a readable checkpoint ({_unreadable_why(err)})") from None
     info = ckpt.get("randwire") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or not isinstance(info.get("net_spec"), dict):
         raise CheckpointError(f"{key}={str(path)!r}: not a randwire checkpoint (it stores no RandWire graphs)")
@@ -407,6 +414,19 @@ def read_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[dict[st
         raise CheckpointError(f"{key}={str(path)!r}: randwire checkpoint format {info.get('format')!r} is not "
                               f"supported (expected 1 or {CHECKPOINT_FORMAT})")
     return ckpt, info
+
+
+def _unreadable_why(err: BaseException) -> str:
+    """What torch.load's failure means, in words (its own messages run to a paragraph, or say ``KeyError: 101``)."""
+    import pickle
+
+    text = " ".join(str(err).split())
+    if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in text:
+        return ("UnpicklingError: it holds pickled Python objects, not plain tensors and data; refused unread, "
+                "since loading them could run code")
+    if "failed finding central directory" in text or "reading zip archive" in text or isinstance(err, EOFError):
+        return f"{type(err).__name__}: truncated or corrupt (a copy or a write cut short)"
+    return f"{type(err).__name__}: {text if len(text) <= 160 else text[:157].rsplit(' ', 1)[0] + ' ...'}"
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:

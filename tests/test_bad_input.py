@@ -143,8 +143,10 @@ EVAL_BAD = [
     ({"execution": {"schedule": "x"}}, "missing", "execution.schedule='x' is not allowed: one of ['memory', 'index']"),
     ({}, "missing", "ckpt='{p}': no such checkpoint file"),
     ({}, "junk", "ckpt='{p}': not a readable checkpoint"),
+    ({}, "half", "ckpt='{p}': not a readable checkpoint (RuntimeError: truncated or corrupt (a copy or a write cut short))"),
+    ({}, "text", "ckpt='{p}': not a readable checkpoint (not a file torch.save wrote)"),
     ({}, "foreign", "ckpt='{p}': not a randwire checkpoint (it stores no RandWire graphs)"),
-    ({}, "payload", "ckpt='{p}': not a readable checkpoint (UnpicklingError"),
+    ({}, "payload", "ckpt='{p}': not a readable checkpoint (UnpicklingError: it holds pickled Python objects"),
     ({}, "format", "ckpt='{p}': randwire checkpoint format 99 is not supported"),
     ({}, "edited_graph", "{p}[0]: content hash mismatch"),
     ({}, "shapes", "ckpt='{p}': weights do not match the stored graphs"),
@@ -166,6 +168,12 @@ def test_bad_evaluate_input_is_one_line(compose_cfg, tmp_path, checkpoint, chang
     elif ckpt_kind == "junk":
         path = tmp_path / "junk.ckpt"
         path.write_bytes(b"\x00garbage")
+    elif ckpt_kind == "half":  # a copy cut short
+        path = tmp_path / "half.ckpt"
+        path.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    elif ckpt_kind == "text":
+        path = tmp_path / "notes.ckpt"
+        path.write_text("epoch 3: val 91%\n" * 20)
     elif ckpt_kind == "foreign":
         path = tmp_path / "foreign.ckpt"
         torch.save({"state_dict": {"w": torch.zeros(1)}}, path)
