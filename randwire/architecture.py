@@ -4,6 +4,8 @@ a bad value is reported before torch loads; :mod:`randwire.network` builds the m
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
@@ -52,10 +54,11 @@ def validate_network_args(
 
 def validate_width(c: Any, flops: Any) -> None:
     """``c``: an integer >= 2, or ``auto`` with a FLOPs budget (multiply-adds) to solve it from."""
-    if c == "auto":
-        require(is_number(flops) and flops > 0, "flops", flops,
-                "a multiply-add budget > 0 (e.g. 580e6) when c=auto")
-    else:
+    if c == "auto" or flops is not None:  # a budget given with a fixed C is checked too (and ignored)
+        require(is_number(flops) and math.isfinite(flops) and flops > 0, "flops", flops,
+                "a multiply-add budget > 0 (e.g. 580e6) when c=auto" if c == "auto" else
+                "null, or a multiply-add budget > 0 (read only with c=auto)")
+    if c != "auto":
         require(is_int(c) and c >= 2, "c", c, "an integer >= 2, or auto (with regime.flops=<multiply-adds>)")
 
 

@@ -22,6 +22,7 @@ def run_app(app: Callable[[], object]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from .config import composition_error_line
+    from .config import group_override_line as composition_error_line_of_group
 
     from . import summary
 
@@ -35,6 +36,12 @@ def run_app(app: Callable[[], object]) -> None:
         app()
     except (HydraException, OmegaConfBaseException) as err:
         print(f"error: {composition_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    except ValueError as err:  # `node_op=0`: Hydra's own check of a group override, outside its exceptions
+        line = composition_error_line_of_group(err, sys.argv[1:])
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
     except OSError as err:  # Hydra could not create the run or sweep folder (read-only, full, not a folder)
         from .files import disk_error, write_error_line

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import BadValue, CheckpointError, ConfigError, DataError  # noqa: F401  (re-exported)
+from .errors import BadValue, CheckpointError, ConfigError, DataError, kind_of  # noqa: F401  (re-exported)
 from .graphs import GENERATOR_PARAMS, validate_seed
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"  # the repository's conf/, as train.py reads it
@@ -138,6 +138,29 @@ def build_each(key: str, node: Mapping[str, Any] | None) -> dict[str, Any]:
     return {name: build(f"{key}.{name}", sub) for name, sub in (node or {}).items() if sub is not None}
 
 
+def check_start_keys(cfg: Mapping[str, Any]) -> None:
+    """``ckpt_path``: null, or the path of a checkpoint file (``ckpt_path=0`` or ``''`` would silently start
+    from scratch; a number would be a TypeError deep inside)."""
+    path = cfg.get("ckpt_path")
+    if path is not None and not (isinstance(path, str) and path.strip()):
+        raise BadValue("ckpt_path", path, f"null, or the path of a .ckpt file (got {kind_of(path) if not isinstance(path, str) else 'empty text'})",
+                       verdict="is not allowed:")
+
+
+def check_optimizer_values(group: Mapping[str, Any]) -> None:
+    """What torch's optimizers let through: NaN passes their ``>= 0`` checks (a run that then diverges at
+    step 1), and SGD takes any momentum >= 0 (at 1 or more the updates grow without bound)."""
+    import math
+
+    for key, value in group.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise BadValue(f"optimizer.{key}", value, "a finite number", verdict="is not allowed:")
+    momentum = group.get("momentum")
+    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool) and not 0 <= momentum < 1:
+        raise BadValue("optimizer.momentum", momentum, "a number in [0, 1)")
+
+
 def check_optimization(cfg: DictConfig) -> None:
     """The optimizer and the scheduler, built once on a dummy parameter: torch (or the schedule) checks
     its own arguments; a test metric is refused as the value returned to a sweeper."""
@@ -145,6 +168,7 @@ def check_optimization(cfg: DictConfig) -> None:
 
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = call_checked("optimizer", cfg.optimizer, build("optimizer", cfg.optimizer), params=[param])
+    check_optimizer_values(optimizer.param_groups[0])
     if cfg.get("scheduler") is not None:
         from .schedules import scheduler_context
 
@@ -160,6 +184,34 @@ def check_optimization(cfg: DictConfig) -> None:
                        "on the test split", verdict="is not allowed:")
 
 
+# Group options that come from an optional Hydra plugin: how to get them.
+PLUGIN_OPTIONS = {"hydra/sweeper/optuna": 'pip install -e ".[sweep]" (hydra-optuna-sweeper; used by hparams_search=lr_optuna)'}
+
+
+def _schema_type(message: str, full_key: str) -> str:
+    """The type a schema field wants (``object_type=WSGraph`` in OmegaConf's message), in words."""
+    from . import schema
+
+    owner = re.search(r"object_type=(\w+)", message)
+    field = getattr(getattr(schema, owner.group(1), None), "__dataclass_fields__", {}).get(full_key.rsplit(".", 1)[-1]) if owner else None
+    kind = getattr(field.type, "__name__", field.type) if field is not None else None
+    return {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false"}.get(str(kind), "see conf/")
+
+
+def group_override_line(err: BaseException, argv: list[str]) -> str | None:
+    """Hydra's ``ValueError: Config group override must be a string or a list`` (``node_op=0``), keyed: the
+    override whose group is a folder of ``conf/`` and whose value is not an option name."""
+    if "Config group override must be" not in str(err):
+        return None
+    for arg in argv:
+        key, _, value = arg.lstrip("+~").partition("=")
+        folder = CONF_DIR / key
+        if folder.is_dir() and not (folder / f"{value}.yaml").is_file():
+            options = sorted(p.stem for p in folder.glob("*.yaml"))
+            return f"{key}={value} is not allowed: a config group takes an option name, one of {options}"
+    return f"{' '.join(str(err).split())}: a config group takes an option name (group=<name>)"
+
+
 def composition_error_line(err: BaseException) -> str:
     """One line for an error Hydra raised while composing the config (bad type, unknown key, bad option)."""
     cause = err.__cause__ if err.__cause__ is not None else err
@@ -171,6 +223,8 @@ def composition_error_line(err: BaseException) -> str:
     boolean = re.search(r"Value '(.*?)' is not a valid bool", message)
     if full_key and boolean:
         return f"{full_key}={boolean.group(1)!r} is not allowed: true or false"
+    if full_key and "is not Optional" in message:  # `graph.n=null`
+        return f"{full_key}=null is not allowed: it needs a value ({_schema_type(str(cause), full_key)})"
     unknown = re.search(r"Key '(\w+)' not in '(\w+)'", message)
     if full_key and unknown:
         return f"{full_key} is not a key of this config group ({unknown.group(2)}): check the spelling or the group"
@@ -178,5 +232,8 @@ def composition_error_line(err: BaseException) -> str:
     if missing:
         group, option = missing.groups()
         options = [o.strip() for o in re.findall(r"^\t(\S+)$", str(err), flags=re.M) if not o.endswith("_schema")]
+        hint = PLUGIN_OPTIONS.get(f"{group}/{option}")
+        if hint:
+            return f"{group}={option!r} needs a plugin that is not installed: {hint}"
         return f"{group}={option!r} is not allowed: one of {options}" if options else _first_line(err)
     return _first_line(err)

@@ -69,10 +69,31 @@ def is_number(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+def kind_of(value: Any) -> str:
+    """A value's type in a user's words (``a list``, ``text``, ``null``): for a value of the wrong type."""
+    from collections.abc import Mapping, Sequence
+
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if is_number(value):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, Sequence) or type(value).__name__ == "ListConfig":
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:
-    """Raise :class:`BadValue` unless ``ok``."""
+    """Raise :class:`BadValue` unless ``ok``: out of range for a number, else the wrong type, named."""
     if not ok:
-        raise BadValue(key, value, allowed)
+        if is_number(value):
+            raise BadValue(key, value, allowed)
+        raise BadValue(key, value, f"{allowed} (got {kind_of(value)})", verdict="is not allowed:")
 
 
 def require_choice(key: str, value: Any, allowed) -> None:

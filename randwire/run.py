@@ -6,6 +6,7 @@ A run directory holds everything a later analysis needs, written by rank 0 only:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -17,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
-                     check_optimization, compose_config, graph_params)
+                     check_optimization, check_start_keys, compose_config, graph_params)
 from .data_values import check_data_cfg
 from .distributed import check_strategy, child_ranks_run_this_job, is_child_rank, leave_requeue_to_submitit
 from .files import FolderLock, atomic_write, disk_error, write_error_line
@@ -41,6 +42,8 @@ def build_net(cfg: DictConfig):
     sizes = dict(num_classes=cfg.data.num_classes, node_op=cfg.node_op.name, in_channels=cfg.data.in_channels,
                  head_channels=r.head_channels)
     c = r.c
+    if c != "auto" and r.get("flops") is not None:
+        print(f"note: regime.flops={r.flops} is not used: it is read only with regime.c=auto (C={c} as given)", flush=True)
     if c == "auto":  # the paper compares at (nearly) equal FLOPs: C from the budget, on these very graphs
         from .architecture import network_cx, solve_width
         from .complexity import Cx
@@ -205,13 +208,12 @@ def _train(cfg: DictConfig, script: str | os.PathLike | None) -> dict[str, Any]:
     check_execution_cfg(cfg.get("execution"))
     check_strategy((cfg.get("trainer") or {}).get("strategy"))
     check_optimization(cfg)
-    if is_child_rank():  # DDP ranks share rank 0's folder, and its lock
-        return _checked_train(cfg, script)
-    with FolderLock(cfg.paths.output_dir):  # one process per run folder (a second one: FolderInUse)
-        return _checked_train(cfg, script)
+    check_start_keys(cfg)
+    with contextlib.ExitStack() as held:  # the run folder's lock, once taken, until the run ends
+        return _checked_train(cfg, script, held)
 
 
-def _checked_train(cfg: DictConfig, script: str | os.PathLike | None) -> dict[str, Any]:
+def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: contextlib.ExitStack) -> dict[str, Any]:
     import warnings
 
     import pytorch_lightning as pl
@@ -247,6 +249,8 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None) -> dict[st
     net = build_net(cfg)
     module = build_module(cfg, net, config_dict)
     ckpt_path = _start_checkpoint(cfg, net, run_dir, config_dict)
+    if not is_child_rank():  # one process per run folder, from its first write (DDP ranks share rank 0's)
+        held.enter_context(FolderLock(run_dir))
     rank0, wandb_run = trainer.is_global_zero, None
     origin = {**provenance(trainer), "cpu_threads": cpu}
     if rank0:

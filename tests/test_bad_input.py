@@ -32,7 +32,20 @@ TRAIN_BAD = [
     ("node_op.name=dilated", "node_op.name='dilated' is not allowed: one of ['sep_conv', 'conv', 'max_pool', 'avg_pool']"),
     ("+graph.m=3", "graph.m is not a key of graph='ws': allowed ['name', 'n', 'k', 'p']"),
     ("seed=-1", "seed=-1 is out of range: allowed an integer >= 0"),
-    ("seed=abc", "seed='abc' is out of range: allowed an integer >= 0"),
+    ("seed=abc", "seed='abc' is not allowed: an integer >= 0 (got text)"),
+    ("seed=[1,2]", "seed=[1, 2] is not allowed: an integer >= 0 (got a list)"),
+    ("regime.flops=-1", "regime.flops=-1.0 is out of range: allowed null, or a multiply-add budget > 0 (read only with c=auto)"),
+    ("regime.flops=nan", "regime.flops=nan is out of range: allowed null, or a multiply-add budget > 0"),
+    ("regime.c=auto regime.flops=nan", "regime.flops=nan is out of range: allowed a multiply-add budget > 0 (e.g. 580e6) when c=auto"),
+    ("optimizer.lr=nan", "optimizer.lr=nan is not allowed: a finite number"),
+    ("optimizer.weight_decay=nan", "optimizer.weight_decay=nan is not allowed: a finite number"),
+    ("optimizer.momentum=nan", "optimizer.momentum=nan is not allowed: a finite number"),
+    ("optimizer.momentum=1.5", "optimizer.momentum=1.5 is out of range: allowed a number in [0, 1)"),
+    ("optimizer.momentum=1e12", "optimizer.momentum=1000000000000.0 is out of range: allowed a number in [0, 1)"),
+    ("ckpt_path=-1", "ckpt_path=-1 is not allowed: null, or the path of a .ckpt file (got a number)"),
+    ("ckpt_path=0", "ckpt_path=0 is not allowed: null, or the path of a .ckpt file (got a number)"),
+    ("ckpt_path=1.5", "ckpt_path=1.5 is not allowed: null, or the path of a .ckpt file (got a number)"),
+    ("ckpt_path=''", "ckpt_path='' is not allowed: null, or the path of a .ckpt file (got empty text)"),
     ("data.num_classes=0", "data.num_classes=0 is out of range: allowed an integer >= 1"),
     ("data.in_channels=0", "data.in_channels=0 is out of range: allowed an integer >= 1"),
     ("data.batch_size=0", "data.batch_size=0 is out of range: allowed an integer >= 1"),
@@ -83,6 +96,8 @@ COMPOSE_BAD = [
     ("regime.flops=lots", "regime.flops='lots' is not allowed: the schema wants float"),
     ("execution.compile=maybe", "execution.compile='maybe' is not allowed: true or false"),
     ("regime.foo=1", "regime.foo is not a key of this config group (Regime)"),
+    ("graph.n=null", "graph.n=null is not allowed: it needs a value (an integer)"),
+    ("graph.p=null", "graph.p=null is not allowed: it needs a value (a number)"),
     ("graph=foo", "graph='foo' is not allowed: one of ['ba', 'er', 'ws']"),
     ("experiment=nope", "experiment='nope' is not allowed: one of ['analysis_small', 'cpu_budget'"),
     ("optimizer=lamb", "optimizer='lamb' is not allowed: one of ['adamw', 'sgd']"),
@@ -209,6 +224,15 @@ def test_bad_inspect_input_is_one_line(tmp_path, capsys, argv, message):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_missing_sweeper_plugin_says_how_to_install_it():
+    from hydra.errors import MissingConfigException
+
+    err = MissingConfigException("In 'hydra/config': Could not find 'hydra/sweeper/optuna'\n\nAvailable options in "
+                                 "'hydra/sweeper':\n\tbasic\nConfig search path:\n\tprovider=hydra, path=pkg://hydra.conf")
+    assert composition_error_line(err) == ("hydra/sweeper='optuna' needs a plugin that is not installed: "
+                                           'pip install -e ".[sweep]" (hydra-optuna-sweeper; used by hparams_search=lr_optuna)')
+
+
 def test_the_battery_covers_the_three_entry_points():
     assert len(TRAIN_BAD) + len(COMPOSE_BAD) + len(EVAL_BAD) + len(INSPECT_BAD) >= 40
 
@@ -217,6 +241,10 @@ def test_the_battery_covers_the_three_entry_points():
 @pytest.mark.parametrize("argv,line", [
     (["train.py", "graph.k=5"], "error: graph.k=5 is out of range: allowed an even integer in [2, n) = [2, 32)"),
     (["train.py", "graph.k=abc"], "error: graph.k='abc' is not allowed: the schema wants integer"),
+    (["train.py", "node_op=0"], "error: node_op=0 is not allowed: a config group takes an option name, one of "
+                                "['avg_pool', 'conv', 'max_pool', 'sep_conv']"),
+    (["train.py", "optimizer=null"], "error: optimizer=null is not allowed: a config group takes an option name, one of "
+                                     "['adamw', 'sgd']"),
     (["evaluate.py", "ckpt=none.ckpt", "split=x"], "error: split='x' is not allowed: one of ['train', 'val', 'test']"),
     (["train.py", "hydra.run.dir={tmp}/a_file/run"], "error: cannot write the output folder {tmp}/a_file/run: Not a directory "
                                                      "(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)"),
