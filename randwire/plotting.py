@@ -23,6 +23,11 @@ def dag_layout(graph: StageGraph) -> dict:
     return pos
 
 
+def count(n: int, noun: str) -> str:
+    """``1 instance``, ``2 instances``: a number and its noun in the titles."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def pyplot():
     """matplotlib.pyplot on the file-only Agg backend (no display on a cluster node)."""
     import matplotlib

@@ -81,8 +81,15 @@ def extra_keys(group: str, node: Any) -> tuple[list[str], list[str]]:
 
 
 def register() -> None:
-    """Store every schema as ``<group>/<name>_schema`` (idempotent); conf files list it in their defaults."""
+    """Store every schema as ``<group>/<name>_schema`` (idempotent); conf files list it in their defaults.
+    Also the resolver the presets use (``${randwire.cpu_image_size:${regime.name}}``)."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from .architecture import cpu_image_size
+
+    if not OmegaConf.has_resolver("randwire.cpu_image_size"):
+        OmegaConf.register_new_resolver("randwire.cpu_image_size", cpu_image_size)
 
     cs = ConfigStore.instance()
     for (group, name), node in SCHEMAS.items():

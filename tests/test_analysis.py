@@ -345,3 +345,40 @@ def test_a_truncated_metrics_json_costs_its_run_not_the_analysis(tmp_path, capsy
         grid = pd.read_csv(tmp_path / "out" / "grid.csv")
         assert grid.loc[0, "n"] == 2 and grid.loc[0, "failed"] == 1
         assert grid.loc[0, "top1_mean"] == pytest.approx(62.5)
+
+
+def test_plots_say_counts_right_and_no_edf_line_hides_another(tmp_path, monkeypatch):
+    """Issue 17 item 6: ER and BA with the same errors drew one step over the other; '1 instances'; a single
+    node op was said to lack shared settings."""
+    import sys
+
+    grid_module, nodeops_module = sys.modules["randwire.analysis.grid"], sys.modules["randwire.analysis.nodeops"]
+
+    figures = {}
+    for module in (grid_module, nodeops_module):
+        monkeypatch.setattr(module, "save_figure", lambda fig, path: figures.__setitem__(path.name, fig))
+    for j, (gen, params) in enumerate([("er", {"p": 0.2}), ("ba", {"m": 3}), ("ba", {"m": 3})]):
+        _run(tmp_path / "sweep" / str(j), gen, params, seed=j, acc=0.5, node_op="sep_conv")
+    assert main(["grid", str(tmp_path / "sweep"), "--out", str(tmp_path / "out")]) == 0
+    titles = [ax.get_title() for ax in figures["grid.png"].axes if ax.get_title()]
+    assert "ER  (1 instance)" in titles and "BA  (2 instances)" in titles
+    lines = figures["edf.png"].axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["ER (n=1)", "BA (n=2)"]
+    assert lines[0].get_linestyle() != lines[1].get_linestyle() and lines[0].get_linewidth() > lines[1].get_linewidth()
+    assert main(["nodeops", str(tmp_path / "sweep"), "--out", str(tmp_path / "out")]) == 0
+    assert figures["nodeops.png"].axes[0].get_title().endswith("Pearson r: needs 2+ node operations")
+
+
+@pytest.mark.parametrize("regime,size,mflops", [("lowres", 28, 5.6), ("small", 64, 1.7)])
+def test_the_cpu_preset_keeps_each_regime_cheap(regime, size, mflops):
+    """experiment=cpu_budget on lowres was 64² (26M multiply-adds, a 1.1 GB step): 28² there now."""
+    from randwire.architecture import network_cx
+    from randwire.complexity import Cx
+    from randwire.config import compose_config
+
+    cfg = compose_config("train", ["experiment=cpu_budget", f"regime={regime}"])
+    assert cfg.data.image_size == size
+    graphs = sample_stage_graphs(regime, "ws", cfg.graph.n, 0, k=4, p=0.75)
+    flops = network_cx(Cx(h=size, w=size), regime, graphs, cfg.regime.c, num_classes=10, node_op="sep_conv",
+                       in_channels=1, head_channels=cfg.regime.head_channels).flops
+    assert flops / 1e6 == pytest.approx(mflops, abs=0.1)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..graphs import GENERATORS
-from ..plotting import pyplot, save_figure
+from ..plotting import count, pyplot, save_figure
 from ..sweeps import read_metrics
 from .tables import _fail, _out_dir, _setting_name, find_runs
 
@@ -116,8 +116,8 @@ def plot_damage(table, path: Path) -> None:
             ax.set_xlabel(xlabel, fontsize=8)
             ax.set_ylabel("Δ top-1 (points)", fontsize=8)
             n_ckpt = part["checkpoint"].nunique()
-            ax.set_title(f"{gen.upper()}: remove one {kind}  ({len(sel)} instances, {n_ckpt} network"
-                         f"{'s' if n_ckpt > 1 else ''})", fontsize=9)
+            ax.set_title(f"{gen.upper()}: remove one {kind}  ({count(len(sel), 'instance')}, {count(n_ckpt, 'network')})",
+                         fontsize=9)
             ax.tick_params(labelsize=7)
     no_path = int((table["status"] == "no_path").sum())
     fig.suptitle("graph damage" + (f"  ({no_path} damages left no input-output path: not plotted)" if no_path else ""))

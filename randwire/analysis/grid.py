@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..graphs import GENERATORS
-from ..plotting import pyplot, save_figure
+from ..plotting import count, pyplot, save_figure
 from .tables import finished, grid_table, load_settings_table
 
 
@@ -28,7 +28,7 @@ def plot_grid(grid, path: Path) -> None:
             ax.errorbar(x, part["top1_mean"], yerr=part["top1_std"].fillna(0), marker="o", capsize=3)
             ax.set_xlabel("P" if gen == "er" else "M")
             ax.set_xlim(*((0.05, 0.85) if gen == "er" else (0.5, max(7.5, float(x.max()) + 0.5))))
-        ax.set_title(f"{gen.upper()}  ({int(part['n'].sum())} instances)")
+        ax.set_title(f"{gen.upper()}  ({count(int(part['n'].sum()), 'instance')})")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test top-1 (%), mean ± std")
     save_figure(fig, path)
@@ -42,10 +42,15 @@ def plot_edf(table, path: Path) -> None:
     ok = finished(table)
     ok = ok[ok["generator"].notna()]
     fig, ax = plt.subplots(figsize=(5, 3.6), constrained_layout=True)
-    for gen, group in ok.groupby("generator"):
-        err = np.sort(100 - 100 * group["test_acc1"].astype(float).to_numpy())
+    # Generators often share steps (the same error on a small test set): each is drawn thinner and dashed
+    # differently from the one below it, so a line on top never hides another.
+    gens = sorted(ok["generator"].unique(), key=lambda g: GENERATORS.index(g) if g in GENERATORS else len(GENERATORS))
+    styles = [("-", 3.2), ("--", 2.2), (":", 1.6), ("-.", 1.2)]
+    for i, gen in enumerate(gens):
+        err = np.sort(100 - 100 * ok[ok["generator"] == gen]["test_acc1"].astype(float).to_numpy())
+        style, width = styles[i % len(styles)]
         ax.step(np.r_[err[0], err], np.r_[0.0, np.arange(1, len(err) + 1) / len(err)], where="post",
-                label=f"{gen.upper()} (n={len(err)})")
+                linestyle=style, linewidth=width, alpha=0.85, label=f"{gen.upper()} (n={len(err)})")
     ax.set_xlabel("test error (%)")
     ax.set_ylabel("cumulative fraction of instances")
     ax.legend(fontsize=8)

@@ -46,7 +46,8 @@ def plot_nodeops(settings, pearson, path: Path) -> None:
     r = pearson["pearson_r"].dropna()
     ax.set_title("node operations over generator settings\n" + (
         f"pairwise Pearson r from {r.min():.2f} to {r.max():.2f} over {int(pearson['settings'].max())} settings"
-        if len(r) else "Pearson r: needs 2+ shared settings"), fontsize=10)
+        if len(r) else "Pearson r: needs 2+ node operations" if settings["node_op"].nunique() < 2
+        else "Pearson r: needs 2+ settings that both operations have"), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
