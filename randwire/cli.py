@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,26 @@ def multirun_flag_first(argv: list[str]) -> list[str]:
     positional overrides at the first option, so move -m/--multirun in front of them."""
     flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
     return [argv[0], *flags, *(a for a in argv[1:] if a not in ("-m", "--multirun"))]
+
+
+class _SaidOnce(logging.Filter):
+    """Lets the first ``Bypassing sacct error`` record of this process through, and no later one."""
+
+    said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Bypassing sacct error" not in record.getMessage():
+            return True
+        first, _SaidOnce.said = not _SaidOnce.said, True
+        return first
+
+
+def _say_sacct_trouble_once() -> None:
+    """submitit polls ``sacct`` for job states and, on a cluster without accounting, logs the same
+    ``Bypassing sacct error ... status may be inaccurate`` on every poll: said once per sweep."""
+    logger = logging.getLogger("submitit")
+    if not any(isinstance(f, _SaidOnce) for f in logger.filters):
+        logger.addFilter(_SaidOnce())
 
 
 def run_app(app: Callable[[], object]) -> None:
@@ -27,6 +48,7 @@ def run_app(app: Callable[[], object]) -> None:
     from . import summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own multi-line report
+    _say_sacct_trouble_once()
     import warnings
 
     # conf/hydra/launcher/submitit_*.yaml extend the plugin's schema of the same name on purpose (the names

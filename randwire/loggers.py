@@ -194,11 +194,25 @@ def wandb_record(loggers: Sequence[Any], run_dir: Path) -> dict[str, Any] | None
 
 
 def finish_wandb(loggers: Sequence[Any], run_dir: Path) -> None:
-    """``wandb.finish()`` after every job, or all seeds of a multirun land in one run (LHT #289)."""
+    """``wandb.finish()`` after every job, or all seeds of a multirun land in one run (LHT #289).
+
+    Best effort: Slurm signals every process of a job step, W&B's service process too, so after a
+    preemption or ``scancel`` finishing can fail (``ConnectionResetError: Connection lost``). What was
+    logged is in the run's files already; the job's own outcome (interrupted, with its checkpoint) stands."""
     for logger in loggers:
         if getattr(logger, "randwire_options", None) is not None:
             import wandb
 
-            if wandb.run is not None:
-                (run_dir / "wandb_id.txt").write_text(wandb.run.id + "\n")
-            wandb.finish()
+            run = wandb.run
+            if run is not None:
+                (run_dir / "wandb_id.txt").write_text(run.id + "\n")
+            try:
+                wandb.finish()
+            except Exception as err:  # the service is gone: nothing more can be sent to it
+                print(f"warning: the W&B run {run.id if run else ''} could not be closed ({type(err).__name__}: "
+                      f"{' '.join(str(err).split())[:120]}); what it logged is in {run_dir / 'wandb'} "
+                      f"(`wandb sync` it)", file=sys.stderr, flush=True)
+                try:
+                    wandb.teardown()  # the next job of the sweep starts a new service
+                except Exception:
+                    pass

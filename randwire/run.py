@@ -223,6 +223,9 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
+    # Reading: outside a Slurm allocation srun has nothing to do, and inside one the launcher (submitit_slurm)
+    # starts each task with srun already; Lightning's hint on every run of a machine with Slurm installed is noise.
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
     # said in our words at resume (_start_checkpoint): what a mid-epoch signal checkpoint means
     warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
     start = time.time()

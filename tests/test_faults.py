@@ -174,3 +174,34 @@ def test_the_lock_is_held_for_the_life_of_the_run_and_names_its_holder(tmp_path)
         with pytest.raises(FolderInUse, match=rf"^{tmp_path} is in use by another run \(host .*, pid {os.getpid()}, "):
             FolderLock(tmp_path).acquire()  # a second open file description: flock refuses it as another process
     assert not is_locked(tmp_path) and lock.fd is None
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
+@pytest.mark.slow
+def test_slurms_sigterm_to_every_process_of_the_job_with_the_default_wandb_logger_is_an_interrupt(tmp_path):
+    """Issue 16 item 1: Slurm signals every process of a job step on preemption or scancel, W&B's service
+    too; finishing the W&B run then failed with ConnectionResetError and the job was recorded as failed."""
+    run = tmp_path / "run"
+    proc = _start(run, "logger=wandb", "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary")
+    _wait_for(proc, "epoch 1/2")
+    service = _descendants(proc.pid)
+    assert service, "W&B runs a service process beside the run"
+    for pid in [proc.pid, *service]:
+        os.kill(pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["status"] == "interrupted", record
+    assert "interrupted by SIGTERM at epoch 1, step " in err and "Traceback" not in err

@@ -333,3 +333,40 @@ def test_local_ddp_inside_a_submitit_job(tmp_path):
     metrics = json.loads((sweep / "0" / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["world_size"] == 2 and metrics["ranks_with_same_graphs"] == 2
     assert (sweep / "0" / "train_ddp_process_1.log").exists()
+
+
+def test_submitits_sacct_trouble_is_said_once(caplog):
+    import logging
+
+    from randwire.cli import _SaidOnce, _say_sacct_trouble_once
+
+    _SaidOnce.said = False
+    _say_sacct_trouble_once()
+    _say_sacct_trouble_once()  # idempotent: one filter
+    logger = logging.getLogger("submitit")
+    with caplog.at_level(logging.WARNING, logger="submitit"):
+        for call in range(3):
+            logger.warning(f"Call #{call} - Bypassing sacct error Command 'sacct' returned 1, status may be inaccurate.")
+        logger.warning("Job 12 was requeued")
+    said = [r.getMessage() for r in caplog.records if r.name == "submitit"]
+    assert len([m for m in said if "Bypassing sacct error" in m]) == 1 and "Job 12 was requeued" in said
+
+
+def test_a_machine_with_slurm_installed_does_not_nag_about_srun(compose_cfg, tmp_path, monkeypatch, recwarn):
+    """Lightning warns on every run where `srun` is on PATH and not used; a run outside an allocation (and one
+    that the launcher started with srun) has nothing to act on."""
+    from conftest import TINY
+    from randwire.run import train
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    with pytest.warns(Warning, match="The `srun` command is available"):
+        SLURMEnvironment.detect()  # what Lightning says without the project's filter
+    recwarn.clear()
+    train(compose_cfg(*TINY, run_dir=tmp_path / "run"))
+    assert not [w for w in recwarn if "srun" in str(w.message)]
