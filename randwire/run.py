@@ -26,7 +26,6 @@ from .errors import DataError, RunInterrupted, TrainingDiverged, WriteError, is_
 from .provenance import provenance
 from .resources import apply_cpu_share
 from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
-
 from .sweeps import METRICS_FILE
 # evaluate.py's precision (trainer.precision's names): the autocast dtype of the forward pass.
 EVAL_PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16", "16-mixed": "float16"}
