@@ -205,3 +205,20 @@ def test_slurms_sigterm_to_every_process_of_the_job_with_the_default_wandb_logge
     record = json.loads((run / "metrics.json").read_text())
     assert record["status"] == "interrupted", record
     assert "interrupted by SIGTERM at epoch 1, step " in err and "Traceback" not in err
+
+
+def test_a_full_disk_at_start_up_names_the_run_folder_and_leaves_none(tmp_path):
+    """Hydra writes the run folder's .hydra/ before the job starts: a full disk there is the same one line."""
+    run = tmp_path / "run"
+    code = ("import errno, runpy, sys\n"
+            "import hydra.core.utils as utils\n"
+            "def full(*args, **kwargs):\n"
+            "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
+            "utils._save_config = full\n"
+            f"sys.argv = ['train.py', 'hydra.run.dir={run}']\n"
+            "runpy.run_path('train.py', run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (f"error: no space left on device while writing {run} (free some space, or set "
+                                   "hydra.run.dir / hydra.sweep.dir to another place)")
+    assert not run.exists()
