@@ -17,6 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from .attempts import end_attempt, start_attempt
 from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
                      check_optimization, check_start_keys, compose_config, graph_params)
 from .data_values import check_data_cfg
@@ -253,6 +254,7 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     ckpt_path = _start_checkpoint(cfg, net, run_dir, config_dict)
     if not is_child_rank():  # one process per run folder, from its first write (DDP ranks share rank 0's)
         held.enter_context(FolderLock(run_dir))
+        start_attempt(run_dir, start)
     rank0, wandb_run = trainer.is_global_zero, None
     origin = {**provenance(trainer), "cpu_threads": cpu}
     if rank0:
@@ -341,6 +343,7 @@ def _fit_and_test(cfg: DictConfig, trainer, module, datamodule, ckpt_path: str |
     if wandb_run is not None:
         metrics["wandb"] = wandb_run
     if trainer.is_global_zero:
+        metrics.update(end_attempt(run_dir, "ok"))
         atomic_write(run_dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
         log_run_artifacts(loggers, run_dir, len(net.graphs))
     return metrics
@@ -363,6 +366,7 @@ def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "fa
     record = {"status": status, "error": " ".join(reason.split()), "seed": seed,
               "group": group_name(cfg), "overrides": group_overrides(cfg), **extra}
     try:
+        record.update(end_attempt(run_dir, status))
         atomic_write(run_dir / METRICS_FILE, json.dumps(record, indent=1) + "\n")
     except OSError:
         return False

@@ -63,6 +63,10 @@ def test_a_full_disk_mid_run_is_one_line_a_failed_status_and_the_last_checkpoint
     _, resumed = _tiny_fit(compose_cfg, run, "trainer.max_epochs=2")
     assert resumed["status"] == "ok" and resumed["global_step"] == whole["global_step"] == 4
     assert resumed["test/acc1"] == whole["test/acc1"]
+    # issue 16 item 5: each attempt is recorded, and the total wall time counts both
+    assert [a["how"] for a in resumed["attempts"]] == ["failed", "ok"]
+    assert resumed["wall_time_total_s"] == pytest.approx(sum(a["end"] - a["start"] for a in resumed["attempts"]), abs=0.05)
+    assert resumed["wall_time_total_s"] > resumed["wall_time_s"]
 
 
 def test_a_full_disk_is_one_line_and_exit_2_from_the_command_line(tmp_path):
@@ -84,7 +88,8 @@ def test_a_full_disk_is_one_line_and_exit_2_from_the_command_line(tmp_path):
 def _start(run: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "train.py", *TINY, "data.num_samples=2560", "trainer.max_epochs=2", *extra,
            f"hydra.run.dir={run}"]
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    # WANDB_SERVICE: an in-process test's W&B service, which the run would join instead of starting its own
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "WANDB_SERVICE")}
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"})
 
@@ -163,6 +168,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_rerun_resumes(tmp_pat
     assert f"the run that held it ended without releasing it (host {holder['host']}, pid {first.pid}" in err
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["global_step"] == 320
+    assert [(a["how"], a["pid"]) for a in metrics["attempts"]] == [("killed (no end recorded)", first.pid), ("ok", again.pid)]
 
 
 def test_the_lock_is_held_for_the_life_of_the_run_and_names_its_holder(tmp_path):

@@ -166,6 +166,9 @@ def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, 
     for job in ("0", "1"):
         metrics = json.loads((sweep / job / "metrics.json").read_text())
         assert metrics["status"] == "ok" and metrics["epochs"] == 2 and metrics["global_step"] == 160
+        # each allocation of the job is an attempt; the total spans them (was the last one's only)
+        assert [a["how"] for a in metrics["attempts"]] == (["interrupted", "ok"] if job == "0" else ["ok"])
+        assert metrics["wall_time_total_s"] >= metrics["wall_time_s"]
     assert "| 2 |" in (sweep / "summary.md").read_text()
 
 

@@ -1,0 +1,54 @@
+"""Every attempt at a run (a first start, each resume after a kill, a Slurm requeue or a rerun), kept in
+``<run>/attempts.json``, so a run trained over several allocations says how long it took in all. No torch.
+
+An attempt is recorded when it starts (start, host, pid, Slurm job) and closed when the run writes its
+``metrics.json`` (end, how it ended). One that never closed was killed (SIGKILL, a lost node): its end is
+unknown and it does not count towards the total.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from .files import atomic_write, slurm_job_id
+
+ATTEMPTS_FILE = "attempts.json"
+
+
+def _read(run_dir: Path) -> list[dict[str, Any]]:
+    try:
+        records = json.loads((run_dir / ATTEMPTS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    return records if isinstance(records, list) else []
+
+
+def start_attempt(run_dir: str | os.PathLike, start: float) -> None:
+    """Record that this process started an attempt at ``start`` (the clock of the run's ``wall_time_s``);
+    an earlier attempt still open was killed."""
+    run_dir = Path(run_dir)
+    records = _read(run_dir)
+    for record in records:
+        if record.get("end") is None:
+            record["how"] = "killed (no end recorded)"
+    records.append({"start": start, "end": None, "how": "running", "host": socket.gethostname(),
+                    "pid": os.getpid(), "slurm_job": slurm_job_id()})
+    atomic_write(run_dir / ATTEMPTS_FILE, json.dumps(records, indent=1) + "\n")
+
+
+def end_attempt(run_dir: str | os.PathLike, how: str) -> dict[str, Any]:
+    """Close this process's open attempt with ``how`` (ok, failed, diverged, interrupted) and return what
+    ``metrics.json`` records: every attempt and the total wall time of those that ended."""
+    run_dir = Path(run_dir)
+    records = _read(run_dir)
+    mine = [r for r in records if r.get("end") is None and r.get("pid") == os.getpid()]
+    if mine:
+        mine[-1].update(end=time.time(), how=how)
+        atomic_write(run_dir / ATTEMPTS_FILE, json.dumps(records, indent=1) + "\n")
+    ended = [r["end"] - r["start"] for r in records if r.get("end") is not None]
+    return {"attempts": records, "wall_time_total_s": round(sum(ended), 2) if ended else None}
