@@ -17,15 +17,19 @@ def multirun_flag_first(argv: list[str]) -> list[str]:
 
 
 class _SaidOnce(logging.Filter):
-    """Lets the first ``Bypassing sacct error`` record of this process through, and no later one."""
+    """Drops submitit's ``Bypassing sacct error`` records (each one reaches three handlers: submitit's
+    stdout and stderr ones and Hydra's log) and says what they mean once, in one line."""
 
     said = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         if "Bypassing sacct error" not in record.getMessage():
             return True
-        first, _SaidOnce.said = not _SaidOnce.said, True
-        return first
+        if not _SaidOnce.said:
+            _SaidOnce.said = True
+            print("warning: sacct fails here (no Slurm job accounting?): the sweep learns that a job ended from "
+                  "the job's own result file (said once)", file=sys.stderr, flush=True)
+        return False
 
 
 def _say_sacct_trouble_once() -> None:
