@@ -16,16 +16,11 @@ NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")
 REGIMES = ("small", "regular", "lowres")
 
 
-def total_stride(regime: str) -> int:
-    """How much a regime's stem and stages shrink the input: 32 (Table 1), 8 for lowres (stride-1 stem)."""
-    return 8 if regime == "lowres" else 32
-
-
 def cpu_image_size(regime: str) -> int:
     """experiment=cpu_budget's input size: MNIST's own 28² where the network keeps enough resolution
     (lowres), else 64² so the small/regular stems' 32x reduction leaves a 2x2 last stage. (At 64² the
     lowres network would cost 16x the small one's multiply-adds and memory for nothing.)"""
-    return 28 if total_stride(regime) <= 8 else 64
+    return 28 if regime == "lowres" else 64
 HEAD_CHANNELS = 1280
 # §5 edge removal, two readings of "randomly remove one edge with probability p" (see network.RandomStage)
 EDGE_DROP_MODES = ("per_node", "per_graph")

@@ -47,7 +47,7 @@ def run_app(app: Callable[[], object]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from .config import composition_error_line
-    from .config import group_override_line as composition_error_line_of_group
+    from .config import group_override_line
 
     from . import summary
 
@@ -64,7 +64,7 @@ def run_app(app: Callable[[], object]) -> None:
         print(f"error: {composition_error_line(err)}", file=sys.stderr)
         sys.exit(2)
     except ValueError as err:  # `node_op=0`: Hydra's own check of a group override, outside its exceptions
-        line = composition_error_line_of_group(err, sys.argv[1:])
+        line = group_override_line(err, sys.argv[1:])
         if line is None:
             raise
         print(f"error: {line}", file=sys.stderr)
@@ -72,9 +72,10 @@ def run_app(app: Callable[[], object]) -> None:
     except OSError as err:  # Hydra could not create the run or sweep folder (read-only, full, not a folder)
         from .files import disk_error, write_error_line
 
-        if disk_error(err) is not None:  # Hydra's own files (.hydra/, the log): the folder it was making
+        disk = disk_error(err)
+        if disk is not None:  # Hydra's own files (.hydra/, the log): the folder it was making
             folder = _hydra_output_dir(err)
-            print(f"error: {write_error_line(disk_error(err), err.filename or folder)} (free some space, or set "
+            print(f"error: {write_error_line(disk, err.filename or folder)} (free some space, or set "
                   f"hydra.run.dir / hydra.sweep.dir to another place)", file=sys.stderr)
             if folder is not None:
                 _discard_if_empty(Path(folder))
