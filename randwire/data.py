@@ -18,12 +18,13 @@ from typing import Callable, Sequence
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from .data_values import check_data_values
 from .errors import DataError, is_int, require, require_choice
 
 SPLIT_SEED = 20190401  # reading: a fixed seed for every held-out split, independent of the run seed
+ORDER_STREAM = 0x5EED0  # reading: the stream of the training order and augmentation seeds, apart from the splits'
 DatasetFactory = Callable[..., Dataset]
 
 
@@ -132,6 +133,91 @@ class ReadErrors(Dataset):
         raise DataError(f"no readable sample in a dataset of {len(self.dataset)}")
 
 
+class EpochOrder(DistributedSampler):
+    """The training order of an epoch and each sample's augmentation seed, a function of (run seed, epoch,
+    sample index) alone: the same on 0 or 8 loader workers, and a run resumed mid-epoch (a Slurm time-limit
+    requeue) continues with the very batches an uninterrupted run draws next.
+
+    Yields ``(index, seed)`` pairs that :class:`SeededSamples` reads. A ``DistributedSampler`` so that
+    Lightning leaves it in place under DDP: it splits each epoch's order over the ranks itself (the
+    order padded to a multiple of the world size, as torch's sampler does). The first samples of the
+    ``resume_at`` epoch are passed over: those a resumed run had trained on before it was interrupted."""
+
+    def __init__(self, dataset: Dataset, seed: int, num_replicas: int = 1, rank: int = 0) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
+        self.resume_at: tuple[int, int] | None = None  # (epoch, samples of it this rank had trained on)
+        self.drawn: tuple[int, int] | None = None  # (epoch, skipped samples) of the newest iterator
+
+    def order(self, epoch: int) -> list[tuple[int, int]]:
+        """This rank's ``(index, augmentation seed)`` pairs of ``epoch``, in order."""
+        n = len(self.dataset)  # type: ignore[arg-type]
+        rng = np.random.Generator(np.random.PCG64([ORDER_STREAM, self.seed, epoch]))
+        perm = rng.permutation(n)
+        seeds = rng.integers(0, 2**62, size=n)  # by sample index: independent of where a sample falls
+        if self.total_size > n:  # pad (DDP) with the order's head, as torch's DistributedSampler does
+            perm = np.concatenate([perm, np.resize(perm, self.total_size - n)])
+        mine = perm[self.rank:self.total_size:self.num_replicas]
+        return [(int(i), int(seeds[i])) for i in mine]
+
+    def __iter__(self):
+        skip = self.resume_at[1] if self.resume_at is not None and self.resume_at[0] == self.epoch else 0
+        self.drawn = (self.epoch, skip)
+        return iter(self.order(self.epoch)[skip:])
+
+
+class SeededSamples(Dataset):
+    """Reads ``(index, seed)`` keys (:class:`EpochOrder`) with torch's generator seeded for that one sample
+    and put back after, so a sample's random crop or flip does not depend on which worker reads it, nor
+    on what was drawn before (dropout, other samples). Plain integer keys (evaluation) read as they are.
+    Reading: torch's generator only: torchvision's transforms draw from it."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            return self.dataset[key]
+        index, seed = key
+        generator = torch.default_generator  # the CPU one: CUDA's generators are left alone
+        state = generator.get_state()
+        generator.manual_seed(seed)
+        try:
+            return self.dataset[index]
+        finally:
+            generator.set_state(state)
+
+
+def resume_position(trainer) -> tuple[int, int]:
+    """(epoch, training batches of it already done) where a fit goes on: the interrupted epoch and its
+    completed steps after a mid-epoch checkpoint, else (the epoch to run, 0). Read from Lightning's
+    restored loop progress once ``on_train_start`` is reached (the epoch is what it passes to ``set_epoch``)."""
+    loop = trainer.fit_loop
+    done = loop.epoch_loop.batch_progress.current.processed if loop.restarting else 0
+    return int(loop.epoch_progress.current.processed), int(done)
+
+
+class ResumeOrder(pl.Callback):
+    """Puts the training order where a resumed fit goes on: epoch and skipped batches of :class:`EpochOrder`.
+
+    Lightning makes the first training iterator before it restores a checkpoint (the scheduler asks for
+    the number of steps), and loader workers draw their first indices at once, so the order is set here,
+    after the restore, and that iterator made again where it had already drawn."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        loader = trainer.train_dataloader
+        sampler = getattr(loader, "sampler", None)
+        if not isinstance(sampler, EpochOrder):
+            return
+        epoch, done = resume_position(trainer)
+        sampler.set_epoch(epoch)
+        sampler.resume_at = (epoch, done * loader.batch_size)
+        if sampler.drawn is not None and sampler.drawn != sampler.resume_at:
+            iter(trainer.fit_loop._data_fetcher)  # Lightning-internal: the fit's one training iterator
+
+
 def image_transform(augment: str, image_size: int, native_size: int | None, mean: Sequence[float] | None,
                     std: Sequence[float] | None, train: bool):
     """PIL image or tensor → normalised float tensor [C, S, S].
@@ -197,6 +283,7 @@ class ImageDataModule(pl.LightningDataModule):
         name: str = "data",
         num_samples: int | None = None,  # size of a generated dataset (synthetic), passed on by interpolation
         skip_corrupt: bool = False,
+        seed: int = 0,  # the run's: the training order and augmentations (EpochOrder)
     ) -> None:
         super().__init__()
         check_data_values(batch_size=batch_size, num_workers=num_workers, image_size=image_size,
@@ -213,6 +300,7 @@ class ImageDataModule(pl.LightningDataModule):
         }
         self.test_is_val = test is None
         self.skip_corrupt = bool(skip_corrupt)
+        self.seed = int(seed)
         self.datasets: dict[str, Dataset] = {}
 
     # -- datasets -------------------------------------------------------------------------------------
@@ -261,7 +349,11 @@ class ImageDataModule(pl.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = ReadErrors(self.datasets[split], self.skip_corrupt)
         sampler = None
-        if not shuffle and _world_size() > 1:
+        if shuffle:  # where a resumed fit goes on is set at its start (ResumeOrder)
+            rank = torch.distributed.get_rank() if _world_size() > 1 else 0
+            data = SeededSamples(data)
+            sampler = EpochOrder(data, self.seed, num_replicas=_world_size(), rank=rank)
+        elif _world_size() > 1:
             # Each evaluation sample exactly once across the ranks: Lightning's DistributedSampler pads the
             # split with duplicates to a multiple of the world size (126 images scored for 125). Ranks may
             # then run one batch apart, which evaluation allows (no gradient sync).
@@ -269,9 +361,9 @@ class ImageDataModule(pl.LightningDataModule):
 
             sampler = UnrepeatedDistributedSampler(data, shuffle=False)
         return DataLoader(
-            data, batch_size=self.batch_size, shuffle=shuffle, sampler=sampler, num_workers=self.num_workers,
+            data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0,
-            drop_last=shuffle and split == "train" and len(data) > self.batch_size,
+            drop_last=shuffle and split == "train" and (len(sampler) if sampler is not None else len(data)) > self.batch_size,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -164,9 +164,14 @@ class FolderLock:
         return self
 
     def release(self) -> None:
+        import fcntl
+
         if self.fd is not None:
             os.ftruncate(self.fd, 0)  # ended cleanly: nothing to take over
-            os.close(self.fd)  # releases the flock
+            # Unlocked outright, not only closed: processes forked meanwhile (data-loader workers, still
+            # alive after an interrupted fit in a notebook or test) share the lock and would keep it.
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
             self.fd = None
 
     def __enter__(self) -> "FolderLock":

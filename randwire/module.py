@@ -212,8 +212,8 @@ class SignalCheckpoint(pl.Callback):
     every rank (Lightning's own SIGTERM stop, which it syncs over ranks; SIGUSR1/2 are routed into it) and
     writes ``last.ckpt`` there, so
     a requeued job (submitit requeues: ``randwire.distributed``) or a rerun continues from that step, not from
-    the last epoch end. Reading: the rest of that epoch is drawn from a fresh shuffle, so a run resumed from a
-    mid-epoch checkpoint is not bit-identical to an uninterrupted one (epoch-end resumes are)."""
+    the last epoch end: with the next batch of that epoch's order (``randwire.data.EpochOrder``), so a run
+    resumed mid-epoch equals an uninterrupted one."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -360,7 +360,8 @@ class EpochLine(pl.Callback):
                 parts.append(f"{name} {float(m[key]) * scale:{fmt}}{'%' if scale == 100 else ''}")
         if trainer.optimizers:
             parts.append(f"lr {trainer.optimizers[0].param_groups[0]['lr']:.4g}")
-        parts.append(f"{self._images / max(self._train_time, 1e-9):.0f} img/s")
+        if self._images:  # none where a resume came back after the epoch's last batch (to finish validation)
+            parts.append(f"{self._images / max(self._train_time, 1e-9):.0f} img/s")
         left = max(0, total - epoch) * took
         parts.append(f"ETA {int(left // 60)}m{int(left % 60):02d}s")
         self._line = "  ".join(parts)

@@ -173,7 +173,7 @@ def _start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str
             mid = ckpt.get(MID_EPOCH_KEY)
             if isinstance(mid, dict):
                 print(f"resuming from the checkpoint written on a signal at epoch {mid.get('epoch')}, step "
-                      f"{mid.get('global_step')}: the rest of that epoch draws a fresh shuffle", flush=True)
+                      f"{mid.get('global_step')}: that epoch goes on with the batches it had not yet trained on", flush=True)
             return str(path)
         print(f"warning: no readable checkpoint in {ckpts}: training from the start", file=sys.stderr)
         return None
@@ -219,6 +219,7 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     import pytorch_lightning as pl
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+    from .data import ResumeOrder
     from .module import AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, SignalCheckpoint, StepMemory
     from .plotting import draw_stage
 
@@ -226,7 +227,7 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     # Reading: outside a Slurm allocation srun has nothing to do, and inside one the launcher (submitit_slurm)
     # starts each task with srun already; Lightning's hint on every run of a machine with Slurm installed is noise.
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
-    # said in our words at resume (_start_checkpoint): what a mid-epoch signal checkpoint means
+    # Lightning's doubt about a mid-epoch resume: EpochOrder + ResumeOrder resume exactly (issue 16 item 4)
     warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
     start = time.time()
     run_dir = Path(cfg.paths.output_dir)
@@ -235,12 +236,12 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     if finished is not None:  # a sweep rerun into its folder: finished jobs are not trained again
         print(f"already finished: {run_dir / METRICS_FILE} (delete it to train this job again)", flush=True)
         return finished
-    datamodule = build("data", cfg.data)  # checks its own values and paths; loads nothing yet
+    datamodule = build("data", cfg.data, seed=cfg.seed)  # checks its values and paths; loads nothing yet
     loggers = list(build_each("logger", cfg.get("logger")).values())
     step_memory = StepMemory()
     on_signal = SignalCheckpoint(run_dir / "checkpoints" / "last.ckpt")
     callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
-                 DivergenceGuard(), ResumableRNG(), on_signal, *([] if sys.stdout.isatty() else [EpochLine()])]
+                 DivergenceGuard(), ResumableRNG(), ResumeOrder(), on_signal, *([] if sys.stdout.isatty() else [EpochLine()])]
     trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
                     enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
                     enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),

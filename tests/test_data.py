@@ -158,3 +158,51 @@ def test_evaluating_the_test_split_needs_only_its_folder(tmp_path):
     assert result["samples"] == 6 and result["acc1"] == pytest.approx(metrics["test/acc1"])
     with pytest.raises(ConfigError, match=r"/moved/train does not exist"):  # the train split does need train/
         evaluate(compose_config("evaluate", [f"ckpt={ckpt}", "split=train", f"data.root={tmp_path / 'moved'}"]))
+
+
+def test_the_training_order_is_a_function_of_seed_epoch_and_index():
+    """Issue 16 item 4: an epoch's order and each sample's augmentation seed come from (seed, epoch, index)
+    alone; a skip starts mid-epoch exactly where the uninterrupted order is; DDP ranks split one order."""
+    from randwire.data import EpochOrder
+
+    data = list(range(10))
+    order = EpochOrder(data, seed=3).order(0)
+    assert sorted(i for i, _ in order) == data  # a permutation
+    assert order == EpochOrder(data, seed=3).order(0)
+    assert [i for i, _ in order] != [i for i, _ in EpochOrder(data, seed=3).order(1)]
+    assert [i for i, _ in order] != [i for i, _ in EpochOrder(data, seed=4).order(0)]
+    # a sample keeps its augmentation seed wherever the order puts it; epochs draw new ones
+    seeds0, seeds1 = dict(order), dict(EpochOrder(data, seed=3).order(1))
+    assert all(seeds0[i] != seeds1[i] for i in data)
+    sampler = EpochOrder(data, seed=3)
+    sampler.resume_at = (0, 4)  # a run resumed after 4 samples of epoch 0 (ResumeOrder sets it)
+    assert list(sampler) == order[4:] and sampler.drawn == (0, 4)
+    sampler.set_epoch(1)
+    assert list(sampler) == EpochOrder(data, seed=3).order(1) and sampler.drawn == (1, 0)  # epoch 1 whole
+    ranks = [EpochOrder(data, seed=3, num_replicas=3, rank=r) for r in range(3)]
+    parts = [list(r) for r in ranks]
+    assert [len(p) for p in parts] == [4, 4, 4]  # 10 padded to 12, as torch's DistributedSampler does
+    assert sorted(i for p in parts for i, _ in p) == sorted([*data, order[0][0], order[1][0]])
+
+
+def test_a_sample_is_augmented_the_same_whatever_was_drawn_before():
+    """The augmentation of a sample depends on its seed only, not on the global torch state (which worker
+    reads it, what dropout drew), and reading it leaves that state as it was."""
+    from randwire.data import SeededSamples, TensorImages, image_transform
+
+    images = TensorImages(torch.rand(4, 3, 16, 16), torch.arange(4), list("abcd"),
+                          image_transform("crop_flip", 16, 16, None, None, train=True))
+    seeded = SeededSamples(images)
+    torch.manual_seed(0)
+    first = seeded[(2, 12345)][0]
+    state = torch.get_rng_state()
+    torch.rand(100)  # another history
+    again = seeded[(2, 12345)][0]
+    assert torch.equal(first, again)
+    other = [seeded[(2, s)][0] for s in range(8)]
+    assert any(not torch.equal(first, x) for x in other)  # the seed does choose the crop
+    torch.set_rng_state(state)
+    before = torch.get_rng_state()
+    seeded[(1, 7)]
+    assert torch.equal(torch.get_rng_state(), before)
+    assert seeded[3][1] == 3 and len(seeded) == 4  # evaluation's plain indices read as they are

@@ -228,3 +228,55 @@ def test_a_full_disk_at_start_up_names_the_run_folder_and_leaves_none(tmp_path):
     assert proc.stderr.strip() == (f"error: no space left on device while writing {run} (free some space, or set "
                                    "hydra.run.dir / hydra.sweep.dir to another place)")
     assert not run.exists()
+
+
+class SignalAt(pl.Callback if (pl := __import__("pytorch_lightning")) else object):
+    """Sends this process SIGUSR2 (Slurm's time-limit warning under submitit) after training step ``step``,
+    or, with ``step=-1``, during the first validation of the fit (not the sanity check)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    def on_validation_batch_end(self, trainer, *args) -> None:
+        if self.step == -1 and not trainer.sanity_checking:
+            self.step = None
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+
+def _final_weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")["state_dict"]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_mid_epoch_requeue_gives_the_uninterrupted_result(compose_cfg, tmp_path, workers):
+    """Issue 16 item 4: on a cluster every time-limit requeue is mid-epoch. SIGUSR2 in the middle of epoch
+    1, and again during the validation of the resumed run's epoch 1, each followed by the same command:
+    the same weights and test metrics as a run never interrupted (random crops on, 0 and 2 workers)."""
+    from randwire.errors import RunInterrupted
+
+    args = [*TINY, "data.num_samples=128", "data.augment=crop", f"data.num_workers={workers}",
+            "trainer.max_epochs=3", "callbacks=last_checkpoint"]
+    straight = train(compose_cfg(*args, run_dir=tmp_path / "straight"))
+
+    def run(*signal_at: str):
+        cfg = compose_cfg(*args, *signal_at, run_dir=tmp_path / "requeued")
+        return train(cfg)
+
+    at = f"+callbacks.signal._target_={__name__}.SignalAt"
+    with pytest.raises(RunInterrupted, match=r"^interrupted by SIGUSR2 at epoch 1, step 11: "):
+        run(at, "+callbacks.signal.step=11")  # 8 steps an epoch: 3 batches into epoch 1
+    with pytest.raises(RunInterrupted, match=r"^interrupted by SIGUSR2 at epoch 1, step 16: "):
+        run(at, "+callbacks.signal.step=-1")  # the resumed run's first validation: epoch 1's
+    requeued = run()
+    assert requeued["global_step"] == straight["global_step"] == 24
+    assert [a["how"] for a in requeued["attempts"]] == ["interrupted", "interrupted", "ok"]
+    for key in ("test/acc1", "test/loss", "val/acc1_best"):
+        assert requeued[key] == straight[key], key
+    a, b = _final_weights(tmp_path / "straight"), _final_weights(tmp_path / "requeued")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
