@@ -46,8 +46,8 @@ def run_app(app: Callable[[], object]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from .config import composition_error_line
-    from .config import group_override_line
+    from .config import composition_error_line, group_override_line
+    from .errors import SlurmRefused
 
     from . import summary
 
@@ -62,6 +62,9 @@ def run_app(app: Callable[[], object]) -> None:
         app()
     except (HydraException, OmegaConfBaseException) as err:
         print(f"error: {composition_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    except SlurmRefused as err:  # the launcher's: a request Slurm rejects or can never start
+        print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except ValueError as err:  # `node_op=0`: Hydra's own check of a group override, outside its exceptions
         line = group_override_line(err, sys.argv[1:])

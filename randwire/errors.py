@@ -48,6 +48,10 @@ class FolderInUse(RuntimeError):
     """Another live process holds the run folder (randwire.files.FolderLock): one line naming it."""
 
 
+class SlurmRefused(RuntimeError):
+    """Slurm refused a sweep's jobs, or will never start one (its request is over the partition): one line."""
+
+
 class RunInterrupted(Exception):
     """The run stopped on a scheduler's signal after writing its checkpoint; ``signum`` says which."""
 

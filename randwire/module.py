@@ -288,6 +288,48 @@ class SignalCheckpoint(pl.Callback):
             checkpoint[MID_EPOCH_KEY] = {"epoch": trainer.current_epoch, "global_step": trainer.global_step}
 
 
+class SignalsBeforeFit:
+    """Slurm's SIGTERM (preemption, ``scancel``) or time-limit SIGUSR1/2 while a run is still setting up,
+    before :class:`SignalCheckpoint` takes over at the first step. submitit's SIGTERM handler only logs it,
+    but Slurm signals every process of the job, W&B's service too, so setup then failed on a lost
+    connection and the job was recorded ``failed``. Here the signal is noted and the run stops when setup
+    ends, or at once where setup failed after it: :class:`RunInterrupted` (nothing to checkpoint yet),
+    handed to submitit like any interruption. The handlers in place before are put back on the way out."""
+
+    SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2")
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.run_dir: Path | None = None  # set once this process holds the run folder
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "SignalsBeforeFit":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                signum = getattr(signal, name)
+                self._previous[signum] = signal.signal(signum, self._note)
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.signum = self.signum or signum
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        import signal
+
+        from .errors import RunInterrupted
+
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+        if self.signum is not None and not isinstance(exc, RunInterrupted):
+            name = signal.Signals(self.signum).name
+            raise RunInterrupted(f"interrupted by {name} before training started (nothing to checkpoint yet): the "
+                                 f"same command starts it again (a Slurm requeue does)", self.signum) from None
+
+
 class ResumableRNG(pl.Callback):
     """Random states in every checkpoint (torch, CUDA, numpy, Python), put back when the checkpoint is
     restored, so a killed-and-resumed run draws the same shuffles, augmentations and edge removals as an

@@ -220,7 +220,8 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from .data import ResumeOrder
-    from .module import AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, SignalCheckpoint, StepMemory
+    from .module import (AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, SignalCheckpoint, SignalsBeforeFit,
+                         StepMemory)
     from .plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
@@ -232,45 +233,55 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     start = time.time()
     run_dir = Path(cfg.paths.output_dir)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
-    finished = _finished_metrics(run_dir, config_dict)
-    if finished is not None:  # a sweep rerun into its folder: finished jobs are not trained again
-        print(f"already finished: {run_dir / METRICS_FILE} (delete it to train this job again)", flush=True)
-        return finished
-    datamodule = build("data", cfg.data, seed=cfg.seed)  # checks its values and paths; loads nothing yet
-    loggers = list(build_each("logger", cfg.get("logger")).values())
-    step_memory = StepMemory()
-    on_signal = SignalCheckpoint(run_dir / "checkpoints" / "last.ckpt")
-    callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
-                 DivergenceGuard(), ResumableRNG(), ResumeOrder(), on_signal, *([] if sys.stdout.isatty() else [EpochLine()])]
-    trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
-                    enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
-                    enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
-                    enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks))
-    leave_requeue_to_submitit(trainer)
-    cpu = apply_cpu_share(cfg)  # after the data and trainer values were checked
-    # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    net = build_net(cfg)
-    module = build_module(cfg, net, config_dict)
-    ckpt_path = _start_checkpoint(cfg, net, run_dir, config_dict)
-    if not is_child_rank():  # one process per run folder, from its first write (DDP ranks share rank 0's)
-        held.enter_context(FolderLock(run_dir))
-        start_attempt(run_dir, start)
-    rank0, wandb_run = trainer.is_global_zero, None
-    origin = {**provenance(trainer), "cpu_threads": cpu}
-    if rank0:
-        if cfg.get("extras", {}).get("print_config", True):
-            print_config_tree(cfg)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        for i, graph in enumerate(net.graphs):
-            graph.save(run_dir / "graphs" / f"stage{i}.json")
-            draw_stage(graph, run_dir / "graphs" / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  seed={cfg.seed}")
-        wandb_run = wandb_record(loggers, run_dir)  # starts (or reattaches to) the W&B run first
-        for logger in loggers:  # the W&B (or CSV, TensorBoard) config: the resolved Hydra config, once
-            logger.log_hyperparams({**config_dict, "complexity/params": module.cx["params"],
-                                    "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs],
-                                    "provenance": origin})
+    early = SignalsBeforeFit()  # a signal while setting up stops the run once set up (or failed because of it)
+    loggers: list = []
+    try:
+        with early:
+            finished = _finished_metrics(run_dir, config_dict)
+            if finished is not None:  # a sweep rerun into its folder: finished jobs are not trained again
+                print(f"already finished: {run_dir / METRICS_FILE} (delete it to train this job again)", flush=True)
+                return finished
+            datamodule = build("data", cfg.data, seed=cfg.seed)  # checks its values and paths; loads nothing yet
+            loggers = list(build_each("logger", cfg.get("logger")).values())
+            step_memory = StepMemory()
+            on_signal = SignalCheckpoint(run_dir / "checkpoints" / "last.ckpt")
+            callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
+                         DivergenceGuard(), ResumableRNG(), ResumeOrder(), on_signal, *([] if sys.stdout.isatty() else [EpochLine()])]
+            trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
+                            enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
+                            enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
+                            enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks))
+            leave_requeue_to_submitit(trainer)
+            cpu = apply_cpu_share(cfg)  # after the data and trainer values were checked
+            # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
+            pl.seed_everything(cfg.seed, workers=True, verbose=False)
+            net = build_net(cfg)
+            module = build_module(cfg, net, config_dict)
+            ckpt_path = _start_checkpoint(cfg, net, run_dir, config_dict)
+            if not is_child_rank():  # one process per run folder, from its first write (DDP ranks share rank 0's)
+                held.enter_context(FolderLock(run_dir))
+                early.run_dir = run_dir  # this process's folder now: an early stop is recorded there
+                start_attempt(run_dir, start)
+            rank0, wandb_run = trainer.is_global_zero, None
+            origin = {**provenance(trainer), "cpu_threads": cpu}
+            if rank0:
+                if cfg.get("extras", {}).get("print_config", True):
+                    print_config_tree(cfg)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+                for i, graph in enumerate(net.graphs):
+                    graph.save(run_dir / "graphs" / f"stage{i}.json")
+                    draw_stage(graph, run_dir / "graphs" / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  seed={cfg.seed}")
+                wandb_run = wandb_record(loggers, run_dir)  # starts (or reattaches to) the W&B run first
+                for logger in loggers:  # the W&B (or CSV, TensorBoard) config: the resolved Hydra config, once
+                    logger.log_hyperparams({**config_dict, "complexity/params": module.cx["params"],
+                                            "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs],
+                                            "provenance": origin})
+    except RunInterrupted as err:
+        if early.run_dir is not None:  # the folder is this process's (locked): say so there
+            write_failure(run_dir, cfg, str(err), status="interrupted", wall_time_s=round(time.time() - start, 2))
+        finish_wandb(loggers, run_dir)
+        raise
     try:
         try:
             with child_ranks_run_this_job(script and Path(script).resolve(), str(run_dir.resolve())):

@@ -280,3 +280,27 @@ def test_a_mid_epoch_requeue_gives_the_uninterrupted_result(compose_cfg, tmp_pat
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_a_preemption_while_setting_up_is_an_interruption_not_a_failure(compose_cfg, tmp_path, monkeypatch):
+    """Slurm signals every process of a job: a SIGTERM during setup killed W&B's service and the job was
+    recorded failed (submitit's own SIGTERM handler only logs). Now: interrupted, nothing to checkpoint,
+    the handlers in place before are back, and the same command then trains."""
+    import randwire.run as run_module
+    from randwire.errors import RunInterrupted
+
+    def preempted_while_starting_wandb(loggers, run_dir):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise ConnectionResetError("Connection lost")  # what W&B's killed service left the run with
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(run_module, "wandb_record", preempted_while_starting_wandb)
+    cfg = compose_cfg(*TINY, run_dir=tmp_path / "run")
+    with pytest.raises(RunInterrupted, match=r"^interrupted by SIGTERM before training started \(nothing to "
+                                             r"checkpoint yet\): the same command starts it again"):
+        train(cfg)
+    assert signal.getsignal(signal.SIGTERM) is before
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["attempts"][0]["how"] == "interrupted"
+    monkeypatch.undo()
+    assert train(compose_cfg(*TINY, run_dir=tmp_path / "run"))["status"] == "ok"

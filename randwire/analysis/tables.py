@@ -172,8 +172,9 @@ def _setting_name(row) -> str:
     return f"WS({int(row['graph_k'])}, {row['graph_p']:g})"
 
 
-# ran, left no result ("missing": killed; "unreadable": a metrics.json that cannot be parsed)
-FAILED = ("failed", "diverged", "interrupted", "missing", "unreadable")
+# ran, left no result ("missing": killed; "unreadable": a metrics.json that cannot be parsed; "cancelled":
+# left Slurm's queue without a result, randwire.launcher)
+FAILED = ("failed", "diverged", "interrupted", "cancelled", "missing", "unreadable")
 
 
 def grid_table(table, by: tuple[str, ...] = ()):

@@ -1,0 +1,234 @@
+"""The Slurm launcher: hydra-submitit-launcher's, with a wait that always ends (issue 16 items 2 and 3).
+
+The plugin submits the sweep as a job array and then waits on each job's result file through ``sacct``.
+On a real cluster that wait fails three ways: a job cancelled (``scancel``, a node failure) writes no result,
+so without job accounting the sweep waits forever and with it the launcher dies (``UncompletedJobError``) with
+no summary; and a request the partition can never satisfy pends forever in silence. Here the queue is read
+with ``squeue`` (no accounting needed): a job that left it without a result is recorded ``cancelled`` in its
+``metrics.json`` and the sweep goes on to its summary (exit 1; the same command with ``hydra.sweep.dir=``
+finishes it); a job pending for a reason that cannot clear is one line, the sweep's jobs are cancelled and
+it stops (exit 2); a busy cluster is waited for, with a line now and then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
+
+from .errors import SlurmRefused
+
+# squeue's pending reasons that no amount of waiting clears: the request exceeds what the partition has.
+NEVER_STARTS = {"PartitionConfig", "ReqNodeNotAvail", "BadConstraints", "PartitionNodeLimit", "PartitionTimeLimit",
+                "InvalidQOS", "InvalidAccount", "QOSMaxCpuPerJobLimit", "QOSMaxGRESPerJob", "QOSMaxNodePerJobLimit",
+                "QOSMaxMemoryPerJob", "QOSMaxWallDurationPerJobLimit", "AssocMaxWallDurationPerJobLimit",
+                "AssocMaxCpuPerJobLimit", "AssocMaxNodePerJobLimit", "AssocMaxGRESPerJob", "MaxMemPerLimit"}
+ENDING = {"COMPLETING", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED"}
+GONE_GRACE_S = 10.0
+UNREAD_POLLS = 30  # squeue failing this many polls in a row: trust result files alone  # a job out of the queue with no result yet: its result file may still be on its way (NFS)
+POLL_S = 2.0
+SAY_EVERY_S = 300.0
+
+
+def queue_states(array_ids: set[str]) -> dict[str, tuple[str, str]] | None:
+    """``{job id: (state, reason)}`` of every task of these arrays still in Slurm's queue (``12_3``), from
+    squeue; None when squeue itself failed (then nothing can be concluded)."""
+    cmd = ["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", ",".join(sorted(array_ids))]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:  # an array that left the queue entirely: "Invalid job id specified"
+        return {} if "Invalid job id" in out.stderr else None
+    states = {}
+    for line in out.stdout.splitlines():
+        job, state, reason = (line.split("|") + ["", ""])[:3]
+        states[job.strip()] = (state.strip(), reason.strip())
+    return states
+
+
+def partition_line(partition: str | None) -> str:
+    """What a partition's nodes offer, for the line that says a request is over it."""
+    cmd = ["sinfo", "-h", "-o", "%P|%c|%m|%G|%l|%D", *(["-p", partition] if partition else [])]
+    try:
+        rows = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    default = next((r for r in rows if r.split("|")[0].endswith("*")), rows[0] if rows else None)
+    if default is None:
+        return ""
+    name, cpus, mem, gres, limit, count = default.split("|")
+    gpus = "" if gres in ("(null)", "") else f", {gres}"
+    return (f"{name.rstrip('*')}: {count} node{'s' if count != '1' else ''} of {cpus} CPUs, {mem} MB{gpus}, "
+            f"time limit {limit}")
+
+
+def request_line(params: dict[str, Any]) -> str:
+    """The launcher's request in the words of its keys (hydra.launcher.*)."""
+    parts = [f"nodes={params.get('nodes', 1)}", f"tasks_per_node={params.get('tasks_per_node', 1)}",
+             f"cpus_per_task={params.get('cpus_per_task')}"]
+    for key in ("gpus_per_node", "mem_gb", "timeout_min", "partition", "constraint", "qos", "account"):
+        if params.get(key) not in (None, 0, ""):
+            parts.append(f"{key}={params[key]}")
+    return " ".join(parts)
+
+
+class SlurmLauncher(SubmititSlurmLauncher):
+    """``hydra/launcher=submitit_slurm``: the plugin's submission, this module's wait."""
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import submitit
+
+        # The plugin's launch builds the executor from hydra.launcher.* and submits the array, then waits on
+        # each job's results(): kept as it is, with map_array swapped for this call only so that its wait
+        # returns at once and the jobs come here.
+        jobs: list = []
+        original = submitit.AutoExecutor.map_array
+
+        def submit_only(executor, fn, *iterables):  # the plugin's launch submits, then waits on results()
+            jobs.extend(original(executor, fn, *iterables))
+            return [_Submitted()] * len(jobs)
+
+        submitit.AutoExecutor.map_array = submit_only
+        said = io.StringIO()  # submitit prints sbatch's refusal itself: said once, in the line below
+        try:
+            with contextlib.redirect_stderr(said):
+                super().launch(job_overrides, initial_job_idx)
+        except (submitit.core.utils.FailedSubmissionError, submitit.core.utils.FailedJobError) as err:  # sbatch's no
+            raise SlurmRefused(f"Slurm refused the sweep's jobs: {_sbatch_said(err)} (the request: "
+                               f"{request_line(self.params)})") from None
+        finally:
+            submitit.AutoExecutor.map_array = original
+        sys.stderr.write(said.getvalue())
+        return wait_for_jobs(jobs, self.params, lambda i, job, line: self._record_lost(
+            job_overrides[i], initial_job_idx + i, job, line), sweep_dir=str(self.config.hydra.sweep.dir))
+
+    def _record_lost(self, overrides: Sequence[str], num: int, job, line: str) -> None:
+        """The job's ``metrics.json`` says it was cancelled, and why; what it had recorded (progress,
+        attempts) stays."""
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import open_dict
+
+        from .run import write_failure
+        from .sweeps import read_metrics
+
+        assert self.hydra_context is not None and self.config is not None
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(config.hydra.job):
+            config.hydra.job.num = num
+        run_dir = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+        before = read_metrics(run_dir) or {}
+        kept = {k: before[k] for k in ("epochs", "global_step", "wall_time_s") if k in before}
+        sweep = HydraConfig.instance().cfg
+        HydraConfig.instance().set_config(config)  # the job's overrides name its setting, as in the job
+        try:
+            write_failure(run_dir, config, line, status="cancelled", **kept)
+        finally:
+            HydraConfig.instance().cfg = sweep
+
+
+class _Submitted:
+    """Stands for a job in the plugin's own wait, which is skipped (its results() returns at once)."""
+
+    def results(self) -> list[None]:
+        return [None]
+
+
+def _sbatch_said(err: BaseException) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if "error:" in ln]
+    said = "; ".join(ln.split("error:", 1)[1].strip() for ln in lines) if lines else " ".join(str(err).split())
+    return said[:300]
+
+
+def wait_for_jobs(jobs: list, params: dict[str, Any], record_lost: Callable[[int, Any, str], None],
+                  sweep_dir: str = "<this sweep>", poll_s: float = POLL_S, say_every_s: float = SAY_EVERY_S,
+                  read_queue: Callable[[set[str]], dict[str, tuple[str, str]] | None] = queue_states) -> list[JobReturn]:
+    """Each job's result, once it has one, or its end without one (``record_lost``); raises
+    :class:`SlurmRefused` (after cancelling every job) when one pends for a reason that cannot clear."""
+    returns: list[JobReturn | None] = [None] * len(jobs)
+    gone_since: dict[int, float] = {}
+    last_said = time.time()
+    arrays = {str(job.job_id).split("_")[0] for job in jobs}
+    unread = 0  # polls in a row that squeue failed
+    while any(r is None for r in returns):
+        queue = read_queue(arrays)
+        unread = unread + 1 if queue is None else 0
+        now = time.time()
+        waiting: dict[str, int] = {}
+        for i, job in enumerate(jobs):
+            if returns[i] is not None:
+                continue
+            state = queue.get(str(job.job_id)) if queue is not None else None
+            # A result counts once the job is out of the queue: one that Slurm requeued (preemption) may have
+            # left one from the allocation it ended, and is pending or running again. Where squeue keeps
+            # failing, the result file is all there is to go on.
+            out = state is None or state[0] in ENDING
+            if job.paths.result_pickle.exists() and (out if queue is not None else unread >= UNREAD_POLLS):
+                returns[i] = _outcome(job)
+                continue
+            if queue is None:
+                continue
+            if state is None:  # out of the queue without a result: cancelled, or its node failed
+                gone_since.setdefault(i, now)
+                if now - gone_since[i] >= GONE_GRACE_S:
+                    line = (f"Slurm job {job.job_id} ended without a result ({_ended_as(job)}); the same command "
+                            f"with hydra.sweep.dir={sweep_dir} runs it again")
+                    print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
+                    record_lost(i, job, line)
+                    returns[i] = _returned(None)
+                continue
+            gone_since.pop(i, None)
+            kind, reason = state
+            if kind == "PENDING" and reason.split(",")[0].strip("()") in NEVER_STARTS:
+                _cancel(arrays)
+                where = partition_line(params.get("partition"))
+                raise SlurmRefused(
+                    f"Slurm will never start job {job.job_id} (Reason={reason}): the request {request_line(params)} "
+                    f"is more than the partition offers ({where or 'see sinfo'}); change hydra.launcher.* (the "
+                    f"sweep's jobs were cancelled)")
+            label = kind.lower() if kind != "PENDING" else f"pending ({reason})"
+            waiting[label] = waiting.get(label, 0) + 1
+        if waiting and now - last_said >= say_every_s:
+            last_said = now
+            print("waiting for Slurm: " + ", ".join(f"{n} {label}" for label, n in sorted(waiting.items())),
+                  file=sys.stderr, flush=True)
+        if any(r is None for r in returns):
+            time.sleep(poll_s)
+    return returns  # type: ignore[return-value]
+
+
+def _outcome(job) -> JobReturn:
+    """The job's own return (Hydra's JobReturn); a job that raised is a failed return the sweep reports."""
+    try:
+        return job.results()[0]
+    except Exception as err:  # the task function records its own failures: this escaped it (its log has more)
+        print(f"error: Slurm job {job.job_id}: {' '.join(str(err).split())[:300]}", file=sys.stderr, flush=True)
+        return _returned(None)
+
+
+def _returned(value: Any) -> JobReturn:
+    ret = JobReturn()
+    ret.status, ret.return_value = JobStatus.COMPLETED, value
+    return ret
+
+
+def _ended_as(job) -> str:
+    """sacct's word for how a job ended where Slurm keeps accounting, else what it most likely was."""
+    try:
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", str(job.job_id)],
+                             capture_output=True, text=True, timeout=30)
+        state = out.stdout.split("\n")[0].strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.TimeoutExpired):
+        state = ""
+    return state or "cancelled, or its node failed"
+
+
+def _cancel(arrays: set[str]) -> None:
+    subprocess.run(["scancel", *sorted(arrays)], capture_output=True, timeout=60, check=False)
