@@ -217,6 +217,7 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     import warnings
 
     import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from .data import ResumeOrder
@@ -245,12 +246,13 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
             loggers = list(build_each("logger", cfg.get("logger")).values())
             step_memory = StepMemory()
             on_signal = SignalCheckpoint(run_dir / "checkpoints" / "last.ckpt")
-            callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), step_memory,
-                         DivergenceGuard(), ResumableRNG(), ResumeOrder(), on_signal, *([] if sys.stdout.isatty() else [EpochLine()])]
+            built_in = [step_memory, DivergenceGuard(), ResumableRNG(), ResumeOrder(), on_signal,
+                        *([] if sys.stdout.isatty() else [EpochLine()])]  # the framework's guarantees: always on
+            callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), *built_in]
             trainer = build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
-                            enable_progress_bar=any(type(c).__name__.endswith("ProgressBar") for c in callbacks),
-                            enable_model_summary=any("ModelSummary" in type(c).__name__ for c in callbacks),
-                            enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks))
+                            enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
+                            enable_model_summary=any(isinstance(c, ModelSummary) for c in callbacks),
+                            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks))
             leave_requeue_to_submitit(trainer)
             cpu = apply_cpu_share(cfg)  # after the data and trainer values were checked
             # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
@@ -265,6 +267,8 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
             rank0, wandb_run = trainer.is_global_zero, None
             origin = {**provenance(trainer), "cpu_threads": cpu}
             if rank0:
+                print(f"built-in callbacks (always on; callbacks=none leaves them): "
+                      f"{', '.join(type(c).__name__ for c in built_in)}", flush=True)
                 if cfg.get("extras", {}).get("print_config", True):
                     print_config_tree(cfg)
                 run_dir.mkdir(parents=True, exist_ok=True)
