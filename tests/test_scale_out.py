@@ -128,7 +128,7 @@ def _wait_for(proc, prefix: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGUSR2, signal.SIGTERM])  # SIGUSR1 takes SIGUSR2's path
+@pytest.mark.parametrize("signum", [signal.SIGUSR2])  # SIGUSR1 takes its path; SIGTERM: tests/test_slurm.py, test_faults.py
 def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, signum):
     """Issue 10 item 2 / issue 9 item 3: Slurm's timeout warning (SIGUSR2 under submitit, SIGUSR1 in
     Lightning's convention) or preemption (SIGTERM) during a
