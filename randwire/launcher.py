@@ -30,7 +30,8 @@ NEVER_STARTS = {"PartitionConfig", "ReqNodeNotAvail", "BadConstraints", "Partiti
                 "InvalidQOS", "InvalidAccount", "QOSMaxCpuPerJobLimit", "QOSMaxGRESPerJob", "QOSMaxNodePerJobLimit",
                 "QOSMaxMemoryPerJob", "QOSMaxWallDurationPerJobLimit", "AssocMaxWallDurationPerJobLimit",
                 "AssocMaxCpuPerJobLimit", "AssocMaxNodePerJobLimit", "AssocMaxGRESPerJob", "MaxMemPerLimit"}
-ENDING = {"COMPLETING", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED"}
+# Ended for good. Not COMPLETING: a job Slurm requeues passes through it on its way back to PENDING.
+ENDING = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED"}
 GONE_GRACE_S = 10.0
 UNREAD_POLLS = 30  # squeue failing this many polls in a row: trust result files alone  # a job out of the queue with no result yet: its result file may still be on its way (NFS)
 POLL_S = 2.0

@@ -215,8 +215,9 @@ class SignalCheckpoint(pl.Callback):
     the last epoch end: with the next batch of that epoch's order (``randwire.data.EpochOrder``), so a run
     resumed mid-epoch equals an uninterrupted one."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, before_fit: "SignalsBeforeFit | None" = None) -> None:
         self.path = Path(path)
+        self.before_fit = before_fit  # a signal that came while the run set up: stop at the first step
         self.signum: int | None = None
         self._saving = False  # True while this callback writes the signal checkpoint
         self._previous_int = None  # the SIGINT handler before fit
@@ -243,6 +244,10 @@ class SignalCheckpoint(pl.Callback):
         # Ctrl-C: like SIGTERM (a checkpoint at the end of this step, exit 130); a second one quits at once.
         # Lightning does not own SIGINT (it would stop without a checkpoint): put back in teardown.
         self._previous_int = signal.signal(signal.SIGINT, lambda signum, frame: self._on_ctrl_c(trainer))
+        if self.before_fit is not None:
+            self.before_fit.training_started = True
+            if self.before_fit.signum is not None:
+                self._stop(trainer, self.before_fit.signum)
 
     def _on_ctrl_c(self, trainer) -> None:
         import signal
@@ -292,15 +297,17 @@ class SignalsBeforeFit:
     """Slurm's SIGTERM (preemption, ``scancel``) or time-limit SIGUSR1/2 while a run is still setting up,
     before :class:`SignalCheckpoint` takes over at the first step. submitit's SIGTERM handler only logs it,
     but Slurm signals every process of the job, W&B's service too, so setup then failed on a lost
-    connection and the job was recorded ``failed``. Here the signal is noted and the run stops when setup
-    ends, or at once where setup failed after it: :class:`RunInterrupted` (nothing to checkpoint yet),
-    handed to submitit like any interruption. The handlers in place before are put back on the way out."""
+    connection and the job was recorded ``failed``. Here the signal is noted: where setup fails after it,
+    the run ends as :class:`RunInterrupted` (nothing to checkpoint yet), handed to submitit like any
+    interruption; where it gets through, training stops at its first step with a checkpoint
+    (SignalCheckpoint reads ``signum``). The handlers in place before are put back on the way out."""
 
     SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2")
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self.run_dir: Path | None = None  # set once this process holds the run folder
+        self.training_started = False  # set by SignalCheckpoint: from then on it answers signals
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "SignalsBeforeFit":
@@ -324,7 +331,7 @@ class SignalsBeforeFit:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
-        if self.signum is not None and not isinstance(exc, RunInterrupted):
+        if self.signum is not None and not self.training_started and not isinstance(exc, RunInterrupted):
             name = signal.Signals(self.signum).name
             raise RunInterrupted(f"interrupted by {name} before training started (nothing to checkpoint yet): the "
                                  f"same command starts it again (a Slurm requeue does)", self.signum) from None

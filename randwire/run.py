@@ -234,7 +234,7 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     start = time.time()
     run_dir = Path(cfg.paths.output_dir)
     config_dict = OmegaConf.to_container(cfg, resolve=True)
-    early = SignalsBeforeFit()  # a signal while setting up stops the run once set up (or failed because of it)
+    early = SignalsBeforeFit()  # a signal before the first step stops the run there (or where it made it fail)
     loggers: list = []
     try:
         with early:
@@ -245,7 +245,7 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
             datamodule = build("data", cfg.data, seed=cfg.seed)  # checks its values and paths; loads nothing yet
             loggers = list(build_each("logger", cfg.get("logger")).values())
             step_memory = StepMemory()
-            on_signal = SignalCheckpoint(run_dir / "checkpoints" / "last.ckpt")
+            on_signal = SignalCheckpoint(run_dir / "checkpoints" / "last.ckpt", before_fit=early)
             built_in = [step_memory, DivergenceGuard(), ResumableRNG(), ResumeOrder(), on_signal,
                         *([] if sys.stdout.isatty() else [EpochLine()])]  # the framework's guarantees: always on
             callbacks = [*_split_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(loggers)), *built_in]
@@ -281,35 +281,36 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
                     logger.log_hyperparams({**config_dict, "complexity/params": module.cx["params"],
                                             "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs],
                                             "provenance": origin})
-    except RunInterrupted as err:
-        if early.run_dir is not None:  # the folder is this process's (locked): say so there
-            write_failure(run_dir, cfg, str(err), status="interrupted", wall_time_s=round(time.time() - start, 2))
-        finish_wandb(loggers, run_dir)
-        raise
-    try:
-        try:
-            with child_ranks_run_this_job(script and Path(script).resolve(), str(run_dir.resolve())):
-                return _fit_and_test(cfg, trainer, module, datamodule, ckpt_path, net, loggers, step_memory, start,
-                                     wandb_run if rank0 else None, origin)
-        except DataError as err:  # from a DataLoader worker it arrives with the worker's traceback inside
-            raise DataError(_own_line(err)) from None
-        except TrainingDiverged as err:
-            if rank0:
-                write_failure(run_dir, cfg, str(err), status="diverged", **_progress(trainer, start))
-            raise
-        except SIGTERMException:
-            if on_signal.signum is None:
-                raise
-            import signal
+            try:
+                try:
+                    with child_ranks_run_this_job(script and Path(script).resolve(), str(run_dir.resolve())):
+                        return _fit_and_test(cfg, trainer, module, datamodule, ckpt_path, net, loggers, step_memory, start,
+                                             wandb_run if rank0 else None, origin)
+                except DataError as err:  # from a DataLoader worker it arrives with the worker's traceback inside
+                    raise DataError(_own_line(err)) from None
+                except TrainingDiverged as err:
+                    if rank0:
+                        write_failure(run_dir, cfg, str(err), status="diverged", **_progress(trainer, start))
+                    raise
+                except SIGTERMException:
+                    if on_signal.signum is None:
+                        raise
+                    import signal
 
-            name = signal.Signals(on_signal.signum).name
-            line = (f"interrupted by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}: checkpoint "
-                    f"written to {on_signal.path}; the same command continues from it (a Slurm requeue does)")
-            if rank0:
-                write_failure(run_dir, cfg, line, status="interrupted", **_progress(trainer, start))
-            raise RunInterrupted(line, on_signal.signum) from None
-    finally:
-        finish_wandb(loggers, run_dir)
+                    name = signal.Signals(on_signal.signum).name
+                    line = (f"interrupted by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}: "
+                            f"checkpoint written to {on_signal.path}; the same command continues from it (a Slurm "
+                            f"requeue does)")
+                    if rank0:
+                        write_failure(run_dir, cfg, line, status="interrupted", **_progress(trainer, start))
+                    raise RunInterrupted(line, on_signal.signum) from None
+            finally:
+                finish_wandb(loggers, run_dir)
+    except RunInterrupted as err:
+        if not early.training_started and early.run_dir is not None:  # this process's (locked) folder
+            write_failure(run_dir, cfg, str(err), status="interrupted", wall_time_s=round(time.time() - start, 2))
+            finish_wandb(loggers, run_dir)
+        raise
 
 
 def _progress(trainer, start: float) -> dict[str, Any]:

@@ -304,3 +304,24 @@ def test_a_preemption_while_setting_up_is_an_interruption_not_a_failure(compose_
     assert record["status"] == "interrupted" and record["attempts"][0]["how"] == "interrupted"
     monkeypatch.undo()
     assert train(compose_cfg(*TINY, run_dir=tmp_path / "run"))["status"] == "ok"
+
+
+class SigtermAtFitStart(pl.Callback if (pl := __import__("pytorch_lightning")) else object):
+    """SIGTERM after setup, inside fit, before the first step (Lightning's own setup): the window where
+    submitit's handler used to be the only one."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_preemption_between_setup_and_the_first_step_stops_at_that_step(compose_cfg, tmp_path):
+    from randwire.errors import RunInterrupted
+
+    before = signal.getsignal(signal.SIGTERM)
+    cfg = compose_cfg(*TINY, "callbacks=last_checkpoint", f"+callbacks.kill._target_={__name__}.SigtermAtFitStart",
+                      run_dir=tmp_path / "run")
+    with pytest.raises(RunInterrupted, match=r"^interrupted by SIGTERM at epoch 0, step 1: checkpoint written to "):
+        train(cfg)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "interrupted"
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()

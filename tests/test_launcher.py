@@ -55,7 +55,7 @@ def test_a_requeued_job_is_waited_for_and_squeue_trouble_concludes_nothing(tmp_p
     returned) and be pending again: the result counts once the job is out of the queue."""
     job = FakeJob("8_0", tmp_path)
     job.paths.result_pickle.write_bytes(b"from the first allocation")
-    polls = [None, {"8_0": ("PENDING", "BeginTime")}, {"8_0": ("RUNNING", "None")}, {"8_0": ("COMPLETING", "None")}]
+    polls = [None, {"8_0": ("COMPLETING", "None")}, {"8_0": ("PENDING", "BeginTime")}, {"8_0": ("RUNNING", "None")}, {}]
     seen = []
 
     def read(arrays):
@@ -63,7 +63,7 @@ def test_a_requeued_job_is_waited_for_and_squeue_trouble_concludes_nothing(tmp_p
         return polls[len(seen) - 1]
 
     returns = launcher.wait_for_jobs([job], {}, lambda *a: pytest.fail("not lost"), poll_s=0, read_queue=read)
-    assert returns == ["return of 8_0"] and len(seen) == 4  # not before squeue said it was ending
+    assert returns == ["return of 8_0"] and len(seen) == 5  # not before the job left the queue
     # where squeue cannot be read at all, a result is all there is to go on, after a while
     failed = []
     assert launcher.wait_for_jobs([job], {}, lambda *a: None, poll_s=0,
