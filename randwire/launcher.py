@@ -32,8 +32,8 @@ NEVER_STARTS = {"PartitionConfig", "ReqNodeNotAvail", "BadConstraints", "Partiti
                 "AssocMaxCpuPerJobLimit", "AssocMaxNodePerJobLimit", "AssocMaxGRESPerJob", "MaxMemPerLimit"}
 # Ended for good. Not COMPLETING: a job Slurm requeues passes through it on its way back to PENDING.
 ENDING = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED"}
-GONE_GRACE_S = 10.0
-UNREAD_POLLS = 30  # squeue failing this many polls in a row: trust result files alone  # a job out of the queue with no result yet: its result file may still be on its way (NFS)
+GONE_GRACE_S = 10.0  # a job out of the queue with no result yet: its result file may still be on its way (NFS)
+UNREAD_POLLS = 30  # squeue failing this many polls in a row: trust result files alone
 POLL_S = 2.0
 SAY_EVERY_S = 300.0
 
