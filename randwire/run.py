@@ -282,28 +282,27 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
                                             "complexity/flops": module.cx["flops"], "graph_hashes": [g.hash for g in net.graphs],
                                             "provenance": origin})
             try:
-                try:
-                    with child_ranks_run_this_job(script and Path(script).resolve(), str(run_dir.resolve())):
-                        return _fit_and_test(cfg, trainer, module, datamodule, ckpt_path, net, loggers, step_memory, start,
-                                             wandb_run if rank0 else None, origin)
-                except DataError as err:  # from a DataLoader worker it arrives with the worker's traceback inside
-                    raise DataError(_own_line(err)) from None
-                except TrainingDiverged as err:
-                    if rank0:
-                        write_failure(run_dir, cfg, str(err), status="diverged", **_progress(trainer, start))
+                with child_ranks_run_this_job(script and Path(script).resolve(), str(run_dir.resolve())):
+                    return _fit_and_test(cfg, trainer, module, datamodule, ckpt_path, net, loggers, step_memory, start,
+                                         wandb_run if rank0 else None, origin)
+            except DataError as err:  # from a DataLoader worker it arrives with the worker's traceback inside
+                raise DataError(_own_line(err)) from None
+            except TrainingDiverged as err:
+                if rank0:
+                    write_failure(run_dir, cfg, str(err), status="diverged", **_progress(trainer, start))
+                raise
+            except SIGTERMException:
+                if on_signal.signum is None:
                     raise
-                except SIGTERMException:
-                    if on_signal.signum is None:
-                        raise
-                    import signal
+                import signal
 
-                    name = signal.Signals(on_signal.signum).name
-                    line = (f"interrupted by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}: "
-                            f"checkpoint written to {on_signal.path}; the same command continues from it (a Slurm "
-                            f"requeue does)")
-                    if rank0:
-                        write_failure(run_dir, cfg, line, status="interrupted", **_progress(trainer, start))
-                    raise RunInterrupted(line, on_signal.signum) from None
+                name = signal.Signals(on_signal.signum).name
+                line = (f"interrupted by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}: "
+                        f"checkpoint written to {on_signal.path}; the same command continues from it (a Slurm "
+                        f"requeue does)")
+                if rank0:
+                    write_failure(run_dir, cfg, line, status="interrupted", **_progress(trainer, start))
+                raise RunInterrupted(line, on_signal.signum) from None
             finally:
                 finish_wandb(loggers, run_dir)
     except RunInterrupted as err:
