@@ -101,7 +101,7 @@ def _split_callbacks(built: dict[str, Any], has_logger: bool) -> list:
 # What may differ between a run and the checkpoint it resumes from (reading: a longer schedule, another
 # machine's workers or data location, bookkeeping). Everything else must match, or the resumed run would
 # silently be another experiment.
-BOOKKEEPING = ("resume", "ckpt_path", "tags", "extras.", "paths.", "logger.", "callbacks.")
+BOOKKEEPING = ("resume", "ckpt_path", "tags", "extras.", "paths.", "trainer.default_root_dir", "logger.", "callbacks.")
 RESUME_MAY_CHANGE = ("trainer.max_epochs", "data.num_workers", *BOOKKEEPING)
 
 
