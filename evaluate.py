@@ -7,13 +7,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from randwire import schema  # noqa: F401  (registers the config schemas before Hydra composes)
-from randwire.cli import report, run_app
+from randwire.training import schema  # noqa: F401  (registers the config schemas before Hydra composes)
+from randwire.training.cli import report, run_app
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    from randwire.run import evaluate
+    from randwire.training.run import evaluate
 
     try:
         r = evaluate(cfg)

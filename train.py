@@ -10,16 +10,17 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from randwire import schema  # noqa: F401  (registers the config schemas before Hydra composes)
-from randwire.cli import multirun_flag_first, report, run_app
+from randwire.training import schema  # noqa: F401  (registers the config schemas before Hydra composes)
+from randwire.training.cli import multirun_flag_first, report, run_app
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from randwire.cli import discard_rejected_run, hand_over_interrupt, in_multirun, record_failed_job
-    from randwire.errors import CheckpointError, ConfigError, DataError, FolderInUse, RunInterrupted, TrainingDiverged
-    from randwire.errors import WriteError
-    from randwire.run import train
+    from randwire.training.cli import discard_rejected_run, hand_over_interrupt, in_multirun, record_failed_job
+    from randwire.training.errors import CheckpointError, DataError, FolderInUse, RunInterrupted, TrainingDiverged
+    from randwire.models.errors import ConfigError
+    from randwire.training.errors import WriteError
+    from randwire.training.run import train
 
     try:
         metrics = train(cfg, script=__file__)

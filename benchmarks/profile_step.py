@@ -19,7 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._bench import device_missing  # noqa: E402
 from randwire import build_network  # noqa: E402
-from randwire.execution import configure_execution  # noqa: E402
+from randwire.models.execution import configure_execution  # noqa: E402
 
 
 def main() -> int:

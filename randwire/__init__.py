@@ -1,27 +1,41 @@
 """randwire: randomly wired neural networks (Xie et al., ICCV 2019), from stored graphs to trained runs.
 
-Public API (stable; the framework and outside scripts use only this):
+Three layers, each importing only from the ones before it:
 
-- :func:`sample_graph` — one stored stage graph from ER / BA / WS.
-- :func:`build_network` — g(θ, s): sample every stage's graph from a seed and build the network.
-- :func:`network_from_graphs` / :func:`network_from_spec` — rebuild from stored graphs (never re-samples).
-- :func:`complexity` — params and multiply-add FLOPs at an input size.
+- :mod:`randwire.models` — the model library: random graphs and their stored form, the architecture and
+  its analytic complexity, the network, its execution, lesions. torch, numpy, networkx; no Lightning,
+  Hydra or W&B, so it can be used from any training loop.
+- :mod:`randwire.training` — the training framework: config and its validation, data, the LightningModule
+  and its callbacks, checkpoints and resume, train / evaluate, DDP, Slurm, loggers.
+- :mod:`randwire.analysis` — the population analyses over run and sweep folders: summary, grid, damage,
+  node ops, graph statistics.
+
+The model library's public names are importable from here (``from randwire import build_network``):
+:func:`sample_graph`, :func:`build_network` (g(θ, s): sample every stage's graph from a seed and build the
+network), :func:`network_from_graphs` / :func:`network_from_spec` (rebuild from stored graphs, never
+re-sampled), :func:`complexity` (params and multiply-add FLOPs at an input size).
 """
 
-from .complexity import complexity
-from .graphs import GraphFormatError, StageGraph, derive_stage_seed, sample_graph
+from .models.complexity import complexity
+from .models.graphs import GraphFormatError, StageGraph, derive_stage_seed, sample_graph
 
 # The torch side is imported on first use: `train.py <bad value>` answers before torch loads.
-_LAZY = {**{name: "network" for name in (
-    "NODE_OPS", "REGIMES", "RandWireNet", "build_network", "network_from_graphs", "network_from_spec",
-    "sample_stage_graphs")}}
+_LAZY = {
+    "NODE_OPS": "architecture",
+    "REGIMES": "architecture",
+    "sample_stage_graphs": "architecture",
+    "RandWireNet": "network",
+    "build_network": "network",
+    "network_from_graphs": "network",
+    "network_from_spec": "network",
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(importlib.import_module(f".models.{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'randwire' has no attribute {name!r}")
 
 

@@ -18,7 +18,7 @@ TINY = ["graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic", 
 @pytest.fixture
 def compose_cfg(tmp_path):
     """Compose ``conf/train.yaml`` in-process (no subprocess, no sys.argv) with a temporary run_dir."""
-    from randwire.config import compose_config
+    from randwire.training.config import compose_config
 
     def _compose(*overrides: str, config: str = "train", run_dir: Path | None = None):
         extra = [f"paths.output_dir={run_dir or tmp_path / 'run'}"] if config == "train" else []

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from randwire.analysis import main
-from randwire.network import sample_stage_graphs
+from randwire.analysis.cli import main
+from randwire.models.architecture import sample_stage_graphs
 
 
 def _run(folder, generator, params, seed, acc, status="ok", **extra):
@@ -102,8 +102,8 @@ def test_analysis_plots_and_tables_go_to_wandb_when_asked(tmp_path, capsys, monk
 # -- graph damage (Fig. 5) -------------------------------------------------------------------------------
 
 def test_damage_follows_the_dag_removing_what_loses_its_last_input():
-    from randwire.damage import Damage, all_damages, damage_stage
-    from randwire.graphs import StageGraph
+    from randwire.models.lesions import Damage, all_damages, damage_stage
+    from randwire.models.graphs import StageGraph
 
     # 0 -> 2, 1 -> 2, 1 -> 3, 2 -> 4, 3 -> 4; inputs 0, 1; outputs 4 (node 4 reads 2 and 3)
     g = StageGraph("er", {"p": 0.5}, 0, 5, ((0, 2), (1, 2), (1, 3), (2, 4), (3, 4)))
@@ -124,8 +124,8 @@ def test_damage_follows_the_dag_removing_what_loses_its_last_input():
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A tiny network trained a few epochs on synthetic images (it learns them), with its checkpoints."""
-    from randwire.config import compose_config
-    from randwire.run import train
+    from randwire.training.config import compose_config
+    from randwire.training.run import train
 
     from conftest import TINY
 
@@ -143,8 +143,8 @@ def test_damage_of_nothing_is_the_network_and_a_damage_equals_evaluating_the_dam
     (sigmoid(-1e4) == 0), through the ordinary (fast) forward; a node that feeds only such nodes likewise."""
     import torch
 
-    from randwire.config import compose_config
-    from randwire.run import evaluate
+    from randwire.training.config import compose_config
+    from randwire.training.run import evaluate
 
     run, metrics = trained_run
     assert main(["damage", str(run), "--out", str(tmp_path / "out")]) == 0
@@ -160,7 +160,7 @@ def test_damage_of_nothing_is_the_network_and_a_damage_equals_evaluating_the_dam
     assert intact["acc1"] > 0.5  # it learned something, so a damage can cost accuracy
 
     state = torch.load(ckpt, weights_only=True)
-    stage_graphs = [__import__("randwire.graphs", fromlist=["StageGraph"]).StageGraph.from_dict(g) for g in graphs]
+    stage_graphs = [__import__("randwire.models.graphs", fromlist=["StageGraph"]).StageGraph.from_dict(g) for g in graphs]
 
     def evaluate_with_zero_weights(edges_by_stage, name):  # edges: (stage, u, v) into multi-input nodes
         damaged = {**state, "state_dict": dict(state["state_dict"])}
@@ -248,7 +248,7 @@ def test_grid_and_summary_over_several_sweeps_list_killed_and_never_started_jobs
     the saved config or, for the never-started job, from composing its overrides."""
     import yaml
 
-    from randwire.summary import main as summary_main
+    from randwire.analysis.summary import main as summary_main
 
     ba = tmp_path / "grid" / "ba"
     ba.mkdir(parents=True)
@@ -289,7 +289,7 @@ def test_grid_and_summary_over_several_sweeps_list_killed_and_never_started_jobs
 def test_long_override_lists_keep_a_readable_distinct_setting_name():
     from omegaconf import OmegaConf
 
-    from randwire.loggers import group_name
+    from randwire.training.records import group_name
 
     ov = ["data.batch_size=16", "data.num_samples=64", "data=synthetic", "extras.print_config=False", "graph.k=4",
           "graph.n=8", "logger=csv", "optimizer.lr=0.1", "regime.c=8", "regime.head_channels=32", "trainer.max_epochs=2"]
@@ -316,7 +316,7 @@ def test_the_analysis_command_lists_its_analyses_and_answers_bad_paths_in_one_li
 
 
 def test_a_corrupt_stage_graph_costs_its_statistics_not_the_summary(tmp_path, capsys):
-    from randwire.summary import main as summary_main
+    from randwire.analysis.summary import main as summary_main
 
     for seed, acc in enumerate([0.61, 0.65]):
         _run(tmp_path / "sweep" / str(seed), "er", {"p": 0.2}, seed=seed, acc=acc, overrides=["graph=er"])
@@ -352,7 +352,8 @@ def test_plots_say_counts_right_and_no_edf_line_hides_another(tmp_path, monkeypa
     node op was said to lack shared settings."""
     import sys
 
-    grid_module, nodeops_module = sys.modules["randwire.analysis.grid"], sys.modules["randwire.analysis.nodeops"]
+    import randwire.analysis.grid as grid_module
+    import randwire.analysis.nodeops as nodeops_module
 
     figures = {}
     for module in (grid_module, nodeops_module):
@@ -372,9 +373,9 @@ def test_plots_say_counts_right_and_no_edf_line_hides_another(tmp_path, monkeypa
 @pytest.mark.parametrize("regime,size,mflops", [("lowres", 28, 5.6), ("small", 64, 1.7)])
 def test_the_cpu_preset_keeps_each_regime_cheap(regime, size, mflops):
     """experiment=cpu_budget on lowres was 64² (26M multiply-adds, a 1.1 GB step): 28² there now."""
-    from randwire.architecture import network_cx
-    from randwire.complexity import Cx
-    from randwire.config import compose_config
+    from randwire.models.architecture import network_cx
+    from randwire.models.complexity import Cx
+    from randwire.training.config import compose_config
 
     cfg = compose_config("train", ["experiment=cpu_budget", f"regime={regime}"])
     assert cfg.data.image_size == size

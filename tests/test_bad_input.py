@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY
-from randwire.config import compose_config, composition_error_line
-from randwire.errors import CheckpointError, ConfigError
-from randwire.inspect import main as inspect_main
-from randwire.run import evaluate, train
+from randwire.training.config import compose_config, composition_error_line
+from randwire.training.errors import CheckpointError
+from randwire.models.errors import ConfigError
+from randwire.training.inspect_network import main as inspect_main
+from randwire.training.run import evaluate, train
 
 # (overrides, the start of the one line) — train.py, checked in-process
 TRAIN_BAD = [

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from randwire.config import ConfigError, build, compose_config
-from randwire.data import DataError, mnist5k_arrays, stratified_split
+from randwire.models.errors import ConfigError
+from randwire.training.config import build, compose_config
+from randwire.training.errors import DataError
+from randwire.training.data import mnist5k_arrays, stratified_split
 
 
 def datamodule(*overrides: str):
@@ -107,7 +109,7 @@ def test_corrupt_cifar_folder_is_a_data_error(tmp_path):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_a_truncated_jpeg_is_named_by_its_path(tmp_path, workers, capfd):
     """Issue 9 item 8: was a 95-line worker traceback in epoch 0."""
-    from randwire.run import train
+    from randwire.training.run import train
 
     _image_folders(tmp_path / "data", per_class=4)
     for split in ("train", "val"):
@@ -142,7 +144,7 @@ def test_evaluating_the_test_split_needs_only_its_folder(tmp_path):
     """Issue 17 item 6: a copy of val/ alone (ImageNet's test split) is enough to test a checkpoint."""
     import shutil
 
-    from randwire.run import evaluate, train
+    from randwire.training.run import evaluate, train
 
     _image_folders(tmp_path / "data")
     args = ["data=imagenet", f"data.root={tmp_path / 'data'}", "data.num_classes=2", "data.image_size=16",
@@ -163,7 +165,7 @@ def test_evaluating_the_test_split_needs_only_its_folder(tmp_path):
 def test_the_training_order_is_a_function_of_seed_epoch_and_index():
     """Issue 16 item 4: an epoch's order and each sample's augmentation seed come from (seed, epoch, index)
     alone; a skip starts mid-epoch exactly where the uninterrupted order is; DDP ranks split one order."""
-    from randwire.data import EpochOrder
+    from randwire.training.data import EpochOrder
 
     data = list(range(10))
     order = EpochOrder(data, seed=3).order(0)
@@ -188,7 +190,7 @@ def test_the_training_order_is_a_function_of_seed_epoch_and_index():
 def test_a_sample_is_augmented_the_same_whatever_was_drawn_before():
     """The augmentation of a sample depends on its seed only, not on the global torch state (which worker
     reads it, what dropout drew), and reading it leaves that state as it was."""
-    from randwire.data import SeededSamples, TensorImages, image_transform
+    from randwire.training.data import SeededSamples, TensorImages, image_transform
 
     images = TensorImages(torch.rand(4, 3, 16, 16), torch.arange(4), list("abcd"),
                           image_transform("crop_flip", 16, 16, None, None, train=True))

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from randwire import NODE_OPS, build_network
-from randwire.execution import FastStagePlan, _simulate_peak, configure_execution
+from randwire.models.execution import FastStagePlan, _simulate_peak, configure_execution
 
 
 def _pair(regime="small", node_op="sep_conv", graph="ws", **kw):
@@ -115,7 +115,7 @@ def test_memory_schedule_is_topological_deterministic_and_no_worse(graph):
 def test_weighted_sum_relu_bf16_weight_gradient_is_accumulated_in_fp32(channels_last):
     # Under CPU bf16 autocast the node inputs are bf16; the edge-weight gradient sums ~10^4 products and
     # must not be rounded to bf16 (8 mantissa bits, ~4e-3 relative) on the way.
-    from randwire.execution import WeightedSumReLU
+    from randwire.models.execution import WeightedSumReLU
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     g = torch.Generator().manual_seed(0)

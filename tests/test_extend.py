@@ -31,7 +31,7 @@ def _png_folders(root):
 def test_optimizer_dataset_and_callback_added_by_yaml_only(tmp_path):
     pngs, conf, run = tmp_path / "pngs", tmp_path / "my_conf", tmp_path / "run"
     _png_folders(pngs)
-    folder_data = {"_target_": "randwire.data.ImageDataModule", "name": "pets", "root": str(pngs),
+    folder_data = {"_target_": "randwire.training.data.ImageDataModule", "name": "pets", "root": str(pngs),
                    "required": ["train", "val"], "batch_size": 4, "num_workers": 0, "image_size": 16,
                    "num_classes": 2, "in_channels": 3, "augment": "crop_flip",
                    "train": {"_target_": "torchvision.datasets.ImageFolder", "_partial_": True, "root": "${..root}/train"},

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from conftest import ROOT, TINY
-from randwire.errors import WriteError
-from randwire.run import train
+from randwire.training.errors import WriteError
+from randwire.training.run import train
 
 # torch.save on a full disk: the OSError surfaces as torch's own RuntimeError, with the OSError as context.
 FULL_DISK_AFTER = """
@@ -172,8 +172,8 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_rerun_resumes(tmp_pat
 
 
 def test_the_lock_is_held_for_the_life_of_the_run_and_names_its_holder(tmp_path):
-    from randwire.errors import FolderInUse
-    from randwire.files import FolderLock, is_locked
+    from randwire.training.errors import FolderInUse
+    from randwire.training.folder_lock import FolderLock, is_locked
 
     with FolderLock(tmp_path) as lock:
         assert is_locked(tmp_path) and json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
@@ -256,7 +256,7 @@ def test_a_mid_epoch_requeue_gives_the_uninterrupted_result(compose_cfg, tmp_pat
     """Issue 16 item 4: on a cluster every time-limit requeue is mid-epoch. SIGUSR2 in the middle of epoch
     1, and again during the validation of the resumed run's epoch 1, each followed by the same command:
     the same weights and test metrics as a run never interrupted (random crops on, 0 and 2 workers)."""
-    from randwire.errors import RunInterrupted
+    from randwire.training.errors import RunInterrupted
 
     args = [*TINY, "data.num_samples=128", "data.augment=crop", f"data.num_workers={workers}",
             "trainer.max_epochs=3", "callbacks=last_checkpoint"]
@@ -286,8 +286,8 @@ def test_a_preemption_while_setting_up_is_an_interruption_not_a_failure(compose_
     """Slurm signals every process of a job: a SIGTERM during setup killed W&B's service and the job was
     recorded failed (submitit's own SIGTERM handler only logs). Now: interrupted, nothing to checkpoint,
     the handlers in place before are back, and the same command then trains."""
-    import randwire.run as run_module
-    from randwire.errors import RunInterrupted
+    import randwire.training.run as run_module
+    from randwire.training.errors import RunInterrupted
 
     def preempted_while_starting_wandb(loggers, run_dir):
         os.kill(os.getpid(), signal.SIGTERM)
@@ -315,7 +315,7 @@ class SigtermAtFitStart(pl.Callback if (pl := __import__("pytorch_lightning")) e
 
 
 def test_a_preemption_between_setup_and_the_first_step_stops_at_that_step(compose_cfg, tmp_path):
-    from randwire.errors import RunInterrupted
+    from randwire.training.errors import RunInterrupted
 
     before = signal.getsignal(signal.SIGTERM)
     cfg = compose_cfg(*TINY, "callbacks=last_checkpoint", f"+callbacks.kill._target_={__name__}.SigtermAtFitStart",

@@ -10,8 +10,10 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import CONF, ROOT, TINY
-from randwire.config import ConfigError, check_network_cfg
-from randwire.run import build_net, evaluate, load_checkpoint, train, CheckpointError
+from randwire.models.errors import ConfigError
+from randwire.training.config import check_network_cfg
+from randwire.training.run import build_net, evaluate, load_checkpoint, train
+from randwire.training.errors import CheckpointError
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in Path(CONF).iterdir() if p.is_dir()}
 
@@ -42,7 +44,7 @@ def test_paper_presets_match_the_paper(compose_cfg, exp, c, epochs, dropout, edg
     assert cfg.data.name == "imagenet" and cfg.data.batch_size == 256 and cfg.data.image_size == 224
     o = cfg.optimizer
     assert (o._target_, o.lr, o.momentum, o.weight_decay) == ("torch.optim.SGD", 0.1, 0.9, 5e-5)
-    assert cfg.scheduler._target_ == "randwire.schedules.WarmupCosine" and cfg.scheduler.warmup_epochs == 0
+    assert cfg.scheduler._target_ == "randwire.training.schedules.WarmupCosine" and cfg.scheduler.warmup_epochs == 0
     assert cfg.model.label_smoothing == 0.1
 
 
@@ -192,7 +194,7 @@ def test_lightning_model_summary_counts_the_network_flops(compose_cfg):
     """Lightning's summary used to print 0 FLOPs; it counts torch's way: 2 per multiply-add."""
     from pytorch_lightning.utilities.model_summary import summarize
 
-    from randwire.run import build_module
+    from randwire.training.run import build_module
 
     cfg = compose_cfg(*TINY)
     module = build_module(cfg, build_net(cfg), {})
@@ -244,7 +246,7 @@ def test_val_acc1_best_is_the_best_epoch_without_checkpointing(compose_cfg, tmp_
 
 
 def test_ckpt_path_starts_from_a_checkpoint_of_the_same_graphs_only(compose_cfg, tmp_path):
-    from randwire.errors import CheckpointError
+    from randwire.training.errors import CheckpointError
 
     _, first = _short_fit(compose_cfg, tmp_path / "a", "trainer.max_epochs=1")
     start = tmp_path / "a" / "checkpoints" / "last.ckpt"
@@ -258,7 +260,7 @@ def test_ckpt_path_starts_from_a_checkpoint_of_the_same_graphs_only(compose_cfg,
 
 
 def test_local_site_settings_are_loaded_last(tmp_path):
-    from randwire.config import compose_config
+    from randwire.training.config import compose_config
 
     site = tmp_path / "site"
     (site / "local").mkdir(parents=True)
@@ -283,7 +285,7 @@ def test_debug_fast_dev_run_trains_one_batch(compose_cfg, tmp_path):
 
 
 def test_divergence_stops_the_run_at_the_step_and_records_it(compose_cfg, tmp_path):
-    from randwire.errors import TrainingDiverged
+    from randwire.training.errors import TrainingDiverged
 
     cfg = compose_cfg(*TINY, "callbacks=default", "optimizer.lr=1e6", "trainer.max_epochs=3", run_dir=tmp_path / "run")
     # the loss turns NaN, or (thread count decides) BN statistics turn inf first, seen before validation
@@ -301,8 +303,8 @@ def test_divergence_guard_stops_a_non_finite_state_behind_a_finite_loss():
     state is checked before validation picks a best checkpoint, and at the epoch's end."""
     from types import SimpleNamespace
 
-    from randwire.errors import TrainingDiverged
-    from randwire.module import DivergenceGuard
+    from randwire.training.errors import TrainingDiverged
+    from randwire.training.module import DivergenceGuard
 
     module = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.BatchNorm2d(2))
     trainer = SimpleNamespace(sanity_checking=False, global_step=4, current_epoch=0, state=SimpleNamespace(fn="fit"))
@@ -329,7 +331,7 @@ def test_last_checkpoint_is_the_last_epoch_even_when_nothing_improves(compose_cf
 
 def test_resume_refuses_a_checkpoint_of_another_run_and_touches_nothing(compose_cfg, tmp_path):
     """Issue 9 item 2: seed=2 into a seed-0 folder, or a changed lr, is one line; the folder stays as it was."""
-    from randwire.errors import CheckpointError
+    from randwire.training.errors import CheckpointError
 
     run = tmp_path / "run"
     _short_fit(compose_cfg, run, "trainer.max_epochs=1")
@@ -354,7 +356,7 @@ def test_unreadable_last_checkpoint_falls_back_to_the_newest_readable_one(compos
 
 
 def test_checkpoints_are_written_atomically(tmp_path):
-    from randwire.module import AtomicCheckpointIO
+    from randwire.training.module import AtomicCheckpointIO
 
     io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     io.save_checkpoint({"epoch": 1, "w": torch.ones(3)}, path)
@@ -365,7 +367,7 @@ def test_checkpoints_are_written_atomically(tmp_path):
 
 
 def test_training_writes_its_checkpoints_through_the_atomic_writer(compose_cfg, tmp_path, monkeypatch):
-    from randwire.module import AtomicCheckpointIO
+    from randwire.training.module import AtomicCheckpointIO
 
     written = []
     save = AtomicCheckpointIO.save_checkpoint
@@ -402,7 +404,7 @@ def test_wandb_without_a_network_falls_back_to_offline_within_seconds(compose_cf
 
 
 def test_wandb_says_once_why_it_is_offline(monkeypatch, capsys):
-    from randwire import loggers
+    from randwire.training import loggers
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from randwire import GraphFormatError, StageGraph, derive_stage_seed, sample_graph
-from randwire.network import sample_stage_graphs
+from randwire.models.architecture import sample_stage_graphs
 
 SEEDS = range(20)
 

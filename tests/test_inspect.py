@@ -5,11 +5,11 @@ import json
 import pytest
 
 from randwire import StageGraph
-from randwire.inspect import main
+from randwire.training.inspect_network import main
 
 
 def test_inspect_prints_stages_and_writes_pictures(compose_cfg, tmp_path, capsys):
-    from randwire.run import build_net
+    from randwire.training.run import build_net
 
     out = tmp_path / "insp"
     args = ["graph=ba", "graph.m=3", "graph.n=12", "regime=regular", "regime.c=16", "seed=2"]
@@ -36,7 +36,7 @@ def test_inspect_reads_the_presets_of_conf(tmp_path, capsys):
 @pytest.mark.slow
 def test_inspect_shows_what_train_measures(compose_cfg, tmp_path, capsys):
     """`inspect experiment=cpu_budget graph=ba` prints the params and FLOPs of the equivalent train.py run."""
-    from randwire.run import train
+    from randwire.training.run import train
 
     overrides = ["experiment=cpu_budget", "graph=ba"]
     assert main([*overrides, f"out={tmp_path / 'insp'}"]) == 0

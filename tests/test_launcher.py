@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from randwire import launcher
-from randwire.errors import SlurmRefused
+from randwire.training import launcher
+from randwire.training.errors import SlurmRefused
 
 
 class FakeJob:

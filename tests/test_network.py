@@ -15,7 +15,7 @@ from randwire import (
     network_from_graphs,
     network_from_spec,
 )
-from randwire.network import RandomStage
+from randwire.models.network import RandomStage
 
 
 def _tiny(regime="small", graph="ws", seed=0, **kw):
@@ -263,7 +263,7 @@ def test_edge_removal_readings_drop_the_expected_number_of_edges(mode):
     or per graph (the stage drops one edge w.p. p); never a node's last input; kept in the spec."""
     import torch
 
-    from randwire.network import build_network, network_from_spec
+    from randwire.models.network import build_network, network_from_spec
 
     net = build_network("regular", graph="ws", n=32, c=8, seed=0, k=4, p=0.75, edge_drop=0.1, edge_drop_mode=mode)
     stage = net.stages[1].train()
@@ -284,8 +284,8 @@ def test_edge_removal_readings_drop_the_expected_number_of_edges(mode):
 
 
 def test_edge_drop_mode_is_checked_in_one_line(compose_cfg):
-    from randwire.config import check_network_cfg
-    from randwire.errors import BadValue
+    from randwire.training.config import check_network_cfg
+    from randwire.models.errors import BadValue
 
     with pytest.raises(BadValue, match=r"^regime.edge_drop_mode='per_edge' is not allowed: one of \['per_node', 'per_graph'\]"):
         check_network_cfg(compose_cfg("regime=regular", "regime.edge_drop_mode=per_edge"))
@@ -298,9 +298,10 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
     built). Integer C alone leaves dense conv up to ~3% off (one channel at C≈30 moves its FLOPs ~6.5%);
     then conv1's width (C/2 in Table 1) absorbs the rest. The small regime at the paper's 580M, three
     instances each: every node op and generator within 2% (1% by construction)."""
-    from randwire.architecture import network_cx, solve_c, solve_width
-    from randwire.complexity import Cx, complexity
-    from randwire.network import network_from_graphs, network_from_spec, sample_stage_graphs
+    from randwire.models.architecture import network_cx, solve_c, solve_width
+    from randwire.models.complexity import Cx, complexity
+    from randwire.models.network import network_from_graphs, network_from_spec
+    from randwire.models.architecture import sample_stage_graphs
 
     for seed in range(3):
         graphs = sample_stage_graphs("small", gen, 32, seed, **params)
@@ -320,9 +321,10 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
 
 
 def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
-    from randwire.architecture import network_cx
-    from randwire.complexity import Cx, complexity
-    from randwire.network import network_from_graphs, sample_stage_graphs
+    from randwire.models.architecture import network_cx
+    from randwire.models.complexity import Cx, complexity
+    from randwire.models.network import network_from_graphs
+    from randwire.models.architecture import sample_stage_graphs
 
     graphs = sample_stage_graphs("regular", "ws", 16, 0, k=4, p=0.75)
     net = network_from_graphs("regular", graphs, 20, stem_channels=7)
@@ -332,9 +334,9 @@ def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
 
 
 def test_c_auto_in_a_run_and_its_bad_values(compose_cfg, tmp_path):
-    from randwire.config import check_network_cfg
-    from randwire.errors import BadValue
-    from randwire.run import train
+    from randwire.training.config import check_network_cfg
+    from randwire.models.errors import BadValue
+    from randwire.training.run import train
 
     cfg = compose_cfg(*__import__("conftest").TINY, "regime.c=auto", "regime.flops=2e6", run_dir=tmp_path / "run")
     metrics = train(cfg)

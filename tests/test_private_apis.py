@@ -1,7 +1,7 @@
 """Every private attribute of Lightning, Hydra, submitit, W&B and torch that randwire relies on is still
 there (randwire/private_apis.py): an upgrade that renames one fails here, naming it and what it carries."""
 
-from randwire.private_apis import PRIVATE_APIS, changed
+from randwire.training.private_apis import PRIVATE_APIS, changed
 
 
 def test_the_private_apis_randwire_relies_on_are_all_there():
@@ -9,7 +9,7 @@ def test_the_private_apis_randwire_relies_on_are_all_there():
 
 
 def test_a_changed_private_api_is_named_with_what_breaks(monkeypatch):
-    import randwire.private_apis as apis
+    import randwire.training.private_apis as apis
 
     gone = apis.PrivateAPI("Trainer._x", "module.Y", "Z holds", lambda: False)
     moved = apis.PrivateAPI("pkg._z", "data.W", "V holds", lambda: __import__("no_such_module_here"))

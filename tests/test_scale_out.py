@@ -44,8 +44,8 @@ def test_ddp_sweep_on_two_cpu_processes_is_exact_and_launched_once(tmp_path):
         assert metrics["epochs"] == 2 and metrics["global_step"] == 6
     assert "| 2 |" in (sweep / "summary.md").read_text()
 
-    from randwire.config import compose_config
-    from randwire.run import evaluate
+    from randwire.training.config import compose_config
+    from randwire.training.run import evaluate
 
     metrics = json.loads((sweep / "0" / "metrics.json").read_text())
     cfg = compose_config("evaluate", [f"ckpt={metrics['test_checkpoint']}", "split=test", f"out={tmp_path / 'e.json'}"])
@@ -77,9 +77,10 @@ def test_a_failing_ddp_job_costs_its_sweep_nothing(tmp_path):
 def _graph_check_rank(rank: int, port: int, queue) -> None:
     import torch.distributed as dist
 
-    from randwire.errors import ConfigError
-    from randwire.module import RandWireModule
-    from randwire.network import network_from_graphs, sample_stage_graphs
+    from randwire.models.errors import ConfigError
+    from randwire.training.module import RandWireModule
+    from randwire.models.network import network_from_graphs
+    from randwire.models.architecture import sample_stage_graphs
     import torch
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -155,7 +156,7 @@ def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, 
     ckpt = torch.load(sweep / "0" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["global_step"] == step and ckpt["epoch"] == 1  # written on the signal, mid-epoch 1
     assert not (sweep / "1").exists()  # the sweep stopped with the interrupted job
-    from randwire.summary import collect
+    from randwire.analysis.sweeps import collect
 
     _, failed = collect(sweep)  # issue 9 item 1: the job that never started is listed too
     assert [(r["job"], r["status"], r["seed"]) for r in failed] == [("0", "interrupted", 0), ("1", "never started", 1)]
@@ -175,8 +176,8 @@ def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, 
 def test_an_interrupt_is_handed_to_submitit_for_the_requeue(monkeypatch):
     """One owner of the requeue: with submitit's SIGUSR1 handler installed, the interrupted job hands over
     to it (it requeues and exits); without one, the exit code is the signal's."""
-    from randwire.cli import hand_over_interrupt
-    from randwire.errors import RunInterrupted
+    from randwire.training.cli import hand_over_interrupt
+    from randwire.training.errors import RunInterrupted
 
     from submitit.core.job_environment import JobEnvironment
 
@@ -196,8 +197,8 @@ def test_an_interrupt_is_handed_to_submitit_for_the_requeue(monkeypatch):
 
 
 def test_spawning_strategies_are_refused_in_one_line(compose_cfg, tmp_path):
-    from randwire.errors import ConfigError
-    from randwire.run import train
+    from randwire.models.errors import ConfigError
+    from randwire.training.run import train
 
     cfg = compose_cfg("+trainer.strategy=ddp_spawn", "trainer.devices=2", run_dir=tmp_path / "run")
     with pytest.raises(ConfigError, match=r"^trainer.strategy='ddp_spawn' is not supported: use trainer.strategy=ddp"):
@@ -209,7 +210,7 @@ def _slurm_resources(*overrides: str) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    import randwire.schema  # noqa: F401  (schemas and resolvers)
+    import randwire.training.schema  # noqa: F401  (schemas and resolvers)
     from conftest import CONF
 
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
@@ -292,8 +293,9 @@ def test_lr_scales_with_the_global_batch_of_any_world(world_size, accumulate):
 
     import torch
 
-    from randwire.module import RandWireModule
-    from randwire.network import network_from_graphs, sample_stage_graphs
+    from randwire.training.module import RandWireModule
+    from randwire.models.network import network_from_graphs
+    from randwire.models.architecture import sample_stage_graphs
 
     net = network_from_graphs("lowres", sample_stage_graphs("lowres", "ws", 8, 0, k=4, p=0.75), 8, head_channels=32)
     make = __import__("functools").partial(torch.optim.SGD, lr=0.1, momentum=0.9)
@@ -341,7 +343,7 @@ def test_local_ddp_inside_a_submitit_job(tmp_path):
 def test_submitits_sacct_trouble_is_said_once(caplog, capsys):
     import logging
 
-    from randwire.cli import _SaidOnce, _say_sacct_trouble_once
+    from randwire.training.cli import _SaidOnce, _say_sacct_trouble_once
 
     _SaidOnce.said = False
     _say_sacct_trouble_once()
@@ -361,7 +363,7 @@ def test_a_machine_with_slurm_installed_does_not_nag_about_srun(compose_cfg, tmp
     """Lightning warns on every run where `srun` is on PATH and not used; a run outside an allocation (and one
     that the launcher started with srun) has nothing to act on."""
     from conftest import TINY
-    from randwire.run import train
+    from randwire.training.run import train
 
     fake = tmp_path / "bin"
     fake.mkdir()

@@ -184,8 +184,8 @@ def test_two_task_ddp_through_srun_equals_one_process(tmp_path):
     metrics = _metrics(sweep, "0")
     assert metrics["world_size"] == 2 and metrics["ranks_with_same_graphs"] == 2
     assert not list((sweep / "0").glob("train_ddp_process_*.log"))  # Slurm started the ranks, not Lightning
-    from randwire.config import compose_config
-    from randwire.run import evaluate
+    from randwire.training.config import compose_config
+    from randwire.training.run import evaluate
 
     cfg = compose_config("evaluate", [f"ckpt={metrics['test_checkpoint']}", "split=test", f"out={tmp_path / 'e.json'}"])
     one = evaluate(cfg)

@@ -13,7 +13,8 @@ import torch
 import yaml
 
 from conftest import ROOT
-from randwire.summary import collect, main, summarize
+from randwire.analysis.sweeps import collect
+from randwire.analysis.summary import main, summarize
 
 
 def _job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> None:

@@ -1,7 +1,7 @@
 """randwire's Slurm launcher as a Hydra plugin: Hydra instantiates launchers only from the ``hydra_plugins``
-namespace. The logic is ``randwire.launcher``'s; ``conf/hydra/launcher/submitit_slurm.yaml`` names this class."""
+namespace. The logic is ``randwire.training.launcher``'s; ``conf/hydra/launcher/submitit_slurm.yaml`` names this class."""
 
-from randwire.launcher import SlurmLauncher
+from randwire.training.launcher import SlurmLauncher
 
 
 class RandwireSlurmLauncher(SlurmLauncher):

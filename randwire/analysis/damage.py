@@ -1,4 +1,4 @@
-"""``damage`` (Fig. 5): every node and edge of trained networks removed in turn (:mod:`randwire.damage`),
+"""``damage`` (Fig. 5): every node and edge of trained networks removed in turn (:mod:`randwire.models.lesions`),
 Δ top-1 against degree, as a CSV and the paper's box plots."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..graphs import GENERATORS
-from ..plotting import count, pyplot, save_figure
-from ..sweeps import read_metrics
+from ..models.graphs import GENERATORS
+from ..models.plotting import count, pyplot, save_figure
+from .sweeps import read_metrics
 from .tables import _fail, _out_dir, _setting_name, find_runs
 
 
@@ -48,8 +48,8 @@ def damage_table(ckpt: Path, split: str = "test", data_root: str | None = None, 
     import torch
     from tqdm import tqdm
 
-    from ..damage import Damage, all_damages, evaluate_damages
-    from ..run import checkpoint_data, load_checkpoint
+    from ..models.lesions import Damage, all_damages, evaluate_damages
+    from ..training.run import checkpoint_data, load_checkpoint
 
     net, info = load_checkpoint(ckpt)
     dm, _ = checkpoint_data(ckpt, info, {"root": data_root} if data_root else {}, batch_size=batch_size, split=split)

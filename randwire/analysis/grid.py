@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..graphs import GENERATORS
-from ..plotting import count, pyplot, save_figure
+from ..models.graphs import GENERATORS
+from ..models.plotting import count, pyplot, save_figure
 from .tables import finished, grid_table, load_settings_table
 
 

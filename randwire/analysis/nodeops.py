@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..architecture import NODE_OPS  # Fig. 6's order
-from ..plotting import pyplot, save_figure
+from ..models.architecture import NODE_OPS  # Fig. 6's order
+from ..models.plotting import pyplot, save_figure
 from .tables import _fail, grid_table, load_settings_table, pearson
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..plotting import pyplot, save_figure
-from ..sweeps import shared_overrides, short_setting
+from ..models.plotting import pyplot, save_figure
+from .sweeps import shared_overrides, short_setting
 from .tables import STATS, _out_dir, _setting_name, finished, load_table, pearson
 
 

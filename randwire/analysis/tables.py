@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..graphs import GENERATORS  # the paper's order: ER, BA, WS
-from ..sweeps import read_metrics
+from ..models.graphs import GENERATORS  # the paper's order: ER, BA, WS
+from .sweeps import read_metrics
 
 STATS = ("avg_clustering", "avg_shortest_path", "degree_mean", "degree_std", "degree_max", "inputs", "outputs",
          "depth", "width")
@@ -35,7 +35,7 @@ def _fail(message: str) -> None:
 
 
 def graph_stats(graph) -> dict[str, Any]:
-    """Statistics of one stored stage graph (randwire.graphs.StageGraph)."""
+    """Statistics of one stored stage graph (randwire.models.graphs.StageGraph)."""
     import networkx as nx
     import numpy as np
 
@@ -82,10 +82,10 @@ def _node_op(run: Path, metrics: dict[str, Any]) -> str | None:
 
 def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | None = None) -> dict[str, Any]:
     """One run's row: where, setting, seed, status, metrics, and each stage's graph statistics with their
-    mean over stages (``mean_<stat>``). ``job``: the sweep job it belongs to (:mod:`randwire.sweeps`), the
+    mean over stages (``mean_<stat>``). ``job``: the sweep job it belongs to (:mod:`randwire.analysis.sweeps`), the
     only record of a job without results (killed, never started). An unreadable stage graph is a warning
     on stderr and a row without statistics: one bad file must not cost a sweep's summary."""
-    from ..graphs import GraphFormatError, StageGraph
+    from ..models.graphs import GraphFormatError, StageGraph
 
     job = job or {}
     overrides = metrics.get("overrides")
@@ -109,7 +109,7 @@ def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | No
         per_stage.append(stats)
         row.update({f"stage{i}_{k}": v for k, v in stats.items()})
     if not graphs and job:  # no stored graphs: the setting its config names (never sampled here)
-        from ..sweeps import graph_config
+        from .sweeps import graph_config
 
         graph = graph_config(job) or {}
         if graph.get("name"):
@@ -128,7 +128,7 @@ def run_table(runs: list[Path]):
 
 
 def job_table(done: list[dict[str, Any]], failed: list[dict[str, Any]]):
-    """One row per sweep job (:func:`randwire.sweeps.collect`): finished, failed, killed, never started."""
+    """One row per sweep job (:func:`randwire.analysis.sweeps.collect`): finished, failed, killed, never started."""
     import pandas as pd
 
     rows = []
@@ -143,7 +143,7 @@ def load_table(paths: list[str]):
     where the paths are or hold sweep folders, else every folder with a ``metrics.json``."""
     import pandas as pd
 
-    from ..sweeps import collect_many
+    from .sweeps import collect_many
 
     tables = []
     for raw in paths:
@@ -173,7 +173,7 @@ def _setting_name(row) -> str:
 
 
 # ran, left no result ("missing": killed; "unreadable": a metrics.json that cannot be parsed; "cancelled":
-# left Slurm's queue without a result, randwire.launcher)
+# left Slurm's queue without a result, randwire.training.launcher)
 FAILED = ("failed", "diverged", "interrupted", "cancelled", "missing", "unreadable")
 
 

@@ -13,7 +13,7 @@ def log_to_wandb(analysis: str, written: dict[str, Path], paths: list[str], proj
     import pandas as pd
     import wandb
 
-    from ..loggers import wandb_mode
+    from ..training.loggers import wandb_mode
 
     mode = wandb_mode("auto", announce=True)
     if mode == "disabled":

@@ -117,8 +117,8 @@ class SlurmLauncher(SubmititSlurmLauncher):
         from hydra.core.hydra_config import HydraConfig
         from omegaconf import open_dict
 
-        from .run import write_failure
-        from .sweeps import read_metrics
+        from .records import write_failure
+        from .records import read_metrics
 
         assert self.hydra_context is not None and self.config is not None
         config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))

@@ -1,4 +1,5 @@
-"""The errors a user sees as one line (``error: ...``, exit code 2). No dependencies: every layer raises them.
+"""Bad values as one line (``error: ...``, exit code 2), and the checks that raise them. No dependencies:
+every layer raises them (the training framework's own errors: :mod:`randwire.training.errors`).
 
 Each component checks the values it owns and raises :class:`BadValue` naming its own parameter (``k``);
 the config layer re-keys it to the config path the user typed (``graph.k``) with :meth:`BadValue.under`.
@@ -26,38 +27,6 @@ class BadValue(ConfigError):
         if "." in self.key:
             return self
         return BadValue(prefix + self.key, self.value, self.allowed, self.verdict)
-
-
-class DataError(ValueError):
-    """Data that exists but cannot be read as the dataset it claims to be."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, foreign, or does not match the run."""
-
-
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite: the run stops at that step (one line for the user)."""
-
-
-class WriteError(RuntimeError):
-    """A file of the run could not be written: the disk is full, over quota or read-only (one line)."""
-
-
-class FolderInUse(RuntimeError):
-    """Another live process holds the run folder (randwire.files.FolderLock): one line naming it."""
-
-
-class SlurmRefused(RuntimeError):
-    """Slurm refused a sweep's jobs, or will never start one (its request is over the partition): one line."""
-
-
-class RunInterrupted(Exception):
-    """The run stopped on a scheduler's signal after writing its checkpoint; ``signum`` says which."""
-
-    def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.signum = signum
 
 
 def is_int(x: Any) -> bool:

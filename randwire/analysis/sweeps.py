@@ -15,47 +15,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from .resources import sweep_plan
-
-
-METRICS_FILE = "metrics.json"
-_WARNED: set[str] = set()  # each unreadable file is named once per process
-
-
-def read_metrics(job_dir: str | Path) -> dict[str, Any] | None:
-    """A job's ``metrics.json``: None where there is none; a file that cannot be parsed (truncated by a full
-    disk or a kill mid-write, edited by hand) is one warning line naming it and a record with status
-    ``unreadable``, so it counts like a job without a result and every healthy job is still summarised."""
-    path = Path(job_dir) / METRICS_FILE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-        if not isinstance(record, dict):
-            raise ValueError(f"a JSON {type(record).__name__}, not an object")
-        return record
-    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        reason = " ".join(str(err).split())
-        if str(path) not in _WARNED:
-            _WARNED.add(str(path))
-            print(f"warning: {path} is unreadable ({reason}): its job is counted as one without a result",
-                  file=sys.stderr)
-        return {"status": "unreadable", "error": f"{METRICS_FILE} is unreadable ({reason})"}
-
-
-def seed_of(overrides: Iterable[str]) -> int | None:
-    for o in overrides:
-        if o.lstrip("+~").startswith("seed="):
-            try:
-                return int(o.split("=", 1)[1])
-            except ValueError:
-                return None
-    return None
-
-
-def setting_of(overrides: Iterable[str]) -> list[str]:
-    """What makes runs of one setting comparable: the overrides minus the seed, sorted."""
-    return sorted(o for o in overrides if seed_of([o]) is None)
+from ..training.records import METRICS_FILE, read_metrics, seed_of, setting_of
+from ..training.resources import sweep_plan
 
 
 def shared_overrides(settings: list[str]) -> list[str]:
@@ -152,7 +113,7 @@ def graph_config(job: dict[str, Any]) -> dict[str, Any] | None:
     try:
         from omegaconf import OmegaConf
 
-        from .config import compose_config
+        from ..training.config import compose_config
 
         cfg = compose_config("train", [o for o in job.get("overrides") or [] if not o.startswith("hydra.")])
         return OmegaConf.to_container(cfg.graph, resolve=True)

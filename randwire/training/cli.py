@@ -40,6 +40,11 @@ def _say_sacct_trouble_once() -> None:
         logger.addFilter(_SaidOnce())
 
 
+# The outcome of the last sweep this process ran, filled by the sweep's summary callback
+# (randwire.analysis.summary.MultirunSummary): run_app turns failed jobs into exit code 1.
+LAST_SWEEP: dict[str, object] = {"dir": None, "jobs": 0, "failed": 0}
+
+
 def run_app(app: Callable[[], object]) -> None:
     """Run a ``@hydra.main`` app; a config Hydra cannot compose (a value of the wrong type, an unknown key
     or group option) is one line on stderr and exit code 2, like every other bad value."""
@@ -49,7 +54,6 @@ def run_app(app: Callable[[], object]) -> None:
     from .config import composition_error_line, group_override_line
     from .errors import SlurmRefused
 
-    from . import summary
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own multi-line report
     _say_sacct_trouble_once()
@@ -73,7 +77,7 @@ def run_app(app: Callable[[], object]) -> None:
         print(f"error: {line}", file=sys.stderr)
         sys.exit(2)
     except OSError as err:  # Hydra could not create the run or sweep folder (read-only, full, not a folder)
-        from .files import disk_error, write_error_line
+        from ..models.files import disk_error, write_error_line
 
         disk = disk_error(err)
         if disk is not None:  # Hydra's own files (.hydra/, the log): the folder it was making
@@ -86,9 +90,9 @@ def run_app(app: Callable[[], object]) -> None:
             print(f"error: cannot write the output folder {err.filename or ''}: {err.strerror or err} "
                   f"(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)", file=sys.stderr)
         sys.exit(2)
-    if summary.LAST_SWEEP["failed"]:  # the sweep ran to its end; its exit code still says what failed
-        print(f"error: {summary.LAST_SWEEP['failed']} of {summary.LAST_SWEEP['jobs']} jobs failed "
-              f"(listed in {summary.LAST_SWEEP['dir']}/summary.md)", file=sys.stderr)
+    if LAST_SWEEP["failed"]:  # the sweep ran to its end; its exit code still says what failed
+        print(f"error: {LAST_SWEEP['failed']} of {LAST_SWEEP['jobs']} jobs failed "
+              f"(listed in {LAST_SWEEP['dir']}/summary.md)", file=sys.stderr)
         sys.exit(1)
 
 
@@ -120,7 +124,7 @@ def _discard_if_empty(run_dir: Path) -> None:
     """Remove a run folder that holds only what Hydra writes (and its parents this run made)."""
     import shutil
 
-    from .files import LOCK_FILE, is_locked
+    from .folder_lock import LOCK_FILE, is_locked
 
     if run_dir.is_dir() and not is_locked(run_dir) and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log", LOCK_FILE}:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -147,7 +151,7 @@ def record_failed_job(cfg, err: BaseException, traceback: bool = False) -> None:
     import logging
 
     from .errors import TrainingDiverged
-    from .run import write_failure
+    from .records import write_failure
 
     line = " ".join(str(err).split()) or type(err).__name__
     if traceback:

@@ -1,16 +1,34 @@
 """A RandWire network's description without torch: regimes (paper Table 1), node operations, the stage
 layout, the checks of their values and the sampling of the stage graphs. Importing it costs no torch, so
-a bad value is reported before torch loads; :mod:`randwire.network` builds the modules from it."""
+a bad value is reported before torch loads; :mod:`randwire.models.network` builds the modules from it."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
-from typing import Any
+from typing import Any, Optional
 
 from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
 from .errors import BadValue, is_int, is_number, require, require_choice
 from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_params
+
+MISSING = "???"  # OmegaConf's marker of a value the config must give (the model library does not import it)
+
+
+@dataclasses.dataclass
+class Execution:
+    """The keys and types of ``conf/execution/*.yaml`` (registered as its schema by randwire.training.schema)."""
+
+    mode: str = MISSING
+    channels_last: bool = MISSING
+    fold_bn: bool = MISSING
+    schedule: str = MISSING
+    fused_aggregation: bool = MISSING
+    compile: bool = MISSING
+    compile_mode: Optional[str] = None
+    threads: Optional[int] = None
+
 
 NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")
 REGIMES = ("small", "regular", "lowres")
@@ -90,7 +108,7 @@ def sample_stage_graphs(regime: str, graph: str, n: int, seed: int, **graph_para
 
 
 # ----------------------------------------------------------------------------------------------------
-# Complexity from the description alone (pycls style): what each module of randwire.network adds, as
+# Complexity from the description alone (pycls style): what each module of randwire.models.network adds, as
 # functions of its sizes. The modules' complexity() methods call these, so there is one count; solving
 # C for a FLOPs budget evaluates them, never a built network.
 # ----------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from .errors import ConfigError, is_int
+from ..models.errors import ConfigError, is_int
 
 
 def _devices(devices: Any, key: str = "trainer.devices") -> int:

@@ -4,8 +4,8 @@ Runs after every ``-m`` sweep (Hydra callback) and as a command over one or seve
 parent of several), so a Slurm sweep whose launching shell died can still be summarised, and a grid that
 spans several sweeps is one table:
 
-    python -m randwire.summary multirun/randwire/2026-11-26_10-00-00-123456
-    python -m randwire.summary grid/er grid/ba grid/ws --out grid      # or: python -m randwire.summary grid
+    python -m randwire.analysis.summary multirun/randwire/2026-11-26_10-00-00-123456
+    python -m randwire.analysis.summary grid/er grid/ba grid/ws --out grid      # or: python -m randwire.analysis.summary grid
 
 Writes ``summary.md`` and ``summary.csv`` (one row per setting: n, mean ± std, failed seeds) and
 ``runs.csv`` (one row per job, finished or not: setting, seed, status, reason, metrics and the graph
@@ -21,7 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .sweeps import collect, collect_many, shared_overrides, short_setting  # noqa: F401  (collect: tests, one sweep)
+from hydra.experimental.callback import Callback
+
+from ..training.cli import LAST_SWEEP  # the sweep's outcome, for the entry point's exit code
+from .sweeps import collect_many, shared_overrides, short_setting
 
 COLUMNS = [("test/acc1", "top-1 (%)", 100.0), ("test/acc5", "top-5 (%)", 100.0),
            ("params", "params (M)", 1e-6), ("flops", "FLOPs (M)", 1e-6),
@@ -132,7 +135,7 @@ def write_summary(paths: str | Path | list[str | Path], quiet: bool = False, out
     (out / "summary.md").write_text(to_markdown(table, failed, done))
     (out / "summary.csv").write_text(to_csv(table))
     if done or failed:
-        from .analysis.tables import job_table
+        from .tables import job_table
 
         job_table(done, failed).to_csv(out / "runs.csv", index=False)
     if not quiet:
@@ -162,14 +165,6 @@ def _print(table, failed, sweep_dir: Path) -> None:
     console.print(f"written: {sweep_dir / 'summary.md'}, {sweep_dir / 'summary.csv'}, {sweep_dir / 'runs.csv'}")
 
 
-try:
-    from hydra.experimental.callback import Callback
-except ImportError:  # pragma: no cover - hydra is a dependency
-    Callback = object  # type: ignore[assignment,misc]
-
-
-# What the last sweep of this process left (read by the entry point for the sweep's exit code).
-LAST_SWEEP: dict[str, Any] = {"dir": None, "jobs": 0, "failed": 0}
 
 
 class MultirunSummary(Callback):
@@ -189,7 +184,7 @@ class MultirunSummary(Callback):
 def _log_wandb_table(config, table, sweep_dir: Path) -> None:
     import wandb
 
-    from .loggers import wandb_mode
+    from ..training.loggers import wandb_mode
 
     from omegaconf import OmegaConf
 
@@ -211,7 +206,7 @@ def _log_wandb_table(config, table, sweep_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m randwire.summary", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m randwire.analysis.summary", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", metavar="PATH", help="sweep folders, or a parent of several sweeps")
     parser.add_argument("--out", default=None, help="where to write (default: the sweep folder; several: their parent)")

@@ -1,9 +1,9 @@
 """The one validation pass of a composed config, and the errors it turns into one line each.
 
-Nothing here decides what a value may be. Types and keys come from the schemas (:mod:`randwire.schema`,
+Nothing here decides what a value may be. Types and keys come from the schemas (:mod:`randwire.training.schema`,
 checked by Hydra at composition); each range is checked once, by the component that owns the value
-(generator parameters: :mod:`randwire.graphs`; regime, node op and channels: :mod:`randwire.network`;
-execution switches: :mod:`randwire.execution`; data: :class:`randwire.data.ImageDataModule`; optimizer,
+(generator parameters: :mod:`randwire.models.graphs`; regime, node op and channels: :mod:`randwire.models.network`;
+execution switches: :mod:`randwire.models.execution`; data: :class:`randwire.training.data.ImageDataModule`; optimizer,
 scheduler, trainer, callbacks, loggers: the classes named by their ``_target_``, built here once on the
 spot). This module only calls them in order, before any data loads or anything is written, and names the
 config key of whatever they reject.
@@ -17,10 +17,11 @@ from typing import Any, Callable, Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import BadValue, CheckpointError, ConfigError, DataError, kind_of  # noqa: F401  (re-exported)
-from .graphs import GENERATOR_PARAMS, validate_seed
+from ..models.errors import BadValue, ConfigError, kind_of  # noqa: F401  (re-exported)
+from .errors import CheckpointError, DataError
+from ..models.graphs import GENERATOR_PARAMS, validate_seed
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"  # the repository's conf/, as train.py reads it
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/, as train.py reads it
 
 
 def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
@@ -45,7 +46,7 @@ def graph_params(graph_cfg: Mapping[str, Any]) -> dict[str, Any]:
 def check_network_cfg(cfg: Mapping[str, Any]) -> None:
     """seed, graph, regime, node_op and the data's classes/channels, checked by their owners (no torch
     module is built, no graph is sampled); a rejected value is re-keyed to its config path."""
-    from .architecture import validate_network_args, validate_stage_params, validate_width
+    from ..models.architecture import validate_network_args, validate_stage_params, validate_width
     from .schema import extra_keys
 
     g, r, d = cfg["graph"], cfg["regime"], cfg["data"]
@@ -69,7 +70,7 @@ def check_network_cfg(cfg: Mapping[str, Any]) -> None:
 
 def check_execution_cfg(execution: Mapping[str, Any] | None) -> None:
     """The ``execution`` group (train.py and evaluate.py); its owner keys the messages ``execution.*``."""
-    from .execution import validate_execution_cfg
+    from ..models.execution import validate_execution_cfg
 
     validate_execution_cfg(dict(execution or {}))
 

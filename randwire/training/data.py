@@ -21,7 +21,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from .data_values import check_data_values
-from .errors import DataError, is_int, require, require_choice
+from .errors import DataError
+from ..models.errors import is_int, require, require_choice
 
 SPLIT_SEED = 20190401  # reading: a fixed seed for every held-out split, independent of the run seed
 ORDER_STREAM = 0x5EED0  # reading: the stream of the training order and augmentation seeds, apart from the splits'

@@ -13,50 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from omegaconf import DictConfig
-
-
-def _hydra_config():
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return HydraConfig.get()
-    except Exception:  # not launched by Hydra (tests, notebooks)
-        return None
-
-
-def group_overrides(cfg: DictConfig | None = None) -> list[str]:
-    """The run's command-line overrides minus the seed: what makes runs of one setting comparable."""
-    hc = _hydra_config()
-    task = list(hc.overrides.task) if hc is not None else list((cfg or {}).get("overrides", []) or [])
-    return sorted(o for o in task if not o.lstrip("+~").startswith("seed="))
-
-
-def group_name(cfg: DictConfig | None = None, limit: int = 100) -> str:
-    """Readable setting name: the overrides minus the seed. A long list keeps its meaning: keys are cut to
-    their last part where that stays unambiguous (``optimizer.lr=0.1`` -> ``lr=0.1``), and what is still over
-    ``limit`` characters ends in ``…`` and a hash of the whole list, so two settings never share a name
-    (W&B groups are at most 128 characters; ``metrics.json`` keeps the full list as ``overrides``)."""
-    overrides = group_overrides(cfg)
-    text = ",".join(overrides) if overrides else "defaults"
-    if len(text) <= limit:
-        return text
-    keys = [o.split("=", 1)[0] for o in overrides]
-    short = [k.lstrip("+~").rsplit(".", 1)[-1] for k in keys]
-    parts = [f"{s}={o.split('=', 1)[1]}" if "=" in o and short.count(s) == 1 else o for s, o in zip(short, overrides)]
-    shorter = ",".join(parts)
-    if len(shorter) <= limit:
-        return shorter
-    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
-    return shorter[: limit - len(digest) - 2] + "…#" + digest
-
-
-def sweep_name() -> str | None:
-    """The sweep folder's name (its start time) inside a ``-m`` run; None for a single run."""
-    hc = _hydra_config()
-    if hc is None or str(hc.mode) != "RunMode.MULTIRUN":
-        return None
-    return Path(hc.sweep.dir).name
+from .records import group_name, sweep_name
 
 
 def _wandb_logged_in() -> bool:

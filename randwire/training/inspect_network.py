@@ -1,7 +1,7 @@
 """See a generator's networks before spending GPU time on them: the network train.py would train.
 
-    python -m randwire.inspect experiment=paper_small seed=0 out=inspect_out
-    python -m randwire.inspect experiment=cpu_budget graph=ba graph.m=5 regime=small
+    python -m randwire.training.inspect_network experiment=paper_small seed=0 out=inspect_out
+    python -m randwire.training.inspect_network experiment=cpu_budget graph=ba graph.m=5 regime=small
 
 Takes train.py's overrides (groups such as ``graph=ba``, presets such as ``experiment=paper_small``, keys
 such as ``graph.k=6``) and composes the same ``conf/``, so it shows exactly the network train.py would
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .complexity import Cx
+from ..models.complexity import Cx
 
 USAGE = __doc__
 
@@ -46,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from .complexity import complexity
-    from .config import ConfigError, check_network_cfg, composition_error_line, compose_config
-    from .plotting import draw_stage
+    from ..models.complexity import complexity
+    from ..models.errors import ConfigError
+    from .config import check_network_cfg, composition_error_line, compose_config
+    from ..models.plotting import draw_stage
     from .run import build_net
 
     out = Path(next((a.split("=", 1)[1] for a in argv if a.startswith("out=")), "inspect_out"))
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bad = next((a for a in overrides if "=" not in a), None)
         if bad is not None:
-            raise ConfigError(f"argument {bad!r} is not a key=value override; see `python -m randwire.inspect --help`")
+            raise ConfigError(f"argument {bad!r} is not a key=value override; see `python -m randwire.training.inspect_network --help`")
         cfg = compose_config("train", overrides)
         check_network_cfg(cfg)
         net = build_net(cfg)

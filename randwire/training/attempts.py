@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_write, slurm_job_id
+from ..models.files import atomic_write
+from .folder_lock import slurm_job_id
 
 ATTEMPTS_FILE = "attempts.json"
 

@@ -18,24 +18,28 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from .attempts import end_attempt, start_attempt
-from .config import (BadValue, CheckpointError, ConfigError, build, build_each, check_execution_cfg, check_network_cfg,
-                     check_optimization, check_start_keys, compose_config, graph_params)
+from ..models.errors import BadValue, ConfigError
+from .errors import CheckpointError
+from .config import build, build_each, check_execution_cfg, check_network_cfg, check_optimization, check_start_keys, compose_config, graph_params
 from .data_values import check_data_cfg
 from .distributed import check_strategy, child_ranks_run_this_job, is_child_rank, leave_requeue_to_submitit
-from .files import FolderLock, atomic_write, disk_error, write_error_line
-from .errors import DataError, RunInterrupted, TrainingDiverged, WriteError, is_int, require, require_choice
+from .folder_lock import FolderLock
+from ..models.files import atomic_write, disk_error, write_error_line
+from .errors import DataError, RunInterrupted, TrainingDiverged, WriteError
+from ..models.errors import is_int, require, require_choice
 from .provenance import provenance
 from .resources import apply_cpu_share
-from .loggers import finish_wandb, group_name, group_overrides, log_run_artifacts, wandb_record
-from .sweeps import METRICS_FILE
+from .loggers import finish_wandb, log_run_artifacts, wandb_record
+from .records import METRICS_FILE, group_name, group_overrides, write_failure
 # evaluate.py's precision (trainer.precision's names): the autocast dtype of the forward pass.
 EVAL_PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16", "16-mixed": "float16"}
 
 
 def build_net(cfg: DictConfig):
     """The network of g(θ, s): stage graphs sampled from ``cfg.seed``, initial weights seeded by it too."""
-    from .execution import configure_execution
-    from .network import network_from_graphs, sample_stage_graphs
+    from ..models.execution import configure_execution
+    from ..models.network import network_from_graphs
+    from ..models.architecture import sample_stage_graphs
 
     g, r = cfg.graph, cfg.regime
     graphs = sample_stage_graphs(r.name, g.name, g.n, cfg.seed, **graph_params(g))
@@ -45,8 +49,8 @@ def build_net(cfg: DictConfig):
     if c != "auto" and r.get("flops") is not None:
         print(f"note: regime.flops={r.flops} is not used: it is read only with regime.c=auto (C={c} as given)", flush=True)
     if c == "auto":  # the paper compares at (nearly) equal FLOPs: C from the budget, on these very graphs
-        from .architecture import network_cx, solve_width
-        from .complexity import Cx
+        from ..models.architecture import network_cx, solve_width
+        from ..models.complexity import Cx
 
         c, stem = solve_width(float(r.flops), r.name, graphs, cfg.data.image_size, **sizes)
         if stem is not None:
@@ -131,7 +135,7 @@ def _check_same_run(key: str, path: Path, info: dict[str, Any], net, cfg: DictCo
         return
     then, now = _flatten(info.get("run_config") or {}), _flatten(config_dict)
     differ = [k for k in _differing_keys(then, now, RESUME_MAY_CHANGE) if not (k.startswith("data.") and k.endswith("root"))]
-    if differ and info.get("format") != 1:
+    if differ:
         shown = ", ".join(f"{k}={then.get(k)!r} there, {now.get(k)!r} here" for k in differ[:3])
         raise CheckpointError(f"{key}={str(path)!r} was trained with another config: {shown}"
                               f"{f' (+{len(differ) - 3} more)' if len(differ) > 3 else ''}; allowed to change on "
@@ -221,9 +225,8 @@ def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: cont
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from .data import ResumeOrder
-    from .module import (AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, SignalCheckpoint, SignalsBeforeFit,
-                         StepMemory)
-    from .plotting import draw_stage
+    from .module import AtomicCheckpointIO, DivergenceGuard, EpochLine, ResumableRNG, SignalCheckpoint, SignalsBeforeFit, StepMemory
+    from ..models.plotting import draw_stage
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")  # Lightning-internal noise
     # Reading: outside a Slurm allocation srun has nothing to do, and inside one the launcher (submitit_slurm)
@@ -374,21 +377,6 @@ def _own_line(err: BaseException) -> str:
     return last.split(f"{type(err).__name__}: ", 1)[-1]
 
 
-def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "failed", **extra: Any) -> bool:
-    """``metrics.json`` of a job that did not finish: valid JSON with the status and the one-line reason,
-    keyed like a finished job (seed, setting), so the sweep summary lists it next to its setting. Best
-    effort: on a full disk it may not be writable either (False; the job then counts as killed)."""
-    seed = cfg.get("seed") if isinstance(cfg.get("seed"), int) else None
-    record = {"status": status, "error": " ".join(reason.split()), "seed": seed,
-              "group": group_name(cfg), "overrides": group_overrides(cfg), **extra}
-    try:
-        record.update(end_attempt(run_dir, status))
-        atomic_write(run_dir / METRICS_FILE, json.dumps(record, indent=1) + "\n")
-    except OSError:
-        return False
-    return True
-
-
 def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
     """The LightningModule around ``net`` with the optimizer and scheduler partials Hydra builds."""
     from .module import RandWireModule
@@ -436,10 +424,29 @@ def read_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[dict[st
     info = ckpt.get("randwire") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or not isinstance(info.get("net_spec"), dict):
         raise CheckpointError(f"{key}={str(path)!r}: not a randwire checkpoint (it stores no RandWire graphs)")
-    if info.get("format") not in (1, CHECKPOINT_FORMAT):
+    if info.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{key}={str(path)!r}: randwire checkpoint format {info.get('format')!r} is not "
-                              f"supported (expected 1 or {CHECKPOINT_FORMAT})")
+                              f"supported (expected {CHECKPOINT_FORMAT})")
+    info["run_config"] = _moved_targets(info.get("run_config"))
     return ckpt, info
+
+
+# Classes a stored run config names by import path (``_target_``), under the paths they had before the code
+# moved into its three layers: a checkpoint of then builds its data module and schedule from today's paths.
+MOVED = {"randwire.data.": "randwire.training.data.", "randwire.schedules.": "randwire.training.schedules.",
+         "randwire.summary.": "randwire.analysis.summary."}
+
+
+def _moved_targets(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _moved_targets(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_moved_targets(v) for v in node]
+    if isinstance(node, str):
+        for old, new in MOVED.items():
+            if node.startswith(old):
+                return new + node[len(old):]
+    return node
 
 
 def _unreadable_why(err: BaseException) -> str:
@@ -457,8 +464,8 @@ def _unreadable_why(err: BaseException) -> str:
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     """Rebuild the network **from the graphs stored in the checkpoint** and load its weights."""
-    from .graphs import GraphFormatError
-    from .network import network_from_spec
+    from ..models.graphs import GraphFormatError
+    from ..models.network import network_from_spec
 
     ckpt, info = read_checkpoint(path)
     try:
@@ -485,12 +492,8 @@ def _reroot(node: Any, old: str, new: str) -> Any:
 
 def stored_data_config(run_cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """The data config a checkpoint was trained with, as ``conf/data`` builds it, with evaluate's
-    overrides (``data.root`` moves every stored path under the old root). Format-1 checkpoints stored
-    the data group without ``_target_``: their values are laid over today's ``conf/data/<name>.yaml``."""
+    overrides (``data.root`` moves every stored path under the old root)."""
     stored = dict(run_cfg.get("data") or {})
-    if stored and "_target_" not in stored:
-        base = OmegaConf.to_container(compose_config("train", [f"data={stored.get('name')}"]).data, resolve=False)
-        stored = {**base, **{k: v for k, v in stored.items() if k in base and type(v) is type(base[k])}}
     if overrides.get("root") is not None:
         if "root" not in stored:  # mnist5k, synthetic: a path given for them would be silently ignored
             raise ConfigError(f"data.root={overrides['root']!r} is not allowed: the checkpoint was trained on "
@@ -543,8 +546,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
-    from .complexity import complexity
-    from .execution import configure_execution
+    from ..models.complexity import complexity
+    from ..models.execution import configure_execution
 
     if OmegaConf.is_missing(cfg, "ckpt") or not cfg.ckpt:
         raise ConfigError("ckpt is missing: pass ckpt=<path of a .ckpt file> (a run's checkpoints/best.ckpt or last.ckpt)")

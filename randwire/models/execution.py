@@ -21,11 +21,11 @@ from typing import Any
 
 import torch
 
-from . import schema
+from .architecture import Execution
 from .errors import BadValue, ConfigError, is_int, require, require_choice
 from .network import RandomStage, RandWireNet, conv_bn
 
-EXECUTION_KEYS = {f.name for f in dataclasses.fields(schema.Execution)}  # the keys of conf/execution/*.yaml
+EXECUTION_KEYS = {f.name for f in dataclasses.fields(Execution)}
 SCHEDULES = ("memory", "index")
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 

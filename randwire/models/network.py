@@ -1,9 +1,9 @@
 """RandWire networks built from stored stage graphs (paper §3.3-3.4, Table 1).
 
-A network is always built from :class:`~randwire.graphs.StageGraph` objects; :func:`build_network` samples
+A network is always built from :class:`~randwire.models.graphs.StageGraph` objects; :func:`build_network` samples
 them first (one per random stage, each from its own derived seed), :func:`network_from_graphs` rebuilds from
 stored ones (checkpoints) and never re-samples. How a stage is executed (plain per-node loop or the fast
-plan of :mod:`randwire.execution`) does not change its parameters or its ``state_dict``.
+plan of :mod:`randwire.models.execution`) does not change its parameters or its ``state_dict``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .complexity import Cx
-from .architecture import (HEAD_CHANNELS, NODE_OPS, REGIMES, conv_bn_cx, head_cx, network_cx,  # noqa: F401
-                           node_cx, sample_stage_graphs, stage_cx, stage_layout, transform_cx, validate_network_args,
-                           validate_node_op, validate_stage_params)
+from .architecture import HEAD_CHANNELS, NODE_OPS, REGIMES, conv_bn_cx, head_cx, network_cx, node_cx, sample_stage_graphs, stage_cx, stage_layout, transform_cx, validate_network_args, validate_node_op, validate_stage_params
 from .graphs import StageGraph
 
 
@@ -61,7 +59,7 @@ class NodeTransform(nn.Module):
             )
             self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
-        self.fold_bn = False  # set by randwire.execution: fold BN into the last conv in eval mode
+        self.fold_bn = False  # set by randwire.models.execution: fold BN into the last conv in eval mode
 
     def forward(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
         x = x if relu_done else torch.relu(x)
@@ -119,7 +117,7 @@ class RandomStage(nn.Module):
             for v, p in enumerate(self.preds)
         )
         self.multi = [v for v, p in enumerate(self.preds) if len(p) > 1]
-        self.plan = None  # set by randwire.execution when the fast execution is switched on
+        self.plan = None  # set by randwire.models.execution when the fast execution is switched on
 
     # -- aggregation weights ------------------------------------------------------------------------
     def edge_weights(self) -> list[torch.Tensor | None]:
@@ -163,7 +161,7 @@ class RandomStage(nn.Module):
     # -- execution -----------------------------------------------------------------------------------
     def forward_reference(self, x: torch.Tensor, damaged: Any = None) -> torch.Tensor:
         """The plain per-node loop every public implementation uses; all node outputs live to the end.
-        ``damaged`` (a :class:`randwire.damage.DamagedStage`): run only the nodes, in-edges and output
+        ``damaged`` (a :class:`randwire.models.lesions.DamagedStage`): run only the nodes, in-edges and output
         nodes a graph damage left (Fig. 5); None: the whole stage."""
         weights = self.edge_weights()
         outs: dict[int, torch.Tensor] = {}
@@ -284,7 +282,7 @@ class RandWireNet(nn.Module):
             for graph, (_, c_in, c_out) in zip(self.graphs, layout)
         )
         self.head = Head(layout[-1][2], num_classes, dropout, head_channels)
-        self.plan = None  # set by randwire.execution when the fast execution is switched on
+        self.plan = None  # set by randwire.models.execution when the fast execution is switched on
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

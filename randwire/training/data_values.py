@@ -1,4 +1,4 @@
-"""The data module's values, checked without torch or Lightning: :class:`randwire.data.ImageDataModule`
+"""The data module's values, checked without torch or Lightning: :class:`randwire.training.data.ImageDataModule`
 runs this check when it is built, and ``train.py`` runs it on the config before anything heavy loads, so a
 bad ``data.*`` value is one line within about a second."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import BadValue, ConfigError, is_int, require, require_choice
+from ..models.errors import BadValue, ConfigError, is_int, require, require_choice
 
 AUGMENT = ("none", "crop", "crop_flip", "imagenet")
 
@@ -44,9 +44,9 @@ def required_for(split: str, required: Sequence[str], has_val: bool, has_test: b
 
 
 def check_data_cfg(data: Any) -> None:
-    """The same check on the composed ``data`` config of :class:`~randwire.data.ImageDataModule` (other
+    """The same check on the composed ``data`` config of :class:`~randwire.training.data.ImageDataModule` (other
     data modules check themselves when Hydra builds them); errors keyed ``data.*``."""
-    if not isinstance(data, dict) or data.get("_target_") != "randwire.data.ImageDataModule":
+    if not isinstance(data, dict) or data.get("_target_") != "randwire.training.data.ImageDataModule":
         return
     train = data.get("train") or {}
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .errors import is_int, is_number, require
+from ..models.errors import is_int, is_number, require
 
 
 class WarmupCosine(torch.optim.lr_scheduler.LambdaLR):
@@ -44,7 +44,7 @@ class WarmupCosine(torch.optim.lr_scheduler.LambdaLR):
 
 def scheduler_context(make_scheduler: Any, **context: Any) -> dict[str, Any]:
     """The run facts (``total_steps``, ``max_epochs``, ``steps_per_epoch``) that a scheduler constructor
-    takes by name: torch's own schedulers take none of them, :class:`~randwire.schedules.WarmupCosine` two."""
+    takes by name: torch's own schedulers take none of them, :class:`~randwire.training.schedules.WarmupCosine` two."""
     try:
         names = inspect.signature(make_scheduler).parameters
     except (TypeError, ValueError):

@@ -3,8 +3,8 @@
 The YAML files in ``conf/`` hold the values (paper defaults live there, once); these dataclasses hold only
 the types and the keys, so ``graph.k=abc`` or ``+graph.m=3`` on a WS graph fails while Hydra composes the
 config, before any code runs. Value *ranges* are checked by the component that owns each value
-(generator parameters in :mod:`randwire.graphs`, regime values in :mod:`randwire.network`, the execution
-switches in :mod:`randwire.execution`), not here. No torch here.
+(generator parameters in :mod:`randwire.models.graphs`, regime values in :mod:`randwire.models.network`, the execution
+switches in :mod:`randwire.models.execution`), not here. No torch here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from ..models.architecture import Execution
 from . import resources  # noqa: F401  (registers the resolvers conf/hydra/launcher/*.yaml use)
 
 
@@ -42,7 +43,7 @@ class WSGraph:
 @dataclass
 class Regime:
     name: str = MISSING
-    c: Any = MISSING            # an integer, or "auto": solved from `flops` (randwire.architecture.solve_c)
+    c: Any = MISSING            # an integer, or "auto": solved from `flops` (randwire.models.architecture.solve_c)
     flops: Optional[float] = None  # multiply-adds budget at data.image_size, for c=auto
     dropout: float = MISSING
     edge_drop: float = MISSING
@@ -53,18 +54,6 @@ class Regime:
 @dataclass
 class NodeOp:
     name: str = MISSING
-
-
-@dataclass
-class Execution:
-    mode: str = MISSING
-    channels_last: bool = MISSING
-    fold_bn: bool = MISSING
-    schedule: str = MISSING
-    fused_aggregation: bool = MISSING
-    compile: bool = MISSING
-    compile_mode: Optional[str] = None
-    threads: Optional[int] = None
 
 
 SCHEMAS = {("graph", "er"): ERGraph, ("graph", "ba"): BAGraph, ("graph", "ws"): WSGraph,
@@ -86,7 +75,7 @@ def register() -> None:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
-    from .architecture import cpu_image_size
+    from ..models.architecture import cpu_image_size
 
     if not OmegaConf.has_resolver("randwire.cpu_image_size"):
         OmegaConf.register_new_resolver("randwire.cpu_image_size", cpu_image_size)

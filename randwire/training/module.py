@@ -19,14 +19,15 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from .complexity import complexity
-from .files import atomic_write
-from .memory import PeakMemory, cpu_heap_available
-from .errors import TrainingDiverged, is_int, is_number, require
-from .network import RandWireNet
+from ..models.complexity import complexity
+from ..models.files import atomic_write
+from ..models.memory import PeakMemory, cpu_heap_available
+from .errors import TrainingDiverged
+from ..models.errors import is_int, is_number, require
+from ..models.network import RandWireNet
 from .schedules import scheduler_context
 
-CHECKPOINT_FORMAT = 2  # 2: run_config holds Hydra-instantiable groups (_target_); 1 is still read
+CHECKPOINT_FORMAT = 2  # what checkpoint["randwire"] holds; read_checkpoint refuses any other
 STEP_MEMORY_METRIC = "train/step_peak_memory_mb"
 MID_EPOCH_KEY = "randwire_signal_checkpoint"  # set in a checkpoint written on a signal, mid-epoch
 
@@ -120,7 +121,7 @@ class RandWireModule(pl.LightningModule):
         torch.distributed.all_gather_object(every, mine)
         differ = [rank for rank, hashes in enumerate(every) if hashes != every[0]]
         if differ:
-            from .errors import ConfigError
+            from ..models.errors import ConfigError
 
             raise ConfigError(f"ranks {differ} built other stage graphs than rank 0 ({every[differ[0]]} vs {every[0]}): "
                               f"every rank must run the same code and config")
@@ -211,8 +212,8 @@ class SignalCheckpoint(pl.Callback):
     convention) and preempts with SIGTERM; a user presses Ctrl-C (SIGINT). Each stops the run at the end of the current training step on
     every rank (Lightning's own SIGTERM stop, which it syncs over ranks; SIGUSR1/2 are routed into it) and
     writes ``last.ckpt`` there, so
-    a requeued job (submitit requeues: ``randwire.distributed``) or a rerun continues from that step, not from
-    the last epoch end: with the next batch of that epoch's order (``randwire.data.EpochOrder``), so a run
+    a requeued job (submitit requeues: ``randwire.training.distributed``) or a rerun continues from that step, not from
+    the last epoch end: with the next batch of that epoch's order (``randwire.training.data.EpochOrder``), so a run
     resumed mid-epoch equals an uninterrupted one."""
 
     def __init__(self, path: str | os.PathLike, before_fit: "SignalsBeforeFit | None" = None) -> None:
@@ -425,7 +426,7 @@ class StepMemory(pl.Callback):
 
     Measured on the first two training batches of the run, the second one reported (the first also
     creates the optimiser state; a one-batch run reports it). CUDA: the allocator's peak; CPU: glibc's
-    heap (randwire.memory), except under torch.compile, where the probe would force a recompile: then
+    heap (randwire.models.memory), except under torch.compile, where the probe would force a recompile: then
     ``kind`` says it was not measured. CPU bf16 autocast undercounts (part of oneDNN's bf16 work memory
     seems to bypass malloc; see benchmarks/README.md).
     """

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import ConfigError
+from ..models.errors import ConfigError
 
 # ddp_spawn / ddp_fork / ddp_notebook run the fit in worker processes: the launching process gets the weights
 # back but not the loop state (epochs, steps, callbacks), so what a run records would be wrong.
