@@ -1,7 +1,7 @@
 """Evaluate a checkpoint: the network is rebuilt from the graphs stored in it, never re-sampled.
 
-    python evaluate.py ckpt=outputs/randwire/<run>/checkpoints/best.ckpt
-    python evaluate.py ckpt=.../best.ckpt split=val image_size=320 data.root=/datasets/imagenet
+python evaluate.py ckpt=outputs/randwire/<run>/checkpoints/best.ckpt
+python evaluate.py ckpt=.../best.ckpt split=val image_size=320 data.root=/datasets/imagenet
 """
 
 import hydra
@@ -13,14 +13,16 @@ from randwire.training.cli import report, run_app
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    from randwire.training.run import evaluate
+    from randwire.training.evaluate import evaluate
 
     try:
         r = evaluate(cfg)
     except ValueError as err:  # ConfigError, DataError, CheckpointError, GraphFormatError: one line each
         report(err)
-    print(f"{r['split']} @ {r['image_size']}px, {r['samples']} images: top-1 {100 * r['acc1']:.2f}%  "
-          f"top-5 {100 * r['acc5']:.2f}%  loss {r['loss']:.4f}  ->  {r['out']}")
+    print(
+        f"{r['split']} @ {r['image_size']}px, {r['samples']} images: top-1 {100 * r['acc1']:.2f}%  "
+        f"top-5 {100 * r['acc5']:.2f}%  loss {r['loss']:.4f}  ->  {r['out']}"
+    )
 
 
 if __name__ == "__main__":

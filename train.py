@@ -1,8 +1,8 @@
 """Train one RandWire network instance per seed; `-m seed=0,1,2,3,4` trains five and summarises them.
 
-    python train.py                                            # embedded MNIST-5k, CPU, ~2 minutes
-    python train.py graph=ba graph.m=5 regime=small experiment=cpu_budget -m seed=0,1,2,3,4
-    python train.py experiment=paper_regular_c109 data.root=/datasets/imagenet -m seed=0,1,2,3,4
+python train.py                                            # embedded MNIST-5k, CPU, ~2 minutes
+python train.py graph=ba graph.m=5 regime=small experiment=cpu_budget -m seed=0,1,2,3,4
+python train.py experiment=paper_regular_c109 data.root=/datasets/imagenet -m seed=0,1,2,3,4
 """
 
 import sys
@@ -16,10 +16,16 @@ from randwire.training.cli import multirun_flag_first, report, run_app
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from randwire.training.cli import discard_rejected_run, hand_over_interrupt, in_multirun, record_failed_job
-    from randwire.training.errors import CheckpointError, DataError, FolderInUse, RunInterrupted, TrainingDiverged
     from randwire.models.errors import ConfigError
-    from randwire.training.errors import WriteError
+    from randwire.training.cli import discard_rejected_run, hand_over_interrupt, in_multirun, record_failed_job
+    from randwire.training.errors import (
+        CheckpointError,
+        DataError,
+        FolderInUse,
+        RunInterrupted,
+        TrainingDiverged,
+        WriteError,
+    )
     from randwire.training.run import train
 
     try:

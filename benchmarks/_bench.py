@@ -7,7 +7,7 @@ import platform
 import statistics
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -22,8 +22,10 @@ def device_missing(device: str) -> bool:
 
 def machine_description(device: str) -> str:
     gpu = torch.cuda.get_device_name() if device == "cuda" else None
-    return (f"{gpu or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
-            f"torch {torch.__version__}, python {platform.python_version()}")
+    return (
+        f"{gpu or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads, "
+        f"torch {torch.__version__}, python {platform.python_version()}"
+    )
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int, device: str) -> dict[str, float]:

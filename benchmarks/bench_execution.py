@@ -49,8 +49,12 @@ COMPILED_BF16 = {
     "fast+channels_last+bf16+compile": {"mode": "fast", "channels_last": True, "compile": True, "dtype": "bf16"},
 }
 CUDA_GRAPHS = {
-    "fast+channels_last+compile+cudagraphs": {"mode": "fast", "channels_last": True, "compile": True,
-                                              "compile_mode": "reduce-overhead"},
+    "fast+channels_last+compile+cudagraphs": {
+        "mode": "fast",
+        "channels_last": True,
+        "compile": True,
+        "compile_mode": "reduce-overhead",
+    },
 }
 
 
@@ -93,7 +97,7 @@ def check_agreement(ref, net, x, y, exact: bool, what: str = "both") -> tuple[fl
     ref.train(), net.train()
     ga, gb = _grads(ref, x, y, torch.contiguous_format), _grads(net, x, y, _fmt(net))
     num = sum(((p - q) ** 2).sum() for p, q in zip(ga, gb)).sqrt()
-    grad_err = (num / sum((p ** 2).sum() for p in ga).sqrt()).item()
+    grad_err = (num / sum((p**2).sum() for p in ga).sqrt()).item()
     if exact:
         r64, n64 = copy.deepcopy(ref).double(), copy.deepcopy(net).double()
         x64 = x[:2].double()
@@ -139,16 +143,29 @@ def prepare_variant(name, ex, base, x, y, xs, ys, args, device, dtype) -> dict:
     net = configure_execution(copy.deepcopy(base), dict(ex))
     if not ex.get("compile"):
         out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=True, what=args.what)
-    low_err = (bf16_output_error(base, net, xs)
-               if dtype == torch.bfloat16 and args.dtype == "fp32" and args.what != "train" else None)
+    low_err = (
+        bf16_output_error(base, net, xs)
+        if dtype == torch.bfloat16 and args.dtype == "fp32" and args.what != "train"
+        else None
+    )
     xin = x.contiguous(memory_format=_fmt(net))
 
     def infer():
         with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
             net(xin)
 
-    return {"name": name, "ex": ex, "net": net, "dtype": dtype, "infer": infer, "train": make_step(net, xin, y, dtype),
-            "out_rel_err": out_err, "grad_rel_err": grad_err, "grad64_rel_err": exact_err, "bf16_out_rel_err": low_err}
+    return {
+        "name": name,
+        "ex": ex,
+        "net": net,
+        "dtype": dtype,
+        "infer": infer,
+        "train": make_step(net, xin, y, dtype),
+        "out_rel_err": out_err,
+        "grad_rel_err": grad_err,
+        "grad64_rel_err": exact_err,
+        "bf16_out_rel_err": low_err,
+    }
 
 
 def time_interleaved(variants: list[dict], key: str, rounds: int, device: str) -> dict[str, float]:
@@ -197,8 +214,10 @@ def bench_setting(regime: str, size: int, c: int, classes: int, args, device: st
             if name == "reference":
                 raise
             print(f"  {regime}@{size} {name}: FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
-    timed = {key: time_interleaved(prepared, key, args.rounds, device) if args.what in ("both", key) else None
-             for key in ("infer", "train")}
+    timed = {
+        key: time_interleaved(prepared, key, args.rounds, device) if args.what in ("both", key) else None
+        for key in ("infer", "train")
+    }
     rows = []
     for v in prepared:
         if any(t is not None and v["name"] not in t for t in timed.values()):
@@ -211,21 +230,32 @@ def bench_setting(regime: str, size: int, c: int, classes: int, args, device: st
         unseen = ex.get("compile_mode") == "reduce-overhead" or v["dtype"] != dtype
         mem_inf = None if unseen or timed["infer"] is None else peak_memory_mb(v["infer"], device)
         v["net"].train()
-        mem_train = (None if unseen or timed["train"] is None or (device == "cpu" and ex.get("compile"))
-                     else peak_memory_mb(v["train"], device))
+        mem_train = (
+            None
+            if unseen or timed["train"] is None or (device == "cpu" and ex.get("compile"))
+            else peak_memory_mb(v["train"], device)
+        )
         img_s = {k: None if t is None else args.batch / t[v["name"]] for k, t in timed.items()}
         row = {
-            "setting": f"{regime}@{size}", "variant": v["name"], "batch": args.batch, "dtype": str(v["dtype"]).split(".")[-1],
-            "infer_img_s": img_s["infer"], "train_img_s": img_s["train"],
-            "infer_peak_mb": mem_inf, "train_peak_mb": mem_train,
+            "setting": f"{regime}@{size}",
+            "variant": v["name"],
+            "batch": args.batch,
+            "dtype": str(v["dtype"]).split(".")[-1],
+            "infer_img_s": img_s["infer"],
+            "train_img_s": img_s["train"],
+            "infer_peak_mb": mem_inf,
+            "train_peak_mb": mem_train,
             **{k: v[k] for k in ("out_rel_err", "grad_rel_err", "grad64_rel_err", "bf16_out_rel_err")},
-            "flops_M": cx["flops"] / 1e6, "params_M": cx["params"] / 1e6,
+            "flops_M": cx["flops"] / 1e6,
+            "params_M": cx["params"] / 1e6,
         }
         rows.append(row)
-        print(f"  {regime}@{size} {v['name']:40s} infer {_num(row['infer_img_s'], '8.1f')} img/s  train "
-              f"{_num(row['train_img_s'], '8.1f')} img/s  mem {_num(mem_inf, '7.1f')} MB  err "
-              f"{_num(row['out_rel_err'], '.1e')}/{_num(row['grad_rel_err'], '.1e')}/{_num(row['grad64_rel_err'], '.1e')}",
-              flush=True)
+        print(
+            f"  {regime}@{size} {v['name']:40s} infer {_num(row['infer_img_s'], '8.1f')} img/s  train "
+            f"{_num(row['train_img_s'], '8.1f')} img/s  mem {_num(mem_inf, '7.1f')} MB  err "
+            f"{_num(row['out_rel_err'], '.1e')}/{_num(row['grad_rel_err'], '.1e')}/{_num(row['grad64_rel_err'], '.1e')}",
+            flush=True,
+        )
     if args.out:  # partial results survive a time-out of a later setting
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).with_suffix(".partial.json").write_text(json.dumps(rows, indent=1))
@@ -233,7 +263,9 @@ def bench_setting(regime: str, size: int, c: int, classes: int, args, device: st
     for r in rows:
         for key in ("infer", "train"):
             r[f"{key}_ratio"] = r[f"{key}_img_s"] / ref[f"{key}_img_s"] if r[f"{key}_img_s"] else None
-        r["infer_mem_ratio"] = (r["infer_peak_mb"] / ref["infer_peak_mb"]) if r["infer_peak_mb"] and ref["infer_peak_mb"] else None
+        r["infer_mem_ratio"] = (
+            (r["infer_peak_mb"] / ref["infer_peak_mb"]) if r["infer_peak_mb"] and ref["infer_peak_mb"] else None
+        )
     return rows
 
 
@@ -242,15 +274,20 @@ def _num(v, spec: str) -> str:
 
 
 def to_markdown(rows: list[dict], machine: str) -> str:
-    lines = [f"Machine: {machine}", "",
-             "| setting | variant | batch | dtype | infer img/s | × ref | train img/s | × ref | infer peak MB | × ref | train peak MB | out err fp32 | grad err fp32 | grad err fp64 | out err bf16 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Machine: {machine}",
+        "",
+        "| setting | variant | batch | dtype | infer img/s | × ref | train img/s | × ref | infer peak MB | × ref | train peak MB | out err fp32 | grad err fp32 | grad err fp64 | out err bf16 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['setting']} | {r['variant']} | {r['batch']} | {r['dtype']} | {_num(r['infer_img_s'], '.1f')} | "
-                     f"{_num(r['infer_ratio'], '.2f')} | {_num(r['train_img_s'], '.1f')} | {_num(r['train_ratio'], '.2f')} | "
-                     f"{_num(r['infer_peak_mb'], '.1f')} | {_num(r['infer_mem_ratio'], '.2f')} | {_num(r['train_peak_mb'], '.1f')} | "
-                     f"{_num(r['out_rel_err'], '.1e')} | {_num(r['grad_rel_err'], '.1e')} | "
-                     f"{_num(r['grad64_rel_err'], '.1e')} | {_num(r['bf16_out_rel_err'], '.1e')} |")
+        lines.append(
+            f"| {r['setting']} | {r['variant']} | {r['batch']} | {r['dtype']} | {_num(r['infer_img_s'], '.1f')} | "
+            f"{_num(r['infer_ratio'], '.2f')} | {_num(r['train_img_s'], '.1f')} | {_num(r['train_ratio'], '.2f')} | "
+            f"{_num(r['infer_peak_mb'], '.1f')} | {_num(r['infer_mem_ratio'], '.2f')} | {_num(r['train_peak_mb'], '.1f')} | "
+            f"{_num(r['out_rel_err'], '.1e')} | {_num(r['grad_rel_err'], '.1e')} | "
+            f"{_num(r['grad64_rel_err'], '.1e')} | {_num(r['bf16_out_rel_err'], '.1e')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -266,8 +303,12 @@ def main() -> int:
     ap.add_argument("--compile", action="store_true", help="add torch.compile variants (CUDA graphs on GPU)")
     ap.add_argument("--compile-settings", default=None, help="restrict the compile variants to these settings")
     ap.add_argument("--only", nargs="*", default=None, help="variants to run besides the reference")
-    ap.add_argument("--what", default="both", choices=["both", "train", "infer"],
-                    help="time (and check) only this: halves the compilations of the compiled variants")
+    ap.add_argument(
+        "--what",
+        default="both",
+        choices=["both", "train", "infer"],
+        help="time (and check) only this: halves the compilations of the compiled variants",
+    )
     ap.add_argument("--out", default=None, help="write the table (.md) and rows (.json) here")
     args = ap.parse_args()
     if device_missing(args.device):
@@ -297,7 +338,9 @@ def main() -> int:
         out.with_suffix(".md").write_text(table)
         out.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
     if bad:
-        print(f"error: {len(bad)} variant(s) disagree with the reference: {[r['variant'] for r in bad]}", file=sys.stderr)
+        print(
+            f"error: {len(bad)} variant(s) disagree with the reference: {[r['variant'] for r in bad]}", file=sys.stderr
+        )
         return 1
     return 0
 

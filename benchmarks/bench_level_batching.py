@@ -82,6 +82,7 @@ def bench_stage(i: int, stage: RandomStage, hw: int, args, dtype) -> dict:
                         outs = [t(x.requires_grad_(train)) for t, x in zip(transforms, xs)]
                     if train:
                         torch.autograd.backward([o.float().sum() for o in outs])
+
         return fn
 
     # same computation: outputs and input gradients of both, fp32, train mode
@@ -99,8 +100,12 @@ def bench_stage(i: int, stage: RandomStage, hw: int, args, dtype) -> dict:
         (grp * w).sum().backward()
         torch.testing.assert_close(big_g.grad, torch.cat([x.grad for x in xs_g], 1), rtol=1e-3, atol=1e-4)
 
-    row = {"stage": i + 1, "levels": [len(lv) for lv in topological_levels(stage)],
-           "batched_nodes": sum(len(lv) for lv in levels), "nodes": len(stage.nodes)}
+    row = {
+        "stage": i + 1,
+        "levels": [len(lv) for lv in topological_levels(stage)],
+        "batched_nodes": sum(len(lv) for lv in levels),
+        "nodes": len(stage.nodes),
+    }
     for train in (False, True):
         for module in [m for case in cases for m in (*case[0], case[3])]:
             module.train(train)
@@ -113,9 +118,12 @@ def bench_stage(i: int, stage: RandomStage, hw: int, args, dtype) -> dict:
         key = "train" if train else "infer"
         row[f"{key}_separate_ms"], row[f"{key}_grouped_ms"] = ms["separate"], ms["grouped"]
         row[f"{key}_speedup"] = ms["separate"] / ms["grouped"]
-    print(f"  stage {i + 1}: levels {row['levels']}  infer {row['infer_separate_ms']:.1f} → "
-          f"{row['infer_grouped_ms']:.1f} ms ({row['infer_speedup']:.2f}×)  train {row['train_separate_ms']:.1f} → "
-          f"{row['train_grouped_ms']:.1f} ms ({row['train_speedup']:.2f}×)", flush=True)
+    print(
+        f"  stage {i + 1}: levels {row['levels']}  infer {row['infer_separate_ms']:.1f} → "
+        f"{row['infer_grouped_ms']:.1f} ms ({row['infer_speedup']:.2f}×)  train {row['train_separate_ms']:.1f} → "
+        f"{row['train_grouped_ms']:.1f} ms ({row['train_speedup']:.2f}×)",
+        flush=True,
+    )
     return row
 
 
@@ -144,18 +152,28 @@ def main() -> int:
     for i, stage in enumerate(net.stages):
         rows.append(bench_stage(i, stage, hw, args, dtype))
         hw = (hw - 1) // 2 + 1
-    tot = {k: sum(r[k] for r in rows) for k in ("infer_separate_ms", "infer_grouped_ms", "train_separate_ms", "train_grouped_ms")}
-    lines = [f"Machine: {machine}; {args.regime} regime C={args.c} WS(4, 0.75) N=32, {args.size}², batch {args.batch}, "
-             f"{args.dtype}, channels_last", "",
-             "| stage | nodes per level | nodes batched | infer separate ms | infer grouped ms | × | train separate ms | train grouped ms | × |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    tot = {
+        k: sum(r[k] for r in rows)
+        for k in ("infer_separate_ms", "infer_grouped_ms", "train_separate_ms", "train_grouped_ms")
+    }
+    lines = [
+        f"Machine: {machine}; {args.regime} regime C={args.c} WS(4, 0.75) N=32, {args.size}², batch {args.batch}, "
+        f"{args.dtype}, channels_last",
+        "",
+        "| stage | nodes per level | nodes batched | infer separate ms | infer grouped ms | × | train separate ms | train grouped ms | × |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['stage']} | {r['levels']} | {r['batched_nodes']}/{r['nodes']} | {r['infer_separate_ms']:.1f} | "
-                     f"{r['infer_grouped_ms']:.1f} | {r['infer_speedup']:.2f} | {r['train_separate_ms']:.1f} | "
-                     f"{r['train_grouped_ms']:.1f} | {r['train_speedup']:.2f} |")
-    lines.append(f"| all | | | {tot['infer_separate_ms']:.1f} | {tot['infer_grouped_ms']:.1f} | "
-                 f"{tot['infer_separate_ms'] / tot['infer_grouped_ms']:.2f} | {tot['train_separate_ms']:.1f} | "
-                 f"{tot['train_grouped_ms']:.1f} | {tot['train_separate_ms'] / tot['train_grouped_ms']:.2f} |")
+        lines.append(
+            f"| {r['stage']} | {r['levels']} | {r['batched_nodes']}/{r['nodes']} | {r['infer_separate_ms']:.1f} | "
+            f"{r['infer_grouped_ms']:.1f} | {r['infer_speedup']:.2f} | {r['train_separate_ms']:.1f} | "
+            f"{r['train_grouped_ms']:.1f} | {r['train_speedup']:.2f} |"
+        )
+    lines.append(
+        f"| all | | | {tot['infer_separate_ms']:.1f} | {tot['infer_grouped_ms']:.1f} | "
+        f"{tot['infer_separate_ms'] / tot['infer_grouped_ms']:.2f} | {tot['train_separate_ms']:.1f} | "
+        f"{tot['train_grouped_ms']:.1f} | {tot['train_separate_ms'] / tot['train_grouped_ms']:.2f} |"
+    )
     table = "\n".join(lines) + "\n"
     print(table)
     if args.out:

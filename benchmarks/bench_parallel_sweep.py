@@ -21,8 +21,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-JOB = ["graph.n=16", "regime.c=16", "regime.head_channels=64", "data=synthetic", "data.num_samples=1024",
-       "data.batch_size=32", "trainer.max_epochs=2", "logger=none", "extras.print_config=false"]
+JOB = [
+    "graph.n=16",
+    "regime.c=16",
+    "regime.head_channels=64",
+    "data=synthetic",
+    "data.num_samples=1024",
+    "data.batch_size=32",
+    "trainer.max_epochs=2",
+    "logger=none",
+    "extras.print_config=false",
+]
 VARIANTS = {
     "sequential (basic launcher, all cores each)": [],
     "side by side (submitit_local, cores / 2 each)": ["hydra/launcher=submitit_local"],
@@ -34,8 +43,15 @@ def run_sweep(extra: list[str], cores: int) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "WANDB_SERVICE")}
     env["WANDB_MODE"] = "disabled"
     with tempfile.TemporaryDirectory() as sweep:
-        cmd = [sys.executable, "train.py", *JOB, f"hydra.sweep.dir={sweep}", "-m",
-               *[e.format(cores=cores) for e in extra], "seed=0,1"]
+        cmd = [
+            sys.executable,
+            "train.py",
+            *JOB,
+            f"hydra.sweep.dir={sweep}",
+            "-m",
+            *[e.format(cores=cores) for e in extra],
+            "seed=0,1",
+        ]
         start = time.perf_counter()
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         took = time.perf_counter() - start
@@ -61,8 +77,12 @@ def main() -> None:
             times[name].append(run_sweep(extra, cores))
             print(f"round {r + 1}/{args.rounds}  {name}: {times[name][-1]:.1f} s", flush=True)
     base = statistics.median(times[next(iter(variants))])
-    lines = [f"2-job sweep ({' '.join(JOB)}), {cores} cores, median of {args.rounds} interleaved rounds", "",
-             "| variant | wall s (median) | × sequential |", "|---|---|---|"]
+    lines = [
+        f"2-job sweep ({' '.join(JOB)}), {cores} cores, median of {args.rounds} interleaved rounds",
+        "",
+        "| variant | wall s (median) | × sequential |",
+        "|---|---|---|",
+    ]
     for name, values in times.items():
         lines.append(f"| {name} | {statistics.median(values):.1f} | {statistics.median(values) / base:.2f} |")
     text = "\n".join(lines) + "\n"

@@ -67,8 +67,10 @@ def main() -> int:
         if dev == "cuda":
             torch.cuda.synchronize()
     key = "cuda_time_total" if dev == "cuda" else "self_cpu_time_total"
-    head = (f"{args.regime}@{args.size} batch {args.batch} {args.dtype} {args.mode}"
-            f"{'' if args.no_channels_last else '+channels_last'} {args.what}, torch {torch.__version__}\n")
+    head = (
+        f"{args.regime}@{args.size} batch {args.batch} {args.dtype} {args.mode}"
+        f"{'' if args.no_channels_last else '+channels_last'} {args.what}, torch {torch.__version__}\n"
+    )
     table = head + prof.key_averages().table(sort_by=key, row_limit=args.rows)
     print(table)
     if args.out:

@@ -10,9 +10,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 
 # Tiny but complete: every random stage, every code path, seconds per fit.
-TINY = ["graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic", "data.num_samples=64",
-        "data.batch_size=16", "logger=none", "callbacks=none", "trainer.max_epochs=1",
-        "extras.print_config=false"]
+TINY = [
+    "graph.n=8",
+    "regime.c=8",
+    "regime.head_channels=32",
+    "data=synthetic",
+    "data.num_samples=64",
+    "data.batch_size=16",
+    "logger=none",
+    "callbacks=none",
+    "trainer.max_epochs=1",
+    "extras.print_config=false",
+]
 
 
 @pytest.fixture

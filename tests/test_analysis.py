@@ -15,8 +15,13 @@ def _run(folder, generator, params, seed, acc, status="ok", **extra):
     graphs = sample_stage_graphs("small", generator, 16, seed, **params)
     for i, g in enumerate(graphs):
         g.save(folder / "graphs" / f"stage{i}.json")
-    record = {"status": status, "seed": seed, "group": f"graph={generator}", "test/acc1": acc if status == "ok" else None,
-              **extra}
+    record = {
+        "status": status,
+        "seed": seed,
+        "group": f"graph={generator}",
+        "test/acc1": acc if status == "ok" else None,
+        **extra,
+    }
     (folder / "metrics.json").write_text(json.dumps(record))
     return graphs
 
@@ -24,8 +29,14 @@ def _run(folder, generator, params, seed, acc, status="ok", **extra):
 def test_stats_joins_networkx_statistics_to_accuracy(tmp_path, capsys):
     sweeps = tmp_path / "grid"
     made = {}
-    for j, (gen, params, acc) in enumerate([("er", {"p": 0.2}, 0.61), ("er", {"p": 0.2}, 0.64),
-                                            ("ws", {"k": 4, "p": 0.75}, 0.70), ("ws", {"k": 4, "p": 0.75}, 0.69)]):
+    for j, (gen, params, acc) in enumerate(
+        [
+            ("er", {"p": 0.2}, 0.61),
+            ("er", {"p": 0.2}, 0.64),
+            ("ws", {"k": 4, "p": 0.75}, 0.70),
+            ("ws", {"k": 4, "p": 0.75}, 0.69),
+        ]
+    ):
         made[j] = _run(sweeps / f"sweep_{gen}" / str(j), gen, params, seed=j, acc=acc)
     _run(sweeps / "sweep_ws" / "9", "ws", {"k": 4, "p": 0.75}, seed=9, acc=None, status="failed")
     assert main(["stats", str(sweeps), "--out", str(tmp_path / "out")]) == 0
@@ -39,7 +50,10 @@ def test_stats_joins_networkx_statistics_to_accuracy(tmp_path, capsys):
     ok = runs[runs["status"] == "ok"]
     corr = pd.read_csv(tmp_path / "out" / "correlations.csv").set_index("statistic")
     expected = np.corrcoef(ok["mean_avg_clustering"], ok["test_acc1"])[0, 1]
-    assert corr.loc["mean_avg_clustering", "pearson_r"] == pytest.approx(expected) and corr.loc["mean_avg_clustering", "runs"] == 4
+    assert (
+        corr.loc["mean_avg_clustering", "pearson_r"] == pytest.approx(expected)
+        and corr.loc["mean_avg_clustering", "runs"] == 4
+    )
     assert (tmp_path / "out" / "stats.png").stat().st_size > 20_000
 
 
@@ -47,7 +61,9 @@ def test_stats_bad_paths_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["stats", str(tmp_path / "nowhere")])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == f"error: {str(tmp_path / 'nowhere')!r} is not a folder (give run or sweep folders)\n"
+    assert (
+        capsys.readouterr().err == f"error: {str(tmp_path / 'nowhere')!r} is not a folder (give run or sweep folders)\n"
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_info:
         main(["grid", str(tmp_path / "empty")])
@@ -58,20 +74,36 @@ def test_stats_bad_paths_are_one_line(tmp_path, capsys):
 def test_grid_means_equal_their_run_folders_and_plots_are_written(tmp_path, capsys):
     """Issue 11 item 1: one row per generator setting with the mean and sample std of its instances'
     top-1 (failed runs counted, not averaged), Fig. 3 panels and error EDFs, across several sweep folders."""
-    settings = {("er", (("p", 0.2),)): [0.61, 0.65], ("er", (("p", 0.4),)): [0.58, 0.60, 0.62],
-                ("ba", (("m", 2),)): [0.66, 0.70], ("ws", (("k", 4), ("p", 0.75))): [0.71, 0.69],
-                ("ws", (("k", 2), ("p", 0.5))): [0.64]}
+    settings = {
+        ("er", (("p", 0.2),)): [0.61, 0.65],
+        ("er", (("p", 0.4),)): [0.58, 0.60, 0.62],
+        ("ba", (("m", 2),)): [0.66, 0.70],
+        ("ws", (("k", 4), ("p", 0.75))): [0.71, 0.69],
+        ("ws", (("k", 2), ("p", 0.5))): [0.64],
+    }
     for j, ((gen, params), accs) in enumerate(settings.items()):
         for seed, acc in enumerate(accs):
             _run(tmp_path / f"sweep_{gen}" / f"{j}_{seed}", gen, dict(params), seed=seed, acc=acc)
     _run(tmp_path / "sweep_ba" / "failed", "ba", {"m": 2}, seed=7, acc=None, status="diverged")
-    assert main(["grid", str(tmp_path / "sweep_er"), str(tmp_path / "sweep_ba"), str(tmp_path / "sweep_ws"),
-                 "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "grid",
+                str(tmp_path / "sweep_er"),
+                str(tmp_path / "sweep_ba"),
+                str(tmp_path / "sweep_ws"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     grid = pd.read_csv(tmp_path / "out" / "grid.csv").set_index("setting")
     assert sorted(grid.index) == ["BA(2)", "ER(0.2)", "ER(0.4)", "WS(2, 0.5)", "WS(4, 0.75)"]
     for (gen, params), accs in settings.items():
         name = {"er": f"ER({dict(params).get('p')})", "ba": f"BA({dict(params).get('m')})"}.get(
-            gen, f"WS({dict(params).get('k')}, {dict(params).get('p')})")
+            gen, f"WS({dict(params).get('k')}, {dict(params).get('p')})"
+        )
         row = grid.loc[name]
         assert row["n"] == len(accs) and row["top1_mean"] == pytest.approx(100 * np.mean(accs))
         if len(accs) > 1:
@@ -92,7 +124,9 @@ def test_analysis_plots_and_tables_go_to_wandb_when_asked(tmp_path, capsys, monk
     assert f"W&B run: {run}" in capsys.readouterr().out
     media = run / "files" / "media"
     assert sorted(p.name.split("_")[1] for p in (media / "images" / "grid").glob("plot_*.png")) == ["edf", "grid"]
-    tables = {p.name.split("_")[1]: json.loads(p.read_text()) for p in (media / "table" / "grid").glob("table_*.table.json")}
+    tables = {
+        p.name.split("_")[1]: json.loads(p.read_text()) for p in (media / "table" / "grid").glob("table_*.table.json")
+    }
     assert sorted(tables) == ["grid", "runs"]
     grid_rows = pd.read_csv(tmp_path / "out" / "grid.csv")
     assert tables["grid"]["columns"] == list(grid_rows.columns) and len(tables["grid"]["data"]) == 1
@@ -101,9 +135,10 @@ def test_analysis_plots_and_tables_go_to_wandb_when_asked(tmp_path, capsys, monk
 
 # -- graph damage (Fig. 5) -------------------------------------------------------------------------------
 
+
 def test_damage_follows_the_dag_removing_what_loses_its_last_input():
-    from randwire.models.lesions import Damage, all_damages, damage_stage
     from randwire.models.graphs import StageGraph
+    from randwire.models.lesions import Damage, all_damages, damage_stage
 
     # 0 -> 2, 1 -> 2, 1 -> 3, 2 -> 4, 3 -> 4; inputs 0, 1; outputs 4 (node 4 reads 2 and 3)
     g = StageGraph("er", {"p": 0.5}, 0, 5, ((0, 2), (1, 2), (1, 3), (2, 4), (3, 4)))
@@ -124,15 +159,25 @@ def test_damage_follows_the_dag_removing_what_loses_its_last_input():
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A tiny network trained a few epochs on synthetic images (it learns them), with its checkpoints."""
+    from conftest import TINY
+
     from randwire.training.config import compose_config
     from randwire.training.run import train
 
-    from conftest import TINY
-
     run = tmp_path_factory.mktemp("damage") / "run"
-    cfg = compose_config("train", [*TINY, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary",
-                                   "trainer.max_epochs=4", "data.num_samples=320", "optimizer.lr=1.6",
-                                   f"paths.output_dir={run}"])
+    cfg = compose_config(
+        "train",
+        [
+            *TINY,
+            "callbacks=default",
+            "~callbacks.progress_bar",
+            "~callbacks.model_summary",
+            "trainer.max_epochs=4",
+            "data.num_samples=320",
+            "optimizer.lr=1.6",
+            f"paths.output_dir={run}",
+        ],
+    )
     metrics = train(cfg)
     return run, metrics
 
@@ -144,7 +189,7 @@ def test_damage_of_nothing_is_the_network_and_a_damage_equals_evaluating_the_dam
     import torch
 
     from randwire.training.config import compose_config
-    from randwire.training.run import evaluate
+    from randwire.training.evaluate import evaluate
 
     run, metrics = trained_run
     assert main(["damage", str(run), "--out", str(tmp_path / "out")]) == 0
@@ -160,7 +205,9 @@ def test_damage_of_nothing_is_the_network_and_a_damage_equals_evaluating_the_dam
     assert intact["acc1"] > 0.5  # it learned something, so a damage can cost accuracy
 
     state = torch.load(ckpt, weights_only=True)
-    stage_graphs = [__import__("randwire.models.graphs", fromlist=["StageGraph"]).StageGraph.from_dict(g) for g in graphs]
+    stage_graphs = [
+        __import__("randwire.models.graphs", fromlist=["StageGraph"]).StageGraph.from_dict(g) for g in graphs
+    ]
 
     def evaluate_with_zero_weights(edges_by_stage, name):  # edges: (stage, u, v) into multi-input nodes
         damaged = {**state, "state_dict": dict(state["state_dict"])}
@@ -198,9 +245,18 @@ def test_damage_bad_inputs_are_one_line(tmp_path, capsys):
 
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
     for args, expected in (
-        ([str(tmp_path / "nowhere.ckpt")], f"error: {str(tmp_path / 'nowhere.ckpt')!r} does not exist (give a checkpoint file, or run or sweep folders)"),
-        ([str(tmp_path / "foreign.ckpt")], f"error: ckpt={str(tmp_path / 'foreign.ckpt')!r}: not a randwire checkpoint (it stores no RandWire graphs)"),
-        ([str(tmp_path / "foreign.ckpt"), "--batch-size", "0"], "error: --batch-size 0 is not allowed: an integer >= 1"),
+        (
+            [str(tmp_path / "nowhere.ckpt")],
+            f"error: {str(tmp_path / 'nowhere.ckpt')!r} does not exist (give a checkpoint file, or run or sweep folders)",
+        ),
+        (
+            [str(tmp_path / "foreign.ckpt")],
+            f"error: ckpt={str(tmp_path / 'foreign.ckpt')!r}: not a randwire checkpoint (it stores no RandWire graphs)",
+        ),
+        (
+            [str(tmp_path / "foreign.ckpt"), "--batch-size", "0"],
+            "error: --batch-size 0 is not allowed: an integer >= 1",
+        ),
     ):
         with pytest.raises(SystemExit) as exit_info:
             main(["damage", *args, "--out", str(tmp_path / "out")])
@@ -221,8 +277,15 @@ def test_nodeops_series_and_their_pearson_correlations(tmp_path, capsys):
             accs = level + 0.02 * j * (1 + 0.5 * (op == "conv")) + rng.normal(0, 0.01, 2)
             expected[op].append(100 * accs.mean())
             for seed, acc in enumerate(accs):
-                _run(tmp_path / f"sweep_{gen}" / f"{j}_{op}_{seed}", gen, params, seed=seed, acc=float(acc),
-                     node_op=op, flops=580e6)
+                _run(
+                    tmp_path / f"sweep_{gen}" / f"{j}_{op}_{seed}",
+                    gen,
+                    params,
+                    seed=seed,
+                    acc=float(acc),
+                    node_op=op,
+                    flops=580e6,
+                )
     _run(tmp_path / "sweep_ba" / "dead", "ba", {"m": 5}, seed=3, acc=None, status="diverged", node_op="conv")
     assert main(["nodeops", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     table = pd.read_csv(tmp_path / "out" / "nodeops.csv")
@@ -252,15 +315,27 @@ def test_grid_and_summary_over_several_sweeps_list_killed_and_never_started_jobs
 
     ba = tmp_path / "grid" / "ba"
     ba.mkdir(parents=True)
-    (ba / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
-        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "max_batch_size": None,
-                    "params": None},
-        "overrides": {"task": ["graph=ba", "graph.n=16", "graph.m=2,3", "seed=0,1"]}}}))
+    (ba / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "hydra": {
+                    "sweeper": {
+                        "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                        "max_batch_size": None,
+                        "params": None,
+                    },
+                    "overrides": {"task": ["graph=ba", "graph.n=16", "graph.m=2,3", "seed=0,1"]},
+                }
+            }
+        )
+    )
     for num, (m, seed, acc) in enumerate([(2, 0, 0.81), (2, 1, 0.85)]):
         job = ba / str(num)
         _run(job, "ba", {"m": m}, seed=seed, acc=acc, overrides=["graph.m=2", "graph.n=16", "graph=ba"])
         (job / ".hydra").mkdir()
-        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["graph=ba", "graph.n=16", "graph.m=2", f"seed={seed}"]))
+        (job / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump(["graph=ba", "graph.n=16", "graph.m=2", f"seed={seed}"])
+        )
     killed = ba / "2"
     (killed / ".hydra").mkdir(parents=True)
     (killed / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["graph=ba", "graph.n=16", "graph.m=3", "seed=0"]))
@@ -291,9 +366,23 @@ def test_long_override_lists_keep_a_readable_distinct_setting_name():
 
     from randwire.training.records import group_name
 
-    ov = ["data.batch_size=16", "data.num_samples=64", "data=synthetic", "extras.print_config=False", "graph.k=4",
-          "graph.n=8", "logger=csv", "optimizer.lr=0.1", "regime.c=8", "regime.head_channels=32", "trainer.max_epochs=2"]
-    name = lambda overrides: group_name(OmegaConf.create({"overrides": [*overrides, "seed=3"]}))
+    ov = [
+        "data.batch_size=16",
+        "data.num_samples=64",
+        "data=synthetic",
+        "extras.print_config=False",
+        "graph.k=4",
+        "graph.n=8",
+        "logger=csv",
+        "optimizer.lr=0.1",
+        "regime.c=8",
+        "regime.head_channels=32",
+        "trainer.max_epochs=2",
+    ]
+
+    def name(overrides):
+        return group_name(OmegaConf.create({"overrides": [*overrides, "seed=3"]}))
+
     assert name(ov[:3]) == "data.batch_size=16,data.num_samples=64,data=synthetic"  # short: as it is
     long_a, long_b = name(ov), name([*ov[:-1], "trainer.max_epochs=3"])
     assert long_a.startswith("batch_size=16,num_samples=64,data=synthetic,print_config=False,k=4,n=8,logger=csv,lr=0.1")
@@ -307,12 +396,27 @@ def test_the_analysis_command_lists_its_analyses_and_answers_bad_paths_in_one_li
     from conftest import ROOT
 
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    help_text = subprocess.run([sys.executable, "-m", "randwire.analysis", "--help"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=120, env=env).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "randwire.analysis", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    ).stdout
     assert "{grid,damage,nodeops,stats}" in help_text
-    proc = subprocess.run([sys.executable, "-m", "randwire.analysis", "nodeops", str(tmp_path / "none")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 2 and proc.stderr == f"error: {str(tmp_path / 'none')!r} is not a folder (give run or sweep folders)\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "randwire.analysis", "nodeops", str(tmp_path / "none")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert (
+        proc.returncode == 2
+        and proc.stderr == f"error: {str(tmp_path / 'none')!r} is not a folder (give run or sweep folders)\n"
+    )
 
 
 def test_a_corrupt_stage_graph_costs_its_statistics_not_the_summary(tmp_path, capsys):
@@ -350,7 +454,6 @@ def test_a_truncated_metrics_json_costs_its_run_not_the_analysis(tmp_path, capsy
 def test_plots_say_counts_right_and_no_edf_line_hides_another(tmp_path, monkeypatch):
     """Issue 17 item 6: ER and BA with the same errors drew one step over the other; '1 instances'; a single
     node op was said to lack shared settings."""
-    import sys
 
     import randwire.analysis.grid as grid_module
     import randwire.analysis.nodeops as nodeops_module
@@ -380,6 +483,14 @@ def test_the_cpu_preset_keeps_each_regime_cheap(regime, size, mflops):
     cfg = compose_config("train", ["experiment=cpu_budget", f"regime={regime}"])
     assert cfg.data.image_size == size
     graphs = sample_stage_graphs(regime, "ws", cfg.graph.n, 0, k=4, p=0.75)
-    flops = network_cx(Cx(h=size, w=size), regime, graphs, cfg.regime.c, num_classes=10, node_op="sep_conv",
-                       in_channels=1, head_channels=cfg.regime.head_channels).flops
+    flops = network_cx(
+        Cx(h=size, w=size),
+        regime,
+        graphs,
+        cfg.regime.c,
+        num_classes=10,
+        node_op="sep_conv",
+        in_channels=1,
+        head_channels=cfg.regime.head_channels,
+    ).flops
     assert flops / 1e6 == pytest.approx(mflops, abs=0.1)

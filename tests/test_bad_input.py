@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import ROOT, TINY
+
+from randwire.models.errors import ConfigError
 from randwire.training.config import compose_config, composition_error_line
 from randwire.training.errors import CheckpointError
-from randwire.models.errors import ConfigError
+from randwire.training.evaluate import evaluate
 from randwire.training.inspect_network import main as inspect_main
-from randwire.training.run import evaluate, train
+from randwire.training.run import train
 
 # (overrides, the start of the one line) — train.py, checked in-process
 TRAIN_BAD = [
@@ -22,22 +23,37 @@ TRAIN_BAD = [
     ("graph.n=1", "graph.n=1 is out of range: allowed an integer >= 2"),
     ("graph=ba graph.m=40", "graph.m=40 is out of range: allowed an integer in [1, n) = [1, 8)"),
     ("graph=ba graph.m=0", "graph.m=0 is out of range: allowed an integer in [1, n) = [1, 8)"),
-    ("regime=regular graph.n=8 graph.k=4", "graph.k=4 is out of range: allowed an even integer in [2, 4) for the 4-node stage"),
+    (
+        "regime=regular graph.n=8 graph.k=4",
+        "graph.k=4 is out of range: allowed an even integer in [2, 4) for the 4-node stage",
+    ),
     ("regime=regular graph=er graph.n=3", "graph.n=3 is out of range: allowed n >= 4 for regime='regular'"),
     ("regime.c=1", "regime.c=1 is out of range: allowed an integer >= 2, or auto (with regime.flops=<multiply-adds>)"),
-    ("regime.c=1.5", "regime.c=1.5 is out of range: allowed an integer >= 2, or auto (with regime.flops=<multiply-adds>)"),
+    (
+        "regime.c=1.5",
+        "regime.c=1.5 is out of range: allowed an integer >= 2, or auto (with regime.flops=<multiply-adds>)",
+    ),
     ("regime.dropout=1.0", "regime.dropout=1.0 is out of range: allowed a float in [0, 1)"),
     ("regime.edge_drop=1.5", "regime.edge_drop=1.5 is out of range: allowed a probability in [0, 1]"),
     ("regime.head_channels=0", "regime.head_channels=0 is out of range: allowed an integer >= 1"),
     ("regime.name=tiny", "regime.name='tiny' is not allowed: one of ['small', 'regular', 'lowres']"),
-    ("node_op.name=dilated", "node_op.name='dilated' is not allowed: one of ['sep_conv', 'conv', 'max_pool', 'avg_pool']"),
+    (
+        "node_op.name=dilated",
+        "node_op.name='dilated' is not allowed: one of ['sep_conv', 'conv', 'max_pool', 'avg_pool']",
+    ),
     ("+graph.m=3", "graph.m is not a key of graph='ws': allowed ['name', 'n', 'k', 'p']"),
     ("seed=-1", "seed=-1 is out of range: allowed an integer >= 0"),
     ("seed=abc", "seed='abc' is not allowed: an integer >= 0 (got text)"),
     ("seed=[1,2]", "seed=[1, 2] is not allowed: an integer >= 0 (got a list)"),
-    ("regime.flops=-1", "regime.flops=-1.0 is out of range: allowed null, or a multiply-add budget > 0 (read only with c=auto)"),
+    (
+        "regime.flops=-1",
+        "regime.flops=-1.0 is out of range: allowed null, or a multiply-add budget > 0 (read only with c=auto)",
+    ),
     ("regime.flops=nan", "regime.flops=nan is out of range: allowed null, or a multiply-add budget > 0"),
-    ("regime.c=auto regime.flops=nan", "regime.flops=nan is out of range: allowed a multiply-add budget > 0 (e.g. 580e6) when c=auto"),
+    (
+        "regime.c=auto regime.flops=nan",
+        "regime.flops=nan is out of range: allowed a multiply-add budget > 0 (e.g. 580e6) when c=auto",
+    ),
     ("optimizer.lr=nan", "optimizer.lr=nan is not allowed: a finite number"),
     ("optimizer.weight_decay=nan", "optimizer.weight_decay=nan is not allowed: a finite number"),
     ("optimizer.momentum=nan", "optimizer.momentum=nan is not allowed: a finite number"),
@@ -54,14 +70,32 @@ TRAIN_BAD = [
     ("data.image_size=4", "data.image_size=4 is out of range: allowed an integer >= 8 (pixels)"),
     ("data.augment=mixup", "data.augment='mixup' is not allowed: one of ['none', 'crop', 'crop_flip', 'imagenet']"),
     ("data=cifar10", "data.root=None is not allowed: data=cifar10 needs the path of a local cifar10 copy"),
-    ("data=imagenet data.root=/nonexistent/imagenet", "data.root='/nonexistent/imagenet' is not allowed: /nonexistent/imagenet/train does not exist"),
+    (
+        "data=imagenet data.root=/nonexistent/imagenet",
+        "data.root='/nonexistent/imagenet' is not allowed: /nonexistent/imagenet/train does not exist",
+    ),
     ("optimizer.lr=-0.1", "optimizer.lr=-0.1 is not allowed: torch.optim.SGD says: Invalid learning rate: -0.1"),
-    ("optimizer.weight_decay=-0.1", "optimizer.weight_decay=-0.1 is not allowed: torch.optim.SGD says: Invalid weight_decay value: -0.1"),
-    ("optimizer.momentum=-0.5", "optimizer.momentum=-0.5 is not allowed: torch.optim.SGD says: Invalid momentum value: -0.5"),
-    ("optimizer=adamw optimizer.betas=[0.9,1.5]", "optimizer.betas=[0.9, 1.5] is not allowed: torch.optim.AdamW says: Invalid beta parameter at index 1: 1.5"),
+    (
+        "optimizer.weight_decay=-0.1",
+        "optimizer.weight_decay=-0.1 is not allowed: torch.optim.SGD says: Invalid weight_decay value: -0.1",
+    ),
+    (
+        "optimizer.momentum=-0.5",
+        "optimizer.momentum=-0.5 is not allowed: torch.optim.SGD says: Invalid momentum value: -0.5",
+    ),
+    (
+        "optimizer=adamw optimizer.betas=[0.9,1.5]",
+        "optimizer.betas=[0.9, 1.5] is not allowed: torch.optim.AdamW says: Invalid beta parameter at index 1: 1.5",
+    ),
     ("+optimizer.foo=1", "optimizer.foo is not an argument of torch.optim.SGD: remove it"),
-    ("optimizer._target_=torch.optim.Nope", "optimizer (torch.optim.Nope) is not allowed: Error loading 'torch.optim.Nope'"),
-    ("scheduler.warmup_epochs=5", "scheduler.warmup_epochs=5 is out of range: allowed a number in [0, trainer.max_epochs=1)"),
+    (
+        "optimizer._target_=torch.optim.Nope",
+        "optimizer (torch.optim.Nope) is not allowed: Error loading 'torch.optim.Nope'",
+    ),
+    (
+        "scheduler.warmup_epochs=5",
+        "scheduler.warmup_epochs=5 is out of range: allowed a number in [0, trainer.max_epochs=1)",
+    ),
     ("scheduler.final_lr_fraction=2", "scheduler.final_lr_fraction=2 is out of range: allowed a fraction in [0, 1]"),
     ("trainer.max_epochs=0", "trainer.max_epochs=0 is out of range: allowed an integer >= 1"),
     ("trainer.precision=17", "trainer.precision=17 is not allowed: pytorch_lightning.Trainer says: Precision"),
@@ -75,7 +109,10 @@ TRAIN_BAD = [
     ("execution.compile_mode=fastest", "execution.compile_mode='fastest' is not allowed: one of [None, 'default'"),
     ("+execution.cuda_graphs=true", "execution.cuda_graphs is not a known key: allowed ['channels_last', 'compile'"),
     ("optimized_metric=test/acc1", "optimized_metric='test/acc1' is not allowed: a validation metric (val/...)"),
-    ("+callbacks.stop._target_=pytorch_lightning.callbacks.EarlyStopping", "callbacks.stop (pytorch_lightning.callbacks.EarlyStopping) is not allowed:"),
+    (
+        "+callbacks.stop._target_=pytorch_lightning.callbacks.EarlyStopping",
+        "callbacks.stop (pytorch_lightning.callbacks.EarlyStopping) is not allowed:",
+    ),
     ("ckpt_path=/nonexistent/x.ckpt", "ckpt_path='/nonexistent/x.ckpt': no such checkpoint file"),
 ]
 
@@ -119,8 +156,18 @@ def test_bad_type_or_key_is_one_line_at_composition(override, message):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     run = tmp_path_factory.mktemp("evalrun")
-    cfg = compose_config("train", [*TINY, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary",
-                                   "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1", f"paths.output_dir={run}"])
+    cfg = compose_config(
+        "train",
+        [
+            *TINY,
+            "callbacks=default",
+            "~callbacks.progress_bar",
+            "~callbacks.model_summary",
+            "+trainer.limit_train_batches=1",
+            "+trainer.limit_val_batches=1",
+            f"paths.output_dir={run}",
+        ],
+    )
     train(cfg)
     return run / "checkpoints" / "last.ckpt"
 
@@ -159,7 +206,11 @@ EVAL_BAD = [
     ({"execution": {"schedule": "x"}}, "missing", "execution.schedule='x' is not allowed: one of ['memory', 'index']"),
     ({}, "missing", "ckpt='{p}': no such checkpoint file"),
     ({}, "junk", "ckpt='{p}': not a readable checkpoint"),
-    ({}, "half", "ckpt='{p}': not a readable checkpoint (RuntimeError: truncated or corrupt (a copy or a write cut short))"),
+    (
+        {},
+        "half",
+        "ckpt='{p}': not a readable checkpoint (RuntimeError: truncated or corrupt (a copy or a write cut short))",
+    ),
     ({}, "text", "ckpt='{p}': not a readable checkpoint (not a file torch.save wrote)"),
     ({}, "foreign", "ckpt='{p}': not a randwire checkpoint (it stores no RandWire graphs)"),
     ({}, "payload", "ckpt='{p}': not a readable checkpoint (UnpicklingError: it holds pickled Python objects"),
@@ -169,12 +220,18 @@ EVAL_BAD = [
     ({}, "no_state_dict", "ckpt='{p}': weights do not match the stored graphs"),
     ({"ckpt": None}, None, "ckpt is missing: pass ckpt=<path of a .ckpt file>"),
     ({"out": "{tmp}/a_file/eval.json"}, None, "out='{tmp}/a_file/eval.json' is not writable ("),
-    ({"data": {"root": "/datasets/imagenet"}}, None, "data.root='/datasets/imagenet' is not allowed: the checkpoint was trained on data=synthetic, which reads no data.root"),
+    (
+        {"data": {"root": "/datasets/imagenet"}},
+        None,
+        "data.root='/datasets/imagenet' is not allowed: the checkpoint was trained on data=synthetic, which reads no data.root",
+    ),
     ({"data": {"num_workers": -1}}, None, "data.num_workers=-1 is out of range: allowed an integer >= 0"),
 ]
 
 
-@pytest.mark.parametrize("changes,ckpt_kind,message", EVAL_BAD, ids=[f"{i}-{m[:24]}" for i, (_, _, m) in enumerate(EVAL_BAD)])
+@pytest.mark.parametrize(
+    "changes,ckpt_kind,message", EVAL_BAD, ids=[f"{i}-{m[:24]}" for i, (_, _, m) in enumerate(EVAL_BAD)]
+)
 def test_bad_evaluate_input_is_one_line(compose_cfg, tmp_path, checkpoint, changes, ckpt_kind, message):
     from omegaconf import OmegaConf
 
@@ -201,7 +258,9 @@ def test_bad_evaluate_input_is_one_line(compose_cfg, tmp_path, checkpoint, chang
     cfg = OmegaConf.merge(cfg, changes)
     with pytest.raises(ValueError) as info:
         evaluate(cfg)
-    assert str(info.value).startswith(message.format(p=path, tmp=tmp_path)) and "\n" not in str(info.value), str(info.value)
+    assert str(info.value).startswith(message.format(p=path, tmp=tmp_path)) and "\n" not in str(info.value), str(
+        info.value
+    )
     assert not (tmp_path / "eval.json").exists() and not (tmp_path / "pwned").exists()  # the payload never ran
 
 
@@ -228,10 +287,14 @@ def test_bad_inspect_input_is_one_line(tmp_path, capsys, argv, message):
 def test_a_missing_sweeper_plugin_says_how_to_install_it():
     from hydra.errors import MissingConfigException
 
-    err = MissingConfigException("In 'hydra/config': Could not find 'hydra/sweeper/optuna'\n\nAvailable options in "
-                                 "'hydra/sweeper':\n\tbasic\nConfig search path:\n\tprovider=hydra, path=pkg://hydra.conf")
-    assert composition_error_line(err) == ("hydra/sweeper='optuna' needs a plugin that is not installed: "
-                                           'pip install -e ".[sweep]" (hydra-optuna-sweeper; used by hparams_search=lr_optuna)')
+    err = MissingConfigException(
+        "In 'hydra/config': Could not find 'hydra/sweeper/optuna'\n\nAvailable options in "
+        "'hydra/sweeper':\n\tbasic\nConfig search path:\n\tprovider=hydra, path=pkg://hydra.conf"
+    )
+    assert composition_error_line(err) == (
+        "hydra/sweeper='optuna' needs a plugin that is not installed: "
+        'pip install -e ".[sweep]" (hydra-optuna-sweeper; used by hparams_search=lr_optuna)'
+    )
 
 
 def test_the_battery_covers_the_three_entry_points():
@@ -239,23 +302,42 @@ def test_the_battery_covers_the_three_entry_points():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv,line", [
-    (["train.py", "graph.k=5"], "error: graph.k=5 is out of range: allowed an even integer in [2, n) = [2, 32)"),
-    (["train.py", "graph.k=abc"], "error: graph.k='abc' is not allowed: the schema wants integer"),
-    (["train.py", "node_op=0"], "error: node_op=0 is not allowed: a config group takes an option name, one of "
-                                "['avg_pool', 'conv', 'max_pool', 'sep_conv']"),
-    (["train.py", "optimizer=null"], "error: optimizer=null is not allowed: a config group takes an option name, one of "
-                                     "['adamw', 'sgd']"),
-    (["evaluate.py", "ckpt=none.ckpt", "split=x"], "error: split='x' is not allowed: one of ['train', 'val', 'test']"),
-    (["train.py", "hydra.run.dir={tmp}/a_file/run"], "error: cannot write the output folder {tmp}/a_file/run: Not a directory "
-                                                     "(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)"),
-])
+@pytest.mark.parametrize(
+    "argv,line",
+    [
+        (["train.py", "graph.k=5"], "error: graph.k=5 is out of range: allowed an even integer in [2, n) = [2, 32)"),
+        (["train.py", "graph.k=abc"], "error: graph.k='abc' is not allowed: the schema wants integer"),
+        (
+            ["train.py", "node_op=0"],
+            "error: node_op=0 is not allowed: a config group takes an option name, one of "
+            "['avg_pool', 'conv', 'max_pool', 'sep_conv']",
+        ),
+        (
+            ["train.py", "optimizer=null"],
+            "error: optimizer=null is not allowed: a config group takes an option name, one of ['adamw', 'sgd']",
+        ),
+        (
+            ["evaluate.py", "ckpt=none.ckpt", "split=x"],
+            "error: split='x' is not allowed: one of ['train', 'val', 'test']",
+        ),
+        (
+            ["train.py", "hydra.run.dir={tmp}/a_file/run"],
+            "error: cannot write the output folder {tmp}/a_file/run: Not a directory "
+            "(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)",
+        ),
+    ],
+)
 def test_cli_bad_value_exits_2_with_one_line_and_writes_nothing(tmp_path, argv, line):
     (tmp_path / "a_file").write_text("not a folder")
     argv = [a.format(tmp=tmp_path) for a in argv]
     extra = [f"hydra.run.dir={tmp_path}/run"] if argv[0] == "train.py" and "hydra.run.dir" not in str(argv) else []
-    proc = subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:], *extra], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / argv[0]), *argv[1:], *extra],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip() == line.format(tmp=tmp_path)
     assert not (tmp_path / "run").exists() and not (tmp_path / "outputs").exists()  # not even Hydra's .hydra/
@@ -265,10 +347,12 @@ def test_cli_bad_value_exits_2_with_one_line_and_writes_nothing(tmp_path, argv, 
 def test_network_and_data_values_are_refused_before_torch_loads(override):
     """Issue 9 item 13: network and data values are checked before torch and Lightning are imported (about
     a second instead of ~7 s); optimizer values need torch, trainer values Lightning (their own checks)."""
-    probe = ("import atexit, runpy, sys\n"
-             "atexit.register(lambda: print('heavy:', sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules), file=sys.stderr))\n"
-             f"sys.argv = ['train.py', {override!r}]\n"
-             "runpy.run_path('train.py', run_name='__main__')\n")
+    probe = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('heavy:', sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules), file=sys.stderr))\n"
+        f"sys.argv = ['train.py', {override!r}]\n"
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.splitlines()[-2].startswith("error: ") and done.stderr.splitlines()[-1] == "heavy: []"

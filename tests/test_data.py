@@ -10,8 +10,8 @@ import torch
 
 from randwire.models.errors import ConfigError
 from randwire.training.config import build, compose_config
-from randwire.training.errors import DataError
 from randwire.training.data import mnist5k_arrays, stratified_split
+from randwire.training.errors import DataError
 
 
 def datamodule(*overrides: str):
@@ -80,8 +80,14 @@ def _image_folders(root, splits=("train", "val"), classes=("n01", "n02"), per_cl
 
 def test_imagenet_class_folders(tmp_path):
     _image_folders(tmp_path)
-    dm = datamodule("data=imagenet", f"data.root={tmp_path}", "data.batch_size=2", "data.num_workers=0",
-                    "data.image_size=32", "data.num_classes=2")
+    dm = datamodule(
+        "data=imagenet",
+        f"data.root={tmp_path}",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "data.image_size=32",
+        "data.num_classes=2",
+    )
     dm.setup()
     assert len(dm.datasets["train"]) == 6 and dm.datasets["test"] is dm.datasets["val"] and dm.test_is_val
     assert next(iter(dm.val_dataloader()))[0].shape == (2, 3, 32, 32)
@@ -90,8 +96,15 @@ def test_imagenet_class_folders(tmp_path):
         bad.setup()
 
 
-@pytest.mark.parametrize("name,layout", [("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python"),
-                                         ("mnist", "MNIST/raw"), ("imagenet", "train")])
+@pytest.mark.parametrize(
+    "name,layout",
+    [
+        ("cifar10", "cifar-10-batches-py"),
+        ("cifar100", "cifar-100-python"),
+        ("mnist", "MNIST/raw"),
+        ("imagenet", "train"),
+    ],
+)
 def test_missing_data_path_is_one_clear_line(tmp_path, name, layout):
     with pytest.raises(ConfigError, match=f"data.root='{tmp_path}' is not allowed: {tmp_path}/{layout} does not exist"):
         datamodule(f"data={name}", f"data.root={tmp_path}")
@@ -120,10 +133,23 @@ def test_a_truncated_jpeg_is_named_by_its_path(tmp_path, workers, capfd):
             png.unlink()
     bad = tmp_path / "data" / "train" / "n02" / "2.JPEG"
     bad.write_bytes(bad.read_bytes()[: len(bad.read_bytes()) // 2])
-    args = ["data=imagenet", f"data.root={tmp_path / 'data'}", "data.num_classes=2", "data.image_size=16",
-            "data.batch_size=4", f"data.num_workers={workers}", "graph.n=8", "regime=lowres", "regime.c=8",
-            "regime.head_channels=32", "logger=none", "callbacks=none", "trainer.max_epochs=1",
-            "extras.print_config=false", f"paths.output_dir={tmp_path / 'run'}"]
+    args = [
+        "data=imagenet",
+        f"data.root={tmp_path / 'data'}",
+        "data.num_classes=2",
+        "data.image_size=16",
+        "data.batch_size=4",
+        f"data.num_workers={workers}",
+        "graph.n=8",
+        "regime=lowres",
+        "regime.c=8",
+        "regime.head_channels=32",
+        "logger=none",
+        "callbacks=none",
+        "trainer.max_epochs=1",
+        "extras.print_config=false",
+        f"paths.output_dir={tmp_path / 'run'}",
+    ]
     with pytest.raises(DataError) as info:
         train(compose_config("train", args))
     line = str(info.value)
@@ -144,14 +170,29 @@ def test_evaluating_the_test_split_needs_only_its_folder(tmp_path):
     """Issue 17 item 6: a copy of val/ alone (ImageNet's test split) is enough to test a checkpoint."""
     import shutil
 
-    from randwire.training.run import evaluate, train
+    from randwire.training.evaluate import evaluate
+    from randwire.training.run import train
 
     _image_folders(tmp_path / "data")
-    args = ["data=imagenet", f"data.root={tmp_path / 'data'}", "data.num_classes=2", "data.image_size=16",
-            "data.batch_size=4", "data.num_workers=0", "graph.n=8", "regime=lowres", "regime.c=8",
-            "regime.head_channels=32", "logger=none", "callbacks=default", "~callbacks.progress_bar",
-            "~callbacks.model_summary", "trainer.max_epochs=1", "extras.print_config=false",
-            f"paths.output_dir={tmp_path / 'run'}"]
+    args = [
+        "data=imagenet",
+        f"data.root={tmp_path / 'data'}",
+        "data.num_classes=2",
+        "data.image_size=16",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "graph.n=8",
+        "regime=lowres",
+        "regime.c=8",
+        "regime.head_channels=32",
+        "logger=none",
+        "callbacks=default",
+        "~callbacks.progress_bar",
+        "~callbacks.model_summary",
+        "trainer.max_epochs=1",
+        "extras.print_config=false",
+        f"paths.output_dir={tmp_path / 'run'}",
+    ]
     metrics = train(compose_config("train", args))
     (tmp_path / "moved").mkdir()
     shutil.copytree(tmp_path / "data" / "val", tmp_path / "moved" / "val")  # no train/
@@ -192,8 +233,12 @@ def test_a_sample_is_augmented_the_same_whatever_was_drawn_before():
     reads it, what dropout drew), and reading it leaves that state as it was."""
     from randwire.training.data import SeededSamples, TensorImages, image_transform
 
-    images = TensorImages(torch.rand(4, 3, 16, 16), torch.arange(4), list("abcd"),
-                          image_transform("crop_flip", 16, 16, None, None, train=True))
+    images = TensorImages(
+        torch.rand(4, 3, 16, 16),
+        torch.arange(4),
+        list("abcd"),
+        image_transform("crop_flip", 16, 16, None, None, train=True),
+    )
     seeded = SeededSamples(images)
     torch.manual_seed(0)
     first = seeded[(2, 12345)][0]

@@ -13,8 +13,9 @@ from randwire.models.execution import FastStagePlan, _simulate_peak, configure_e
 def _pair(regime="small", node_op="sep_conv", graph="ws", **kw):
     params = {"ws": {"k": 4, "p": 0.75}, "ba": {"m": 2}, "er": {"p": 0.3}}[graph]
     n = 12 if regime == "regular" else 10
-    ref = build_network(regime, graph=graph, n=n, c=8, seed=3, num_classes=7, head_channels=16, node_op=node_op,
-                        **params, **kw)
+    ref = build_network(
+        regime, graph=graph, n=n, c=8, seed=3, num_classes=7, head_channels=16, node_op=node_op, **params, **kw
+    )
     ref.train()
     with torch.no_grad():
         ref(torch.randn(4, 3, 32, 32))  # non-trivial BN running statistics, so BN folding is exercised
@@ -36,7 +37,10 @@ def test_fast_execution_switches_match_reference_in_fp64(switches, channels_last
 
 def _assert_fast_matches_reference(regime, node_op, channels_last, switches):
     ref, fast = _pair(regime, node_op)
-    ref, fast = ref.double(), configure_execution(fast.double(), {"mode": "fast", "channels_last": channels_last, **switches})
+    ref, fast = (
+        ref.double(),
+        configure_execution(fast.double(), {"mode": "fast", "channels_last": channels_last, **switches}),
+    )
     x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
     y = torch.tensor([0, 3, 6])
     ref.eval(), fast.eval()
@@ -106,7 +110,9 @@ def test_memory_schedule_is_topological_deterministic_and_no_worse(graph):
         assert all(pos[u] < pos[v] for u, v in stage.graph.edges)
         assert FastStagePlan(stage).order == plan.order
         succs, ratio = stage.graph.successors(), 4.0 * stage.c_in / stage.c_out
-        assert _simulate_peak(plan.order, stage.preds, succs, ratio) <= _simulate_peak(list(range(32)), stage.preds, succs, ratio)
+        assert _simulate_peak(plan.order, stage.preds, succs, ratio) <= _simulate_peak(
+            list(range(32)), stage.preds, succs, ratio
+        )
         freed = sorted(u for lst in plan.free_after for u in lst)
         assert freed == [u for u in range(32) if succs[u]]  # every non-sink output is freed exactly once
 
@@ -119,8 +125,10 @@ def test_weighted_sum_relu_bf16_weight_gradient_is_accumulated_in_fp32(channels_
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     g = torch.Generator().manual_seed(0)
-    xs = [torch.randn(4, 6, 9, 9, generator=g).to(torch.bfloat16).contiguous(memory_format=fmt).requires_grad_()
-          for _ in range(3)]
+    xs = [
+        torch.randn(4, 6, 9, 9, generator=g).to(torch.bfloat16).contiguous(memory_format=fmt).requires_grad_()
+        for _ in range(3)
+    ]
     w = torch.tensor([0.3, 0.5, 0.7], requires_grad=True)
     grad_out = torch.randn(4, 6, 9, 9, generator=g).to(torch.bfloat16).contiguous(memory_format=fmt)
     out = WeightedSumReLU.apply(w, *xs)
@@ -132,7 +140,6 @@ def test_weighted_sum_relu_bf16_weight_gradient_is_accumulated_in_fp32(channels_
     assert ((w.grad.double() - expected).abs() / expected.abs()).max() < 1e-4
     for i, x in enumerate(xs):  # input gradients: g * w_i, masked by the ReLU
         torch.testing.assert_close(x.grad.double(), grad_out.double() * mask * w[i].item(), rtol=1e-2, atol=1e-2)
-
 
 
 @pytest.mark.slow

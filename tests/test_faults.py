@@ -1,6 +1,5 @@
 """Faults a user meets on a real machine: a full disk, Ctrl-C, two processes in one run folder."""
 
-import errno
 import json
 import os
 import signal
@@ -11,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import ROOT, TINY
+
 from randwire.training.errors import WriteError
 from randwire.training.run import train
 
@@ -33,8 +32,14 @@ torch.save = save
 """
 
 
-FIT = [*TINY, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary",
-       "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2"]
+FIT = [
+    *TINY,
+    "callbacks=default",
+    "~callbacks.progress_bar",
+    "~callbacks.model_summary",
+    "+trainer.limit_train_batches=2",
+    "+trainer.limit_val_batches=2",
+]
 
 
 def _tiny_fit(compose_cfg, run_dir, *extra):
@@ -42,8 +47,9 @@ def _tiny_fit(compose_cfg, run_dir, *extra):
     return cfg, train(cfg)
 
 
-def test_a_full_disk_mid_run_is_one_line_a_failed_status_and_the_last_checkpoint_kept(compose_cfg, tmp_path,
-                                                                                        monkeypatch):
+def test_a_full_disk_mid_run_is_one_line_a_failed_status_and_the_last_checkpoint_kept(
+    compose_cfg, tmp_path, monkeypatch
+):
     run = tmp_path / "run"
     _, whole = _tiny_fit(compose_cfg, tmp_path / "whole", "trainer.max_epochs=2")
     namespace: dict = {}
@@ -65,7 +71,9 @@ def test_a_full_disk_mid_run_is_one_line_a_failed_status_and_the_last_checkpoint
     assert resumed["test/acc1"] == whole["test/acc1"]
     # issue 16 item 5: each attempt is recorded, and the total wall time counts both
     assert [a["how"] for a in resumed["attempts"]] == ["failed", "ok"]
-    assert resumed["wall_time_total_s"] == pytest.approx(sum(a["end"] - a["start"] for a in resumed["attempts"]), abs=0.05)
+    assert resumed["wall_time_total_s"] == pytest.approx(
+        sum(a["end"] - a["start"] for a in resumed["attempts"]), abs=0.05
+    )
     assert resumed["wall_time_total_s"] > resumed["wall_time_s"]
 
 
@@ -74,9 +82,16 @@ def test_a_full_disk_is_one_line_and_exit_2_from_the_command_line(tmp_path):
     code = FULL_DISK_AFTER.format(n=1) + (
         "import runpy, sys\n"
         f"sys.argv = ['train.py', *{FIT!r}, 'hydra.run.dir={run}']\n"
-        "runpy.run_path('train.py', run_name='__main__')\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "WANDB_MODE": "offline"})
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: no space left on device while writing {run}/checkpoints/")
@@ -86,12 +101,25 @@ def test_a_full_disk_is_one_line_and_exit_2_from_the_command_line(tmp_path):
 
 
 def _start(run: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "train.py", *TINY, "data.num_samples=2560", "trainer.max_epochs=2", *extra,
-           f"hydra.run.dir={run}"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        *TINY,
+        "data.num_samples=2560",
+        "trainer.max_epochs=2",
+        *extra,
+        f"hydra.run.dir={run}",
+    ]
     # WANDB_SERVICE: an in-process test's W&B service, which the run would join instead of starting its own
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "WANDB_SERVICE")}
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def _wait_for(proc: subprocess.Popen, prefix: str) -> None:
@@ -139,9 +167,22 @@ def test_a_second_process_in_a_run_folder_is_one_line_and_exit_2_and_touches_not
     run = tmp_path / "run"
     first = _start(run, "logger=wandb")
     _wait_for(first, "epoch 1/2")
-    second = subprocess.run([sys.executable, "train.py", *TINY, "data.num_samples=2560", "trainer.max_epochs=2",
-                             "logger=wandb", f"hydra.run.dir={run}"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "WANDB_MODE": "offline"})
+    second = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            *TINY,
+            "data.num_samples=2560",
+            "trainer.max_epochs=2",
+            "logger=wandb",
+            f"hydra.run.dir={run}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
     assert second.returncode == 2, second.stderr[-2000:]
     errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {run} is in use by another run (host ")
@@ -168,7 +209,10 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_rerun_resumes(tmp_pat
     assert f"the run that held it ended without releasing it (host {holder['host']}, pid {first.pid}" in err
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["global_step"] == 320
-    assert [(a["how"], a["pid"]) for a in metrics["attempts"]] == [("killed (no end recorded)", first.pid), ("ok", again.pid)]
+    assert [(a["how"], a["pid"]) for a in metrics["attempts"]] == [
+        ("killed (no end recorded)", first.pid),
+        ("ok", again.pid),
+    ]
 
 
 def test_the_lock_is_held_for_the_life_of_the_run_and_names_its_holder(tmp_path):
@@ -216,17 +260,21 @@ def test_slurms_sigterm_to_every_process_of_the_job_with_the_default_wandb_logge
 def test_a_full_disk_at_start_up_names_the_run_folder_and_leaves_none(tmp_path):
     """Hydra writes the run folder's .hydra/ before the job starts: a full disk there is the same one line."""
     run = tmp_path / "run"
-    code = ("import errno, runpy, sys\n"
-            "import hydra.core.utils as utils\n"
-            "def full(*args, **kwargs):\n"
-            "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
-            "utils._save_config = full\n"
-            f"sys.argv = ['train.py', 'hydra.run.dir={run}']\n"
-            "runpy.run_path('train.py', run_name='__main__')\n")
+    code = (
+        "import errno, runpy, sys\n"
+        "import hydra.core.utils as utils\n"
+        "def full(*args, **kwargs):\n"
+        "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "utils._save_config = full\n"
+        f"sys.argv = ['train.py', 'hydra.run.dir={run}']\n"
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip() == (f"error: no space left on device while writing {run} (free some space, or set "
-                                   "hydra.run.dir / hydra.sweep.dir to another place)")
+    assert proc.stderr.strip() == (
+        f"error: no space left on device while writing {run} (free some space, or set "
+        "hydra.run.dir / hydra.sweep.dir to another place)"
+    )
     assert not run.exists()
 
 
@@ -258,8 +306,14 @@ def test_a_mid_epoch_requeue_gives_the_uninterrupted_result(compose_cfg, tmp_pat
     the same weights and test metrics as a run never interrupted (random crops on, 0 and 2 workers)."""
     from randwire.training.errors import RunInterrupted
 
-    args = [*TINY, "data.num_samples=128", "data.augment=crop", f"data.num_workers={workers}",
-            "trainer.max_epochs=3", "callbacks=last_checkpoint"]
+    args = [
+        *TINY,
+        "data.num_samples=128",
+        "data.augment=crop",
+        f"data.num_workers={workers}",
+        "trainer.max_epochs=3",
+        "callbacks=last_checkpoint",
+    ]
     straight = train(compose_cfg(*args, run_dir=tmp_path / "straight"))
 
     def run(*signal_at: str):
@@ -296,8 +350,11 @@ def test_a_preemption_while_setting_up_is_an_interruption_not_a_failure(compose_
     before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(run_module, "wandb_record", preempted_while_starting_wandb)
     cfg = compose_cfg(*TINY, run_dir=tmp_path / "run")
-    with pytest.raises(RunInterrupted, match=r"^interrupted by SIGTERM before training started \(nothing to "
-                                             r"checkpoint yet\): the same command starts it again"):
+    with pytest.raises(
+        RunInterrupted,
+        match=r"^interrupted by SIGTERM before training started \(nothing to "
+        r"checkpoint yet\): the same command starts it again",
+    ):
         train(cfg)
     assert signal.getsignal(signal.SIGTERM) is before
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -318,8 +375,12 @@ def test_a_preemption_between_setup_and_the_first_step_stops_at_that_step(compos
     from randwire.training.errors import RunInterrupted
 
     before = signal.getsignal(signal.SIGTERM)
-    cfg = compose_cfg(*TINY, "callbacks=last_checkpoint", f"+callbacks.kill._target_={__name__}.SigtermAtFitStart",
-                      run_dir=tmp_path / "run")
+    cfg = compose_cfg(
+        *TINY,
+        "callbacks=last_checkpoint",
+        f"+callbacks.kill._target_={__name__}.SigtermAtFitStart",
+        run_dir=tmp_path / "run",
+    )
     with pytest.raises(RunInterrupted, match=r"^interrupted by SIGTERM at epoch 0, step 1: checkpoint written to "):
         train(cfg)
     assert signal.getsignal(signal.SIGTERM) is before

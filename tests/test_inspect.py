@@ -44,8 +44,14 @@ def test_inspect_shows_what_train_measures(compose_cfg, tmp_path, capsys):
     line = text.split("whole network: ")[1].splitlines()[0]
     params = int(line.split("params ")[1].split(" ")[0].replace(",", ""))
     flops = int(line.split("FLOPs ")[1].split(" ")[0].replace(",", ""))
-    cfg = compose_cfg(*overrides, "logger=none", "callbacks=none", "extras.print_config=false",
-                      "+trainer.fast_dev_run=true", run_dir=tmp_path / "run")
+    cfg = compose_cfg(
+        *overrides,
+        "logger=none",
+        "callbacks=none",
+        "extras.print_config=false",
+        "+trainer.fast_dev_run=true",
+        run_dir=tmp_path / "run",
+    )
     metrics = json.loads(json.dumps(train(cfg)))
     assert (params, flops) == (metrics["params"], metrics["flops"])
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["flops"] == flops

@@ -42,11 +42,22 @@ def test_a_job_that_left_the_queue_without_a_result_is_recorded_and_the_rest_ret
     jobs = [FakeJob("7_0", tmp_path), FakeJob("7_1", tmp_path)]
     jobs[0].paths.result_pickle.write_bytes(b"done")
     lost = []
-    returns = launcher.wait_for_jobs(jobs, {}, lambda i, job, line: lost.append((i, line)), sweep_dir="/s",
-                                     poll_s=0, read_queue=_queue({"7_1": ("RUNNING", "None")}, {}))
+    returns = launcher.wait_for_jobs(
+        jobs,
+        {},
+        lambda i, job, line: lost.append((i, line)),
+        sweep_dir="/s",
+        poll_s=0,
+        read_queue=_queue({"7_1": ("RUNNING", "None")}, {}),
+    )
     assert returns[0] == "return of 7_0" and returns[1].return_value is None
-    assert lost == [(1, "Slurm job 7_1 ended without a result (cancelled, or its node failed); the same command "
-                        "with hydra.sweep.dir=/s runs it again")]
+    assert lost == [
+        (
+            1,
+            "Slurm job 7_1 ended without a result (cancelled, or its node failed); the same command "
+            "with hydra.sweep.dir=/s runs it again",
+        )
+    ]
     assert "error: job 1: Slurm job 7_1 ended without a result" in capsys.readouterr().err
 
 
@@ -66,24 +77,39 @@ def test_a_requeued_job_is_waited_for_and_squeue_trouble_concludes_nothing(tmp_p
     assert returns == ["return of 8_0"] and len(seen) == 5  # not before the job left the queue
     # where squeue cannot be read at all, a result is all there is to go on, after a while
     failed = []
-    assert launcher.wait_for_jobs([job], {}, lambda *a: None, poll_s=0,
-                                  read_queue=lambda a: failed.append(1)) == ["return of 8_0"]
+    assert launcher.wait_for_jobs([job], {}, lambda *a: None, poll_s=0, read_queue=lambda a: failed.append(1)) == [
+        "return of 8_0"
+    ]
     assert len(failed) == launcher.UNREAD_POLLS
 
 
 def test_a_request_that_can_never_start_is_one_line_and_the_jobs_are_cancelled(tmp_path, quick, monkeypatch):
-    monkeypatch.setattr(launcher, "partition_line", lambda partition: "gpu: 4 nodes of 64 CPUs, 500000 MB, time limit 2-00:00:00")
+    monkeypatch.setattr(
+        launcher, "partition_line", lambda partition: "gpu: 4 nodes of 64 CPUs, 500000 MB, time limit 2-00:00:00"
+    )
     jobs = [FakeJob("9_0", tmp_path), FakeJob("9_1", tmp_path)]
-    params = {"nodes": 1, "tasks_per_node": 8, "cpus_per_task": 10, "gpus_per_node": 8, "timeout_min": 1440,
-              "partition": "gpu"}
+    params = {
+        "nodes": 1,
+        "tasks_per_node": 8,
+        "cpus_per_task": 10,
+        "gpus_per_node": 8,
+        "timeout_min": 1440,
+        "partition": "gpu",
+    }
     with pytest.raises(SlurmRefused) as info:
-        launcher.wait_for_jobs(jobs, params, lambda *a: None, poll_s=0,
-                               read_queue=_queue({"9_0": ("PENDING", "PartitionConfig"), "9_1": ("PENDING", "PartitionConfig")}))
+        launcher.wait_for_jobs(
+            jobs,
+            params,
+            lambda *a: None,
+            poll_s=0,
+            read_queue=_queue({"9_0": ("PENDING", "PartitionConfig"), "9_1": ("PENDING", "PartitionConfig")}),
+        )
     assert str(info.value) == (
         "Slurm will never start job 9_0 (Reason=PartitionConfig): the request nodes=1 tasks_per_node=8 "
         "cpus_per_task=10 gpus_per_node=8 timeout_min=1440 partition=gpu is more than the partition offers "
         "(gpu: 4 nodes of 64 CPUs, 500000 MB, time limit 2-00:00:00); change hydra.launcher.* (the sweep's jobs "
-        "were cancelled)")
+        "were cancelled)"
+    )
     assert quick == [["9"]]
 
 
@@ -97,7 +123,9 @@ def test_a_busy_cluster_is_waited_for_with_a_line_now_and_then(tmp_path, capsys)
             return {}  # finished, out of the queue
         return frames.pop()
 
-    assert launcher.wait_for_jobs([job], {}, lambda *a: None, poll_s=0, say_every_s=0, read_queue=read) == ["return of 10_0"]
+    assert launcher.wait_for_jobs([job], {}, lambda *a: None, poll_s=0, say_every_s=0, read_queue=read) == [
+        "return of 10_0"
+    ]
     assert "waiting for Slurm: 1 pending (Resources)" in capsys.readouterr().err
 
 

@@ -40,7 +40,7 @@ def test_layers_import_only_downwards():
     wrong = []
     for rank, layer in enumerate(LAYERS):
         for path in sorted((PACKAGE / layer).rglob("*.py")):
-            above = randwire_imports(path) & set(LAYERS[rank + 1:])
+            above = randwire_imports(path) & set(LAYERS[rank + 1 :])
             if above:
                 wrong.append(f"{path.relative_to(ROOT)} imports randwire.{sorted(above)[0]}")
     assert wrong == [], "\n".join(wrong)
@@ -50,8 +50,10 @@ def test_the_model_library_imports_no_training_framework():
     """Every module of randwire.models imported in a fresh interpreter: Lightning, Hydra, OmegaConf, W&B
     and submitit stay out of sys.modules."""
     modules = sorted(f"randwire.models.{p.stem}" for p in (PACKAGE / "models").glob("*.py") if p.stem != "__init__")
-    code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
-            f"print(','.join(sorted({{k.split('.')[0] for k in sys.modules}} & set({FRAMEWORKS!r}))))")
+    code = (
+        f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+        f"print(','.join(sorted({{k.split('.')[0] for k in sys.modules}} & set({FRAMEWORKS!r}))))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(modules) >= 8 and done.stdout.strip() == "", f"randwire.models loads {done.stdout.strip()}"

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import TINY
+
 from randwire.models.memory import CPUHeapPeak, cpu_heap_available, peak_memory_mb
 from randwire.training.run import train
 
@@ -30,8 +30,13 @@ def test_cpu_heap_peak_sees_a_temporary_and_not_what_was_there_before():
 def test_training_step_memory_is_reported_per_network_and_grows_with_width(compose_cfg, tmp_path):
     peaks = []
     for c in (8, 32):
-        cfg = compose_cfg(*TINY, f"regime.c={c}", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1",
-                          run_dir=tmp_path / f"c{c}")
+        cfg = compose_cfg(
+            *TINY,
+            f"regime.c={c}",
+            "+trainer.limit_train_batches=3",
+            "+trainer.limit_val_batches=1",
+            run_dir=tmp_path / f"c{c}",
+        )
         metrics = train(cfg)
         assert metrics["peak_train_memory_kind"] == "cpu_heap_step_peak"
         peaks.append(metrics["peak_train_memory_mb"])

@@ -40,9 +40,7 @@ def _stage_shapes(net, x):
 def test_small_regime_shapes_at_224():
     net = _tiny("small").eval()
     c = 8
-    assert _stage_shapes(net, torch.randn(1, 3, 224, 224)) == [
-        (c, 56, 56), (c, 28, 28), (2 * c, 14, 14), (4 * c, 7, 7)
-    ]
+    assert _stage_shapes(net, torch.randn(1, 3, 224, 224)) == [(c, 56, 56), (c, 28, 28), (2 * c, 14, 14), (4 * c, 7, 7)]
     assert net.stem[0].conv.out_channels == c // 2 and net.stem[0].conv.stride == (2, 2)
     assert net(torch.randn(2, 3, 224, 224)).shape == (2, 10)
 
@@ -53,7 +51,11 @@ def test_regular_regime_shapes_at_224():
     c = 8
     assert len(net.stages) == 4 and net.graphs[0].n == 5 and all(g.n == 10 for g in net.graphs[1:])
     assert _stage_shapes(net, torch.randn(1, 3, 224, 224)) == [
-        (c // 2, 112, 112), (c, 56, 56), (2 * c, 28, 28), (4 * c, 14, 14), (8 * c, 7, 7)
+        (c // 2, 112, 112),
+        (c, 56, 56),
+        (2 * c, 28, 28),
+        (4 * c, 14, 14),
+        (8 * c, 7, 7),
     ]
     assert isinstance(net.head.dropout, torch.nn.Dropout) and net.head.dropout.p == 0.2
 
@@ -62,9 +64,7 @@ def test_regular_regime_shapes_at_224():
 def test_lowres_regime_shapes_at_32_and_28():
     net = _tiny("lowres", in_channels=1).eval()
     c = 8
-    assert _stage_shapes(net, torch.randn(1, 1, 32, 32)) == [
-        (c, 32, 32), (c, 16, 16), (2 * c, 8, 8), (4 * c, 4, 4)
-    ]
+    assert _stage_shapes(net, torch.randn(1, 1, 32, 32)) == [(c, 32, 32), (c, 16, 16), (2 * c, 8, 8), (4 * c, 4, 4)]
     assert _stage_shapes(net, torch.randn(1, 1, 28, 28))[-1] == (4 * c, 4, 4)
 
 
@@ -237,14 +237,20 @@ def test_every_parameter_receives_a_gradient(node_op):
     "kwargs,message",
     [
         ({"regime": "huge"}, r"regime='huge' is not allowed: one of \['small', 'regular', 'lowres'\]"),
-        ({"node_op": "dil_conv"}, r"node_op='dil_conv' is not allowed: one of \['sep_conv', 'conv', 'max_pool', 'avg_pool'\]"),
+        (
+            {"node_op": "dil_conv"},
+            r"node_op='dil_conv' is not allowed: one of \['sep_conv', 'conv', 'max_pool', 'avg_pool'\]",
+        ),
         ({"c": 1}, r"c=1 is out of range: allowed an integer >= 2"),
         ({"n": 1}, r"n=1 is out of range: allowed an integer >= 2"),
         ({"graph": "sbm"}, r"graph='sbm' is not allowed: one of"),
         ({"dropout": 1.0}, r"dropout=1.0 is out of range: allowed a float in \[0, 1\)"),
         ({"edge_drop": 2}, r"edge_drop=2 is out of range: allowed a probability in \[0, 1\]"),
         ({"num_classes": 0}, r"num_classes=0 is out of range"),
-        ({"regime": "regular", "n": 6, "k": 4}, r"k=4 is out of range: allowed an even integer in \[2, 3\) for the 3-node stage"),
+        (
+            {"regime": "regular", "n": 6, "k": 4},
+            r"k=4 is out of range: allowed an even integer in \[2, 3\) for the 3-node stage",
+        ),
     ],
 )
 def test_bad_network_parameters_raise_value_error(kwargs, message):
@@ -284,10 +290,12 @@ def test_edge_removal_readings_drop_the_expected_number_of_edges(mode):
 
 
 def test_edge_drop_mode_is_checked_in_one_line(compose_cfg):
-    from randwire.training.config import check_network_cfg
     from randwire.models.errors import BadValue
+    from randwire.training.config import check_network_cfg
 
-    with pytest.raises(BadValue, match=r"^regime.edge_drop_mode='per_edge' is not allowed: one of \['per_node', 'per_graph'\]"):
+    with pytest.raises(
+        BadValue, match=r"^regime.edge_drop_mode='per_edge' is not allowed: one of \['per_node', 'per_graph'\]"
+    ):
         check_network_cfg(compose_cfg("regime=regular", "regime.edge_drop_mode=per_edge"))
 
 
@@ -298,10 +306,9 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
     built). Integer C alone leaves dense conv up to ~3% off (one channel at C≈30 moves its FLOPs ~6.5%);
     then conv1's width (C/2 in Table 1) absorbs the rest. The small regime at the paper's 580M, three
     instances each: every node op and generator within 2% (1% by construction)."""
-    from randwire.models.architecture import network_cx, solve_c, solve_width
+    from randwire.models.architecture import network_cx, sample_stage_graphs, solve_c, solve_width
     from randwire.models.complexity import Cx, complexity
     from randwire.models.network import network_from_graphs, network_from_spec
-    from randwire.models.architecture import sample_stage_graphs
 
     for seed in range(3):
         graphs = sample_stage_graphs("small", gen, 32, seed, **params)
@@ -321,10 +328,9 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
 
 
 def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
-    from randwire.models.architecture import network_cx
+    from randwire.models.architecture import network_cx, sample_stage_graphs
     from randwire.models.complexity import Cx, complexity
     from randwire.models.network import network_from_graphs
-    from randwire.models.architecture import sample_stage_graphs
 
     graphs = sample_stage_graphs("regular", "ws", 16, 0, k=4, p=0.75)
     net = network_from_graphs("regular", graphs, 20, stem_channels=7)
@@ -334,14 +340,17 @@ def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
 
 
 def test_c_auto_in_a_run_and_its_bad_values(compose_cfg, tmp_path):
-    from randwire.training.config import check_network_cfg
     from randwire.models.errors import BadValue
+    from randwire.training.config import check_network_cfg
     from randwire.training.run import train
 
     cfg = compose_cfg(*__import__("conftest").TINY, "regime.c=auto", "regime.flops=2e6", run_dir=tmp_path / "run")
     metrics = train(cfg)
     assert metrics["c"] > 8 and abs(metrics["flops"] / 2e6 - 1) < 0.1
-    with pytest.raises(BadValue, match=r"^regime.flops=None is not allowed: a multiply-add budget > 0 \(e.g. 580e6\) when c=auto \(got null\)"):
+    with pytest.raises(
+        BadValue,
+        match=r"^regime.flops=None is not allowed: a multiply-add budget > 0 \(e.g. 580e6\) when c=auto \(got null\)",
+    ):
         check_network_cfg(compose_cfg("regime.c=auto"))
     with pytest.raises(BadValue, match=r"^regime.c='wide' is not allowed: an integer >= 2, or auto .* \(got text\)$"):
         check_network_cfg(compose_cfg("regime.c=wide"))

@@ -6,22 +6,34 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import ROOT
 
 OLD = ROOT / "tests" / "data" / "pre_redesign" / "last.ckpt"
 # The command that wrote it (tests/data/pre_redesign/README.md), less its run folder.
-OVERRIDES = ["graph.n=6", "regime.c=4", "regime.head_channels=16", "data=synthetic", "data.num_samples=64",
-             "data.batch_size=16", "logger=none", "callbacks=last_checkpoint", "extras.print_config=false", "seed=3"]
-HASHES = ["8c985337c59e43bdb3b7652bab52c6b9e85cc947e673831f157569128cd87c30",
-          "c4526c0a17abb8b9b4d830eca78511a1e03ae1e2a74430c921a0b964333b9da7",
-          "c2836eaebc4bcde1581ac71617e1174699db41c987e8bf99a378775b90e01e48"]
+OVERRIDES = [
+    "graph.n=6",
+    "regime.c=4",
+    "regime.head_channels=16",
+    "data=synthetic",
+    "data.num_samples=64",
+    "data.batch_size=16",
+    "logger=none",
+    "callbacks=last_checkpoint",
+    "extras.print_config=false",
+    "seed=3",
+]
+HASHES = [
+    "8c985337c59e43bdb3b7652bab52c6b9e85cc947e673831f157569128cd87c30",
+    "c4526c0a17abb8b9b4d830eca78511a1e03ae1e2a74430c921a0b964333b9da7",
+    "c2836eaebc4bcde1581ac71617e1174699db41c987e8bf99a378775b90e01e48",
+]
 
 
 def test_old_checkpoint_evaluates_as_it_did(tmp_path):
     out = tmp_path / "eval.json"
-    done = subprocess.run([sys.executable, "evaluate.py", f"ckpt={OLD}", f"out={out}"], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "evaluate.py", f"ckpt={OLD}", f"out={out}"], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["graph_hashes"] == HASHES
@@ -33,8 +45,12 @@ def test_old_checkpoint_resumes(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(OLD, run / "checkpoints" / "last.ckpt")
-    done = subprocess.run([sys.executable, "train.py", *OVERRIDES, "trainer.max_epochs=2", f"paths.output_dir={run}"],
-                          cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "train.py", *OVERRIDES, "trainer.max_epochs=2", f"paths.output_dir={run}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["graph_hashes"] == HASHES

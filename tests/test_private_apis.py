@@ -16,4 +16,5 @@ def test_a_changed_private_api_is_named_with_what_breaks(monkeypatch):
     monkeypatch.setattr(apis, "PRIVATE_APIS", (*PRIVATE_APIS[:1], gone, moved))
     assert changed() == [
         "Trainer._x is gone: module.Y uses it so that Z holds",
-        "pkg._z is gone (ModuleNotFoundError: No module named 'no_such_module_here'): data.W uses it so that V holds"]
+        "pkg._z is gone (ModuleNotFoundError: No module named 'no_such_module_here'): data.W uses it so that V holds",
+    ]

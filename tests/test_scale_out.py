@@ -6,21 +6,29 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
-TINY_CLI = ["graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic", "data.batch_size=16",
-            "extras.print_config=false"]
+TINY_CLI = [
+    "graph.n=8",
+    "regime.c=8",
+    "regime.head_channels=32",
+    "data=synthetic",
+    "data.batch_size=16",
+    "extras.print_config=false",
+]
 
 
 def _env() -> dict:
     # no WANDB_SERVICE: children must not share this test process's W&B service
     # nor the thread counts in-process runs of this test session exported (a user's shell has none)
     dropped = ("WANDB_SERVICE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RANDWIRE_THREADS")
-    return {**{k: v for k, v in os.environ.items() if k not in dropped}, "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    return {
+        **{k: v for k, v in os.environ.items() if k not in dropped},
+        "WANDB_MODE": "disabled",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 @pytest.mark.slow
@@ -30,8 +38,18 @@ def test_ddp_sweep_on_two_cpu_processes_is_exact_and_launched_once(tmp_path):
     graphs. Issue 9 item 11: 125 samples -> a 31-image test split (not a multiple of 2): the DDP test
     metrics equal a one-process evaluation of the tested checkpoint, and epochs/steps are counted."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=125", "logger=csv", "trainer=ddp_cpu",
-           "trainer.max_epochs=2", f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        *TINY_CLI,
+        "data.num_samples=125",
+        "logger=csv",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=2",
+        f"hydra.sweep.dir={sweep}",
+        "-m",
+        "seed=0,1",
+    ]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("Launching 2 jobs") + run.stderr.count("Launching 2 jobs") == 1
@@ -45,7 +63,7 @@ def test_ddp_sweep_on_two_cpu_processes_is_exact_and_launched_once(tmp_path):
     assert "| 2 |" in (sweep / "summary.md").read_text()
 
     from randwire.training.config import compose_config
-    from randwire.training.run import evaluate
+    from randwire.training.evaluate import evaluate
 
     metrics = json.loads((sweep / "0" / "metrics.json").read_text())
     cfg = compose_config("evaluate", [f"ckpt={metrics['test_checkpoint']}", "split=test", f"out={tmp_path / 'e.json'}"])
@@ -62,8 +80,17 @@ def test_a_failing_ddp_job_costs_its_sweep_nothing(tmp_path):
     Here job 0 fails on both ranks (torch's SyncBatchNorm needs GPUs): job 1 still runs, the summary lists
     job 0 with its reason, the sweep exits 1, and no rank process is left behind."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=64", "logger=none", "trainer=ddp_cpu",
-           f"hydra.sweep.dir={sweep}", "-m", "trainer.sync_batchnorm=true,false"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        *TINY_CLI,
+        "data.num_samples=64",
+        "logger=none",
+        "trainer=ddp_cpu",
+        f"hydra.sweep.dir={sweep}",
+        "-m",
+        "trainer.sync_batchnorm=true,false",
+    ]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=_env())
     assert run.returncode == 1, run.stderr[-3000:]
     assert "error: 1 of 2 jobs failed" in run.stderr
@@ -75,13 +102,13 @@ def test_a_failing_ddp_job_costs_its_sweep_nothing(tmp_path):
 
 
 def _graph_check_rank(rank: int, port: int, queue) -> None:
+    import torch
     import torch.distributed as dist
 
-    from randwire.models.errors import ConfigError
-    from randwire.training.module import RandWireModule
-    from randwire.models.network import network_from_graphs
     from randwire.models.architecture import sample_stage_graphs
-    import torch
+    from randwire.models.errors import ConfigError
+    from randwire.models.network import network_from_graphs
+    from randwire.training.module import RandWireModule
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
@@ -129,7 +156,9 @@ def _wait_for(proc, prefix: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGUSR2])  # SIGUSR1 takes its path; SIGTERM: tests/test_slurm.py, test_faults.py
+@pytest.mark.parametrize(
+    "signum", [signal.SIGUSR2]
+)  # SIGUSR1 takes its path; SIGTERM: tests/test_slurm.py, test_faults.py
 def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, signum):
     """Issue 10 item 2 / issue 9 item 3: Slurm's timeout warning (SIGUSR2 under submitit, SIGUSR1 in
     Lightning's convention) or preemption (SIGTERM) during a
@@ -137,8 +166,17 @@ def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, 
     the signal's code (the sweep stops: the next job never starts). Rerunning the sweep into its folder (what
     a requeue does) continues job 0 from that step and then runs job 1."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=1280", "logger=csv", "trainer.max_epochs=2",
-           f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        *TINY_CLI,
+        "data.num_samples=1280",
+        "logger=csv",
+        "trainer.max_epochs=2",
+        f"hydra.sweep.dir={sweep}",
+        "-m",
+        "seed=0,1",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     _wait_for(proc, "epoch 1/2")  # printed as epoch 1 starts, once epoch 0 is checkpointed
     proc.send_signal(signum)
@@ -147,7 +185,8 @@ def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, 
     name = signal.Signals(signum).name
     line = next(x for x in err.splitlines() if x.startswith("interrupted by"))
     assert line.startswith(f"interrupted by {name} at epoch 1, step ") and line.endswith(
-        "the same command continues from it (a Slurm requeue does)")
+        "the same command continues from it (a Slurm requeue does)"
+    )
     step = int(line.split("step ")[1].split(":")[0])
     record = json.loads((sweep / "0" / "metrics.json").read_text())
     assert record["status"] == "interrupted" and record["global_step"] == step and 80 < step < 160
@@ -176,10 +215,10 @@ def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, 
 def test_an_interrupt_is_handed_to_submitit_for_the_requeue(monkeypatch):
     """One owner of the requeue: with submitit's SIGUSR1 handler installed, the interrupted job hands over
     to it (it requeues and exits); without one, the exit code is the signal's."""
+    from submitit.core.job_environment import JobEnvironment
+
     from randwire.training.cli import hand_over_interrupt
     from randwire.training.errors import RunInterrupted
-
-    from submitit.core.job_environment import JobEnvironment
 
     usr = JobEnvironment._usr_sig()  # the signal submitit asks Slurm for and handles
     calls = []
@@ -207,31 +246,35 @@ def test_spawning_strategies_are_refused_in_one_line(compose_cfg, tmp_path):
 
 
 def _slurm_resources(*overrides: str) -> dict:
+    from conftest import CONF
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
     import randwire.training.schema  # noqa: F401  (schemas and resolvers)
-    from conftest import CONF
 
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("train", overrides=["hydra/launcher=submitit_slurm", *overrides], return_hydra_config=True)
     return cfg, OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
 
 
-@pytest.mark.parametrize("overrides, nodes, tasks, gpus", [
-    (["trainer=gpu"], 1, 1, 1),
-    (["trainer=ddp", "trainer.devices=8"], 1, 8, 8),
-    (["trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2"], 2, 8, 8),
-    (["trainer=cpu"], 1, 1, None),
-])
+@pytest.mark.parametrize(
+    "overrides, nodes, tasks, gpus",
+    [
+        (["trainer=gpu"], 1, 1, 1),
+        (["trainer=ddp", "trainer.devices=8"], 1, 8, 8),
+        (["trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2"], 2, 8, 8),
+        (["trainer=cpu"], 1, 1, None),
+    ],
+)
 def test_slurm_launcher_resources_follow_the_trainer(overrides, nodes, tasks, gpus, tmp_path, monkeypatch):
     """Issue 10 item 1: the sbatch script submitit writes asks for what Lightning will expect: nodes =
     trainer.num_nodes, one task per device, GPUs per node = devices on a GPU trainer, a CPU per loader worker
     plus two, USR1 signal_delay_s before the limit; submitit requeues (max_num_timeout > 0)."""
     import submitit
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from omegaconf import OmegaConf
     from submitit.slurm import slurm
+
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
     cfg, launcher = _slurm_resources(*overrides, "data.num_workers=8", "hydra.launcher.partition=gpu")
     assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (nodes, tasks, gpus)
@@ -243,12 +286,18 @@ def test_slurm_launcher_resources_follow_the_trainer(overrides, nodes, tasks, gp
     (tmp_path / "bin" / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     base = set(OmegaConf.structured(BaseQueueConf).keys())
-    params = {k if k in base else f"slurm_{k}": v for k, v in launcher.items()
-              if k not in ("_target_", "submitit_folder", "max_num_timeout")}
-    executor = submitit.AutoExecutor(folder=tmp_path / "s", cluster="slurm", slurm_max_num_timeout=launcher["max_num_timeout"])
+    params = {
+        k if k in base else f"slurm_{k}": v
+        for k, v in launcher.items()
+        if k not in ("_target_", "submitit_folder", "max_num_timeout")
+    }
+    executor = submitit.AutoExecutor(
+        folder=tmp_path / "s", cluster="slurm", slurm_max_num_timeout=launcher["max_num_timeout"]
+    )
     executor.update_parameters(**params)
-    script = slurm._make_sbatch_string(command="python -m submitit.core._submit", folder=tmp_path / "s",
-                                       **executor._executor.parameters)
+    script = slurm._make_sbatch_string(
+        command="python -m submitit.core._submit", folder=tmp_path / "s", **executor._executor.parameters
+    )
     assert f"#SBATCH --nodes={nodes}\n" in script and f"#SBATCH --ntasks-per-node={tasks}\n" in script
     assert (f"#SBATCH --gpus-per-node={gpus}\n" in script) == (gpus is not None)
     assert "#SBATCH --cpus-per-task=10\n" in script and "#SBATCH --partition=gpu\n" in script
@@ -258,7 +307,9 @@ def test_slurm_launcher_resources_follow_the_trainer(overrides, nodes, tasks, gp
 def test_slurm_launcher_refuses_devices_it_cannot_request():
     from omegaconf.errors import InterpolationResolutionError
 
-    with pytest.raises(InterpolationResolutionError, match=r"trainer.devices='auto' is not allowed on Slurm: an integer >= 1"):
+    with pytest.raises(
+        InterpolationResolutionError, match=r"trainer.devices='auto' is not allowed on Slurm: an integer >= 1"
+    ):
         _slurm_resources("trainer.devices=auto")
 
 
@@ -267,8 +318,17 @@ def test_submitit_local_sweep_runs_jobs_side_by_side_on_their_share_of_cores(tmp
     """Issue 10 item 4: hydra/launcher=submitit_local starts both jobs at once; each sets its threads to
     its share of the cores (cores / 2) and says so; 2 result folders and a summary with provenance."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=64", "logger=csv", f"hydra.sweep.dir={sweep}",
-           "-m", "hydra/launcher=submitit_local", "seed=0,1"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        *TINY_CLI,
+        "data.num_samples=64",
+        "logger=csv",
+        f"hydra.sweep.dir={sweep}",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "seed=0,1",
+    ]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
     assert run.returncode == 0, run.stderr[-3000:]
     assert "deprecated" not in run.stderr  # the schema-extension warning is the framework's choice, not news
@@ -293,9 +353,9 @@ def test_lr_scales_with_the_global_batch_of_any_world(world_size, accumulate):
 
     import torch
 
-    from randwire.training.module import RandWireModule
-    from randwire.models.network import network_from_graphs
     from randwire.models.architecture import sample_stage_graphs
+    from randwire.models.network import network_from_graphs
+    from randwire.training.module import RandWireModule
 
     net = network_from_graphs("lowres", sample_stage_graphs("lowres", "ws", 8, 0, k=4, p=0.75), 8, head_channels=32)
     make = __import__("functools").partial(torch.optim.SGD, lr=0.1, momentum=0.9)
@@ -309,19 +369,22 @@ def test_lr_scales_with_the_global_batch_of_any_world(world_size, accumulate):
 def test_site_slurm_values_come_from_the_local_override(tmp_path):
     """Issue 10 item 1: partition and account live in the git-ignored conf/local/default.yaml, which may also
     make Slurm the site's launcher for every -m sweep."""
+    from conftest import CONF
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
-
-    from conftest import CONF
 
     site = tmp_path / "site"
     (site / "local").mkdir(parents=True)
     (site / "local" / "default.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /hydra/launcher: submitit_slurm\n"
-        "hydra:\n  launcher:\n    partition: gpu\n    account: mylab\n")
+        "hydra:\n  launcher:\n    partition: gpu\n    account: mylab\n"
+    )
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=[f"hydra.searchpath=[file://{site}]", "trainer=ddp", "trainer.devices=8"],
-                      return_hydra_config=True)
+        cfg = compose(
+            "train",
+            overrides=[f"hydra.searchpath=[file://{site}]", "trainer=ddp", "trainer.devices=8"],
+            return_hydra_config=True,
+        )
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert (launcher["partition"], launcher["account"], launcher["tasks_per_node"]) == ("gpu", "mylab", 8)
 
@@ -331,8 +394,18 @@ def test_local_ddp_inside_a_submitit_job(tmp_path):
     """Under submitit, sys.argv is submitit's entry point: Lightning would start the child rank as another
     submitit job process; it runs this job's train.py in the job folder instead."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=64", "logger=none", "trainer=ddp_cpu",
-           f"hydra.sweep.dir={sweep}", "-m", "hydra/launcher=submitit_local", "seed=0"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        *TINY_CLI,
+        "data.num_samples=64",
+        "logger=none",
+        "trainer=ddp_cpu",
+        f"hydra.sweep.dir={sweep}",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "seed=0",
+    ]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=_env())
     assert run.returncode == 0, run.stderr[-3000:]
     metrics = json.loads((sweep / "0" / "metrics.json").read_text())
@@ -351,18 +424,23 @@ def test_submitits_sacct_trouble_is_said_once(caplog, capsys):
     logger = logging.getLogger("submitit")
     with caplog.at_level(logging.WARNING, logger="submitit"):
         for call in range(3):
-            logger.warning(f"Call #{call} - Bypassing sacct error Command 'sacct' returned 1, status may be inaccurate.")
+            logger.warning(
+                f"Call #{call} - Bypassing sacct error Command 'sacct' returned 1, status may be inaccurate."
+            )
         logger.warning("Job 12 was requeued")
     assert [r.getMessage() for r in caplog.records if r.name == "submitit"] == ["Job 12 was requeued"]
     said = [line for line in capsys.readouterr().err.splitlines() if "sacct" in line]
-    assert said == ["warning: sacct fails here (no Slurm job accounting?): the sweep learns that a job ended from "
-                    "the job's own result file (said once)"]
+    assert said == [
+        "warning: sacct fails here (no Slurm job accounting?): the sweep learns that a job ended from "
+        "the job's own result file (said once)"
+    ]
 
 
 def test_a_machine_with_slurm_installed_does_not_nag_about_srun(compose_cfg, tmp_path, monkeypatch, recwarn):
     """Lightning warns on every run where `srun` is on PATH and not used; a run outside an allocation (and one
     that the launcher started with srun) has nothing to act on."""
     from conftest import TINY
+
     from randwire.training.run import train
 
     fake = tmp_path / "bin"

@@ -13,12 +13,20 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import ROOT
 
-TINY_SLURM = ["graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic", "data.batch_size=16",
-              "extras.print_config=false", "-m", "hydra/launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1",
-              "hydra.launcher.timeout_min=20"]
+TINY_SLURM = [
+    "graph.n=8",
+    "regime.c=8",
+    "regime.head_channels=32",
+    "data=synthetic",
+    "data.batch_size=16",
+    "extras.print_config=false",
+    "-m",
+    "hydra/launcher=submitit_slurm",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.timeout_min=20",
+]
 
 
 def _slurm_up() -> str | None:
@@ -45,8 +53,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 def _env() -> dict:
     dropped = ("WANDB_SERVICE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RANDWIRE_THREADS")
-    return {**{k: v for k, v in os.environ.items() if k not in dropped}, "WANDB_MODE": "offline",
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **{k: v for k, v in os.environ.items() if k not in dropped},
+        "WANDB_MODE": "offline",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def _sweep(sweep: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess:
@@ -121,7 +132,9 @@ def test_a_cancelled_job_is_summarised_and_the_rerun_finishes_it(tmp_path):
     assert cancelled["status"] == "cancelled" and cancelled["seed"] == 1
     assert cancelled["error"].endswith(f"the same command with hydra.sweep.dir={sweep} runs it again")
     summary = (sweep / "summary.md").read_text()
-    row = next(line for line in summary.splitlines() if f"| cancelled | Slurm job {victim} ended without a result" in line)
+    row = next(
+        line for line in summary.splitlines() if f"| cancelled | Slurm job {victim} ended without a result" in line
+    )
     assert row.startswith("| 1 | ") and "| 1 | cancelled |" in row  # job 1, seed 1
     assert _metrics(sweep, "0")["status"] == "ok"
 
@@ -136,8 +149,9 @@ def test_a_time_limit_requeue_mid_epoch_gives_the_uninterrupted_result(tmp_path)
     requeues, the job resumes at the next batch, as often as it takes; the final weights and test metrics
     equal those of the same job run without a time limit (a second sweep, at the same time on the other CPU)."""
     args = ("logger=csv", "data.num_samples=10240", "data.augment=crop", "trainer.max_epochs=2", "seed=0")
-    limited = _start_sweep(tmp_path / "limited", *args, "hydra.launcher.timeout_min=2",
-                           "hydra.launcher.signal_delay_s=60")
+    limited = _start_sweep(
+        tmp_path / "limited", *args, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"
+    )
     free = _sweep(tmp_path / "free", *args)
     assert free.returncode == 0, free.stderr[-3000:]
     _, err = limited.communicate(timeout=600)
@@ -145,8 +159,11 @@ def test_a_time_limit_requeue_mid_epoch_gives_the_uninterrupted_result(tmp_path)
     a, b = _metrics(tmp_path / "limited", "0"), _metrics(tmp_path / "free", "0")
     assert [x["how"] for x in b["attempts"]] == ["ok"] and a["attempts"][-1]["how"] == "ok"
     logs = "".join(p.read_text() for p in (tmp_path / "limited" / ".submitit").rglob("*_log.err"))
-    steps = [int(line.split("step ")[1].split(":")[0]) for line in logs.splitlines()
-             if line.startswith("interrupted by SIGUSR2 at epoch ")]
+    steps = [
+        int(line.split("step ")[1].split(":")[0])
+        for line in logs.splitlines()
+        if line.startswith("interrupted by SIGUSR2 at epoch ")
+    ]
     assert steps and any(step % (10240 // 16) for step in steps), steps  # at least one stop mid-epoch
     for key in ("test/acc1", "test/loss", "val/acc1_best", "global_step"):
         assert a[key] == b[key], key
@@ -172,7 +189,8 @@ def test_a_request_the_partition_can_never_satisfy_is_one_line(tmp_path):
     assert refused.stderr.strip().splitlines() == [
         "error: Slurm refused the sweep's jobs: Memory specification can not be satisfied; Batch job submission "
         "failed: Requested node configuration is not available (the request: nodes=1 tasks_per_node=1 "
-        "cpus_per_task=1 mem_gb=100000 timeout_min=20)"]
+        "cpus_per_task=1 mem_gb=100000 timeout_min=20)"
+    ]
 
 
 def test_two_task_ddp_through_srun_equals_one_process(tmp_path):
@@ -185,7 +203,7 @@ def test_two_task_ddp_through_srun_equals_one_process(tmp_path):
     assert metrics["world_size"] == 2 and metrics["ranks_with_same_graphs"] == 2
     assert not list((sweep / "0").glob("train_ddp_process_*.log"))  # Slurm started the ranks, not Lightning
     from randwire.training.config import compose_config
-    from randwire.training.run import evaluate
+    from randwire.training.evaluate import evaluate
 
     cfg = compose_config("evaluate", [f"ckpt={metrics['test_checkpoint']}", "split=test", f"out={tmp_path / 'e.json'}"])
     one = evaluate(cfg)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT
-from randwire.analysis.sweeps import collect
+
 from randwire.analysis.summary import main, summarize
+from randwire.analysis.sweeps import collect
 
 
 def _job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> None:
@@ -27,8 +27,16 @@ def _job(sweep: Path, num: int, overrides: list[str], metrics: dict | None) -> N
 
 
 def test_summary_mean_std_and_failed_seeds(tmp_path, capsys):
-    m = lambda acc, seed: {"test/acc1": acc, "test/acc5": 0.99, "params": 1000 + seed, "flops": 5e6, "seed": seed,
-                           "peak_train_memory_mb": 100.0 + 10 * seed}
+    def m(acc, seed):
+        return {
+            "test/acc1": acc,
+            "test/acc5": 0.99,
+            "params": 1000 + seed,
+            "flops": 5e6,
+            "seed": seed,
+            "peak_train_memory_mb": 100.0 + 10 * seed,
+        }
+
     _job(tmp_path, 0, ["graph=ba", "seed=0"], m(0.90, 0))
     _job(tmp_path, 1, ["graph=ba", "seed=1"], m(0.94, 1))
     _job(tmp_path, 2, ["graph=ws", "seed=0"], m(0.80, 0))
@@ -45,7 +53,9 @@ def test_summary_mean_std_and_failed_seeds(tmp_path, capsys):
 
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "92.00 ± 2.83" in out and "missing: job 3 (seed=1, graph=ws): no metrics.json: killed, or still running" in out
+    assert (
+        "92.00 ± 2.83" in out and "missing: job 3 (seed=1, graph=ws): no metrics.json: killed, or still running" in out
+    )
     md = (tmp_path / "summary.md").read_text()
     assert "| graph=ba | 2 | 92.00 ± 2.83 |" in md and "| graph=ws | 1 | 80.00 |" in md
     assert "| 105.0 ± 7.1 | 0,1 |" in md  # training-step memory next to FLOPs
@@ -66,11 +76,26 @@ def test_summary_command_on_missing_or_empty_dir(tmp_path, capsys):
 def test_two_seed_sweep_end_to_end(tmp_path):
     """A real `-m` sweep through train.py: each job writes metrics.json, the callback writes the summary."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", "graph=er", "graph.n=8", "regime.c=8", "regime.head_channels=32",
-           "data=synthetic", "data.num_samples=64", "data.batch_size=16", "logger=wandb", "callbacks=none",
-           "trainer.max_epochs=1", "-m", "seed=0,1", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "WANDB_MODE": "offline"})
+    cmd = [
+        sys.executable,
+        "train.py",
+        "graph=er",
+        "graph.n=8",
+        "regime.c=8",
+        "regime.head_channels=32",
+        "data=synthetic",
+        "data.num_samples=64",
+        "data.batch_size=16",
+        "logger=wandb",
+        "callbacks=none",
+        "trainer.max_epochs=1",
+        "-m",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"}
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     accs = [json.loads((sweep / str(i) / "metrics.json").read_text())["test/acc1"] for i in (0, 1)]
     seeds = [json.loads((sweep / str(i) / "metrics.json").read_text())["seed"] for i in (0, 1)]
@@ -97,12 +122,28 @@ def test_two_seed_sweep_end_to_end(tmp_path):
 def test_optuna_sweeper_is_given_the_validation_metric(tmp_path):
     """hparams_search=lr_optuna: the value each trial returns to the sweeper is val/acc1_best, never a test metric."""
     sweep = tmp_path / "search"
-    cmd = [sys.executable, "train.py", "-m", "hparams_search=lr_optuna", "hydra.sweeper.n_trials=2",
-           "hydra.sweeper.sampler.n_startup_trials=2", "graph.n=8", "regime.c=8", "regime.head_channels=32",
-           "data=synthetic", "data.num_samples=64", "data.batch_size=16", "logger=none", "callbacks=none",
-           "trainer.max_epochs=1", "extras.print_config=false", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "WANDB_MODE": "offline"})
+    cmd = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "hparams_search=lr_optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+        "graph.n=8",
+        "regime.c=8",
+        "regime.head_channels=32",
+        "data=synthetic",
+        "data.num_samples=64",
+        "data.batch_size=16",
+        "logger=none",
+        "callbacks=none",
+        "trainer.max_epochs=1",
+        "extras.print_config=false",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"}
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     trials = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
@@ -115,23 +156,45 @@ def test_a_sweep_runs_past_failed_and_diverged_jobs(tmp_path):
     """Issue 9 items 1 and 6: a bad value and a diverging lr in one -m sweep; every job runs, the summary
     lists both failures with their reason next to their setting, and the sweep's exit code says so."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", "graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic",
-           "data.num_samples=64", "data.batch_size=16", "logger=csv", "trainer.max_epochs=2",
-           "extras.print_config=false", "-m", "graph.k=4,3", "optimizer.lr=0.1,1e6", "seed=0,1",
-           f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "WANDB_MODE": "offline"})
+    cmd = [
+        sys.executable,
+        "train.py",
+        "graph.n=8",
+        "regime.c=8",
+        "regime.head_channels=32",
+        "data=synthetic",
+        "data.num_samples=64",
+        "data.batch_size=16",
+        "logger=csv",
+        "trainer.max_epochs=2",
+        "extras.print_config=false",
+        "-m",
+        "graph.k=4,3",
+        "optimizer.lr=0.1,1e6",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"}
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == f"error: 6 of 8 jobs failed (listed in {sweep}/summary.md)"
     records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")}
     assert sorted(records) == list(range(8))  # every job ran and left valid JSON
-    status = {j: (r["status"], dict(o.split("=", 1) for o in r["overrides"] if o.startswith(("graph.k", "optimizer.lr"))))
-              for j, r in records.items()}
+    status = {
+        j: (r["status"], dict(o.split("=", 1) for o in r["overrides"] if o.startswith(("graph.k", "optimizer.lr"))))
+        for j, r in records.items()
+    }
     for job, (state, ov) in status.items():
         if ov["graph.k"] == "3":
-            assert state == "failed" and records[job]["error"] == "graph.k=3 is out of range: allowed an even integer in [2, n) = [2, 8)"
+            assert (
+                state == "failed"
+                and records[job]["error"] == "graph.k=3 is out of range: allowed an even integer in [2, n) = [2, 8)"
+            )
         elif float(ov["optimizer.lr"]) > 1:
-            assert state == "diverged" and records[job]["error"].startswith("training diverged: "), records[job]["error"]
+            assert state == "diverged" and records[job]["error"].startswith("training diverged: "), records[job][
+                "error"
+            ]
             best = sweep / str(job) / "checkpoints" / "best.ckpt"
             if best.exists():  # only from an epoch before the divergence (when it came later: thread count)
                 state_dict = torch.load(best, weights_only=True)["state_dict"]
@@ -159,19 +222,37 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
     import signal
 
     def command(run_dir, logger):
-        return [sys.executable, "train.py", "graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic",
-                "data.num_samples=1024", "data.batch_size=16", f"logger={logger}", "trainer.max_epochs=3",
-                "extras.print_config=false", "regime.edge_drop=0.1", f"hydra.run.dir={run_dir}"]
+        return [
+            sys.executable,
+            "train.py",
+            "graph.n=8",
+            "regime.c=8",
+            "regime.head_channels=32",
+            "data=synthetic",
+            "data.num_samples=1024",
+            "data.batch_size=16",
+            f"logger={logger}",
+            "trainer.max_epochs=3",
+            "extras.print_config=false",
+            "regime.edge_drop=0.1",
+            f"hydra.run.dir={run_dir}",
+        ]
 
     # no WANDB_SERVICE: a child must not share this test process's W&B service, which would keep the
     # killed child's run open (a user's shell has no such service)
-    env = {**{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}, "WANDB_MODE": "offline",
-           "PYTHONUNBUFFERED": "1"}
-    whole = subprocess.run(command(tmp_path / "whole", "csv"), cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"},
+        "WANDB_MODE": "offline",
+        "PYTHONUNBUFFERED": "1",
+    }
+    whole = subprocess.run(
+        command(tmp_path / "whole", "csv"), cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
+    )
     assert whole.returncode == 0, whole.stderr[-2000:]
     cut = tmp_path / "cut"
-    proc = subprocess.Popen(command(cut, "wandb"), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        command(cut, "wandb"), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
     for line in proc.stdout:
         if line.startswith("epoch 1/3"):  # printed after epoch 0's checkpoint was written
             proc.send_signal(signal.SIGKILL)
@@ -186,7 +267,9 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path / "whole", cut))
     assert b["global_step"] == a["global_step"] == 192 and b["epochs"] == 3
     assert b["test/acc1"] == a["test/acc1"] and b["test/loss"] == pytest.approx(a["test/loss"], abs=1e-6)
-    wa, wb = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for d in (tmp_path / "whole", cut))
+    wa, wb = (
+        torch.load(d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for d in (tmp_path / "whole", cut)
+    )
     assert all(torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6) for k in wa)
     assert b["wandb"]["id"] == first_id  # the resumed run is the same W&B run
 
@@ -195,9 +278,22 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
 def test_a_cut_short_sweep_is_completed_by_rerunning_it_into_its_folder(tmp_path):
     """Issue 9 item 12: finished jobs are skipped, the unfinished one resumes, the summary is rewritten."""
     sweep = tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", "graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic",
-           "data.num_samples=64", "data.batch_size=16", "logger=csv", "trainer.max_epochs=2",
-           "extras.print_config=false", "-m", "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "graph.n=8",
+        "regime.c=8",
+        "regime.head_channels=32",
+        "data=synthetic",
+        "data.num_samples=64",
+        "data.batch_size=16",
+        "logger=csv",
+        "trainer.max_epochs=2",
+        "extras.print_config=false",
+        "-m",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep}",
+    ]
     env = {**os.environ, "WANDB_MODE": "offline"}
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -217,8 +313,10 @@ def test_a_cut_short_sweep_is_completed_by_rerunning_it_into_its_folder(tmp_path
 def test_a_truncated_metrics_json_is_one_warning_and_a_job_without_result(tmp_path, capsys):
     """A metrics.json cut short (full disk, kill mid-write) must not sink the summary: one warning naming the
     file, its job listed as unreadable, the healthy jobs averaged, and the old summary.md replaced."""
-    m = lambda acc, seed: {"status": "ok", "test/acc1": acc, "test/acc5": 0.99, "params": 1000, "flops": 5e6,
-                           "seed": seed}
+
+    def m(acc, seed):
+        return {"status": "ok", "test/acc1": acc, "test/acc5": 0.99, "params": 1000, "flops": 5e6, "seed": seed}
+
     _job(tmp_path, 0, ["graph=ba", "seed=0"], m(0.90, 0))
     _job(tmp_path, 1, ["graph=ba", "seed=1"], m(0.94, 1))
     _job(tmp_path, 2, ["graph=ba", "seed=2"], m(0.50, 2))

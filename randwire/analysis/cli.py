@@ -1,6 +1,5 @@
 """``python -m randwire.analysis <grid|damage|nodeops|stats> PATH...``: the analyses as one command."""
 
-
 from __future__ import annotations
 
 import argparse
@@ -10,31 +9,45 @@ from .damage import damage
 from .grid import grid
 from .nodeops import nodeops
 from .stats import stats
-from .tables import _fail, job_table, load_table, run_table
+from .tables import _fail
 from .wandb_media import log_to_wandb
 
 
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m randwire.analysis", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m randwire.analysis", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="analysis", required=True)
-    for name, what in (("grid", "Fig. 3: top-1 mean ± std per generator setting, and error EDFs"),
-                       ("damage", "Fig. 5: remove each node / edge of trained networks, Δ top-1 vs degree"),
-                       ("nodeops", "Fig. 6: each node operation's top-1 over generator settings, pairwise Pearson r"),
-                       ("stats", "graph statistics of every run vs its accuracy")):
+    for name, what in (
+        ("grid", "Fig. 3: top-1 mean ± std per generator setting, and error EDFs"),
+        ("damage", "Fig. 5: remove each node / edge of trained networks, Δ top-1 vs degree"),
+        ("nodeops", "Fig. 6: each node operation's top-1 over generator settings, pairwise Pearson r"),
+        ("stats", "graph statistics of every run vs its accuracy"),
+    ):
         p = sub.add_parser(name, help=what, description=what)
         if name == "damage":
-            p.add_argument("paths", nargs="+", metavar="PATH",
-                           help="checkpoint files, or run / sweep folders (each finished run's tested checkpoint)")
+            p.add_argument(
+                "paths",
+                nargs="+",
+                metavar="PATH",
+                help="checkpoint files, or run / sweep folders (each finished run's tested checkpoint)",
+            )
             p.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
             p.add_argument("--data-root", default=None, help="where the data is now, if it moved since training")
             p.add_argument("--batch-size", type=int, default=None, help="default: the training batch size")
         else:
-            p.add_argument("paths", nargs="+", metavar="PATH", help="run folders, sweep folders, or a parent of several sweeps")
+            p.add_argument(
+                "paths", nargs="+", metavar="PATH", help="run folders, sweep folders, or a parent of several sweeps"
+            )
         p.add_argument("--out", type=Path, default=None, help="where to write (default: <first path>/analysis)")
-        p.add_argument("--wandb", nargs="?", const="randwire", default=None, metavar="PROJECT",
-                       help="also log the plots (images) and CSVs (tables) to W&B, project PROJECT (default randwire)")
+        p.add_argument(
+            "--wandb",
+            nargs="?",
+            const="randwire",
+            default=None,
+            metavar="PROJECT",
+            help="also log the plots (images) and CSVs (tables) to W&B, project PROJECT (default randwire)",
+        )
     args = parser.parse_args(argv)
     if args.analysis == "damage":
         if args.batch_size is not None and args.batch_size < 1:

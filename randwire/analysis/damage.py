@@ -40,8 +40,9 @@ def find_checkpoints(paths: list[str]) -> list[Path]:
     return found
 
 
-def damage_table(ckpt: Path, split: str = "test", data_root: str | None = None, batch_size: int | None = None,
-                 progress: bool = True):
+def damage_table(
+    ckpt: Path, split: str = "test", data_root: str | None = None, batch_size: int | None = None, progress: bool = True
+):
     """Every node and edge damage of one checkpoint's random stages, evaluated on ``split``: one row each
     (``kind`` node | edge), plus the intact network (``kind`` none)."""
     import pandas as pd
@@ -49,14 +50,21 @@ def damage_table(ckpt: Path, split: str = "test", data_root: str | None = None, 
     from tqdm import tqdm
 
     from ..models.lesions import Damage, all_damages, evaluate_damages
-    from ..training.run import checkpoint_data, load_checkpoint
+    from ..training.checkpoints import load_checkpoint
+    from ..training.evaluate import checkpoint_data
 
     net, info = load_checkpoint(ckpt)
     dm, _ = checkpoint_data(ckpt, info, {"root": data_root} if data_root else {}, batch_size=batch_size, split=split)
     loader = dm.loader(split)
     damages = all_damages(net.graphs)
     total = len(loader.dataset) * len(damages)
-    bar = tqdm(total=total, unit="img", unit_scale=True, desc=f"damage {ckpt.name}", disable=not (progress and sys.stderr.isatty()))
+    bar = tqdm(
+        total=total,
+        unit="img",
+        unit_scale=True,
+        desc=f"damage {ckpt.name}",
+        disable=not (progress and sys.stderr.isatty()),
+    )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = evaluate_damages(net, loader, damages, progress=bar.update, device=device)
     bar.close()
@@ -68,16 +76,28 @@ def damage_table(ckpt: Path, split: str = "test", data_root: str | None = None, 
     for d in [Damage(0), *damages]:
         r = results[d]
         graph = net.graphs[d.stage]
-        rows.append({
-            "checkpoint": str(ckpt), "setting": name, "generator": first.generator, "seed": run_seed,
-            "node_op": net.config["node_op"], "split": split, "samples": r["samples"],
-            "stage": d.stage if d.kind != "none" else None, "kind": d.kind, "node": d.node,
-            "edge_from": d.edge[0] if d.edge else None, "edge_to": d.edge[1] if d.edge else None,
-            "degree": d.degree(graph), "degree_kind": {"node": "out-degree", "edge": "target in-degree"}.get(d.kind),
-            "status": "ok" if r["has_path"] else "no_path",
-            "acc1": r["acc1"], "intact_acc1": intact,
-            "delta_acc1": None if r["acc1"] is None else 100 * (r["acc1"] - intact),
-        })
+        rows.append(
+            {
+                "checkpoint": str(ckpt),
+                "setting": name,
+                "generator": first.generator,
+                "seed": run_seed,
+                "node_op": net.config["node_op"],
+                "split": split,
+                "samples": r["samples"],
+                "stage": d.stage if d.kind != "none" else None,
+                "kind": d.kind,
+                "node": d.node,
+                "edge_from": d.edge[0] if d.edge else None,
+                "edge_to": d.edge[1] if d.edge else None,
+                "degree": d.degree(graph),
+                "degree_kind": {"node": "out-degree", "edge": "target in-degree"}.get(d.kind),
+                "status": "ok" if r["has_path"] else "no_path",
+                "acc1": r["acc1"],
+                "intact_acc1": intact,
+                "delta_acc1": None if r["acc1"] is None else 100 * (r["acc1"] - intact),
+            }
+        )
     table = pd.DataFrame(rows)
     for key in ("stage", "node", "edge_from", "edge_to", "degree"):  # integers with gaps, not floats
         table[key] = table[key].astype("Int64")
@@ -92,23 +112,33 @@ def plot_damage(table, path: Path) -> None:
     plt = pyplot()
     ok = table[(table["kind"] != "none") & (table["status"] == "ok")]
     gens = [g for g in GENERATORS if g in set(ok["generator"])]
-    fig, axes = plt.subplots(2, max(len(gens), 1), figsize=(4.2 * max(len(gens), 1), 6.4), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        2, max(len(gens), 1), figsize=(4.2 * max(len(gens), 1), 6.4), squeeze=False, constrained_layout=True
+    )
     rng = np.random.default_rng(0)  # jitter of the dots only
     for col, gen in enumerate(gens):
         part = ok[ok["generator"] == gen]
-        for row, (kind, xlabel) in enumerate((("node", "out-degree of the removed node"),
-                                              ("edge", "in-degree of the removed edge's target"))):
+        for row, (kind, xlabel) in enumerate(
+            (("node", "out-degree of the removed node"), ("edge", "in-degree of the removed edge's target"))
+        ):
             ax = axes[row][col]
             sel = part[part["kind"] == kind]
             degrees = sorted(int(d) for d in sel["degree"].unique())
             data = [sel[sel["degree"] == d]["delta_acc1"].astype(float).to_numpy() for d in degrees]
             if data:
-                ax.boxplot(data, positions=degrees, widths=0.6, showmeans=True, showfliers=False,
-                           patch_artist=True, boxprops={"facecolor": "none", "edgecolor": "tab:orange"},
-                           medianprops={"color": "gray", "linewidth": 2}, whiskerprops={"color": "tab:orange"},
-                           capprops={"color": "tab:orange"},
-                           meanprops={"marker": "o", "markerfacecolor": "none", "markeredgecolor": "red"})
+                ax.boxplot(
+                    data,
+                    positions=degrees,
+                    widths=0.6,
+                    showmeans=True,
+                    showfliers=False,
+                    patch_artist=True,
+                    boxprops={"facecolor": "none", "edgecolor": "tab:orange"},
+                    medianprops={"color": "gray", "linewidth": 2},
+                    whiskerprops={"color": "tab:orange"},
+                    capprops={"color": "tab:orange"},
+                    meanprops={"marker": "o", "markerfacecolor": "none", "markeredgecolor": "red"},
+                )
                 for d, values in zip(degrees, data):
                     ax.scatter(d + rng.uniform(-0.15, 0.15, len(values)), values, s=6, color="tab:blue", alpha=0.5)
                 ax.set_xlim(min(degrees) - 1, max(degrees) + 1)
@@ -116,16 +146,19 @@ def plot_damage(table, path: Path) -> None:
             ax.set_xlabel(xlabel, fontsize=8)
             ax.set_ylabel("Δ top-1 (points)", fontsize=8)
             n_ckpt = part["checkpoint"].nunique()
-            ax.set_title(f"{gen.upper()}: remove one {kind}  ({count(len(sel), 'instance')}, {count(n_ckpt, 'network')})",
-                         fontsize=9)
+            ax.set_title(
+                f"{gen.upper()}: remove one {kind}  ({count(len(sel), 'instance')}, {count(n_ckpt, 'network')})",
+                fontsize=9,
+            )
             ax.tick_params(labelsize=7)
     no_path = int((table["status"] == "no_path").sum())
     fig.suptitle("graph damage" + (f"  ({no_path} damages left no input-output path: not plotted)" if no_path else ""))
     save_figure(fig, path)
 
 
-def damage(paths: list[str], out: Path | None, split: str = "test", data_root: str | None = None,
-           batch_size: int | None = None) -> dict[str, Path]:
+def damage(
+    paths: list[str], out: Path | None, split: str = "test", data_root: str | None = None, batch_size: int | None = None
+) -> dict[str, Path]:
     import time
 
     import pandas as pd
@@ -145,11 +178,14 @@ def damage(paths: list[str], out: Path | None, split: str = "test", data_root: s
         tables.append(table)
         nodes, edges = table[table["kind"] == "node"], table[table["kind"] == "edge"]
         no_path = int((table["status"] == "no_path").sum())
-        print(f"{ckpt}: {table['setting'].iloc[0]}, intact top-1 {100 * table['intact_acc1'].iloc[0]:.2f}% on "
-              f"{table['samples'].iloc[0]} {split} images; mean Δ {nodes['delta_acc1'].mean():+.2f} points over "
-              f"{len(nodes)} node removals, {edges['delta_acc1'].mean():+.2f} over {len(edges)} edge removals"
-              f"{f', {no_path} without an input-output path' if no_path else ''}"
-              f" ({time.perf_counter() - start:.0f} s)", flush=True)
+        print(
+            f"{ckpt}: {table['setting'].iloc[0]}, intact top-1 {100 * table['intact_acc1'].iloc[0]:.2f}% on "
+            f"{table['samples'].iloc[0]} {split} images; mean Δ {nodes['delta_acc1'].mean():+.2f} points over "
+            f"{len(nodes)} node removals, {edges['delta_acc1'].mean():+.2f} over {len(edges)} edge removals"
+            f"{f', {no_path} without an input-output path' if no_path else ''}"
+            f" ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
     table = pd.concat(tables, ignore_index=True)
     written = {"damage": out / "damage.csv", "plot": out / "damage.png"}
     table.to_csv(written["damage"], index=False)

@@ -12,14 +12,21 @@ from .tables import finished, grid_table, load_settings_table
 def plot_grid(grid, path: Path) -> None:
     plt = pyplot()
     gens = [g for g in GENERATORS if g in set(grid["generator"])]
-    fig, axes = plt.subplots(1, len(gens), figsize=(4.2 * len(gens), 3.6), squeeze=False, sharey=True,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        1, len(gens), figsize=(4.2 * len(gens), 3.6), squeeze=False, sharey=True, constrained_layout=True
+    )
     for ax, gen in zip(axes[0], gens):
         part = grid[grid["generator"] == gen]
         if gen == "ws":
             for k, line in part.groupby("graph_k"):
-                ax.errorbar(line["graph_p"], line["top1_mean"], yerr=line["top1_std"].fillna(0), marker="o", capsize=3,
-                            label=f"K={int(k)}")
+                ax.errorbar(
+                    line["graph_p"],
+                    line["top1_mean"],
+                    yerr=line["top1_std"].fillna(0),
+                    marker="o",
+                    capsize=3,
+                    label=f"K={int(k)}",
+                )
             ax.legend(fontsize=8)
             ax.set_xlabel("P")
             ax.set_xlim(-0.05, 1.05)  # the paper's axes: WS P in [0, 1], ER P in [0.1, 0.8], BA M in [1, 7]
@@ -49,8 +56,15 @@ def plot_edf(table, path: Path) -> None:
     for i, gen in enumerate(gens):
         err = np.sort(100 - 100 * ok[ok["generator"] == gen]["test_acc1"].astype(float).to_numpy())
         style, width = styles[i % len(styles)]
-        ax.step(np.r_[err[0], err], np.r_[0.0, np.arange(1, len(err) + 1) / len(err)], where="post",
-                linestyle=style, linewidth=width, alpha=0.85, label=f"{gen.upper()} (n={len(err)})")
+        ax.step(
+            np.r_[err[0], err],
+            np.r_[0.0, np.arange(1, len(err) + 1) / len(err)],
+            where="post",
+            linestyle=style,
+            linewidth=width,
+            alpha=0.85,
+            label=f"{gen.upper()} (n={len(err)})",
+        )
     ax.set_xlabel("test error (%)")
     ax.set_ylabel("cumulative fraction of instances")
     ax.legend(fontsize=8)

@@ -25,7 +25,7 @@ def nodeops_pearson(settings):
     ops = _ordered_ops(wide.columns)
     rows = []
     for i, a in enumerate(ops):
-        for b in ops[i + 1:]:
+        for b in ops[i + 1 :]:
             both = wide[[a, b]].dropna()
             rows.append({"node_op_a": a, "node_op_b": b, "pearson_r": pearson(both[a], both[b]), "settings": len(both)})
     return pd.DataFrame(rows, columns=["node_op_a", "node_op_b", "pearson_r", "settings"])
@@ -39,15 +39,28 @@ def plot_nodeops(settings, pearson, path: Path) -> None:
     for op in _ordered_ops(settings["node_op"]):
         line = settings[settings["node_op"] == op].set_index("setting").reindex(order)
         flops = line["flops_mean"].mean()
-        ax.errorbar(range(len(order)), line["top1_mean"], yerr=line["top1_std"].fillna(0), marker="o", capsize=3,
-                    label=f"{op} ({flops / 1e6:.3g}M multiply-adds)" if flops == flops else op)
+        ax.errorbar(
+            range(len(order)),
+            line["top1_mean"],
+            yerr=line["top1_std"].fillna(0),
+            marker="o",
+            capsize=3,
+            label=f"{op} ({flops / 1e6:.3g}M multiply-adds)" if flops == flops else op,
+        )
     ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test top-1 (%), mean ± std")
     r = pearson["pearson_r"].dropna()
-    ax.set_title("node operations over generator settings\n" + (
-        f"pairwise Pearson r from {r.min():.2f} to {r.max():.2f} over {int(pearson['settings'].max())} settings"
-        if len(r) else "Pearson r: needs 2+ node operations" if settings["node_op"].nunique() < 2
-        else "Pearson r: needs 2+ settings that both operations have"), fontsize=10)
+    ax.set_title(
+        "node operations over generator settings\n"
+        + (
+            f"pairwise Pearson r from {r.min():.2f} to {r.max():.2f} over {int(pearson['settings'].max())} settings"
+            if len(r)
+            else "Pearson r: needs 2+ node operations"
+            if settings["node_op"].nunique() < 2
+            else "Pearson r: needs 2+ settings that both operations have"
+        ),
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
@@ -59,8 +72,12 @@ def nodeops(paths: list[str], out: Path | None) -> dict[str, Path]:
         _fail("no run under the paths says its node operation (metrics.json node_op or config.yaml)")
     settings = grid_table(table, by=("node_op",))
     pearson = nodeops_pearson(settings)
-    written = {"nodeops": out / "nodeops.csv", "pearson": out / "nodeops_pearson.csv", "runs": out / "runs.csv",
-               "plot": out / "nodeops.png"}
+    written = {
+        "nodeops": out / "nodeops.csv",
+        "pearson": out / "nodeops_pearson.csv",
+        "runs": out / "runs.csv",
+        "plot": out / "nodeops.png",
+    }
     settings.to_csv(written["nodeops"], index=False)
     pearson.to_csv(written["pearson"], index=False)
     table.to_csv(written["runs"], index=False)

@@ -10,13 +10,17 @@ from .sweeps import shared_overrides, short_setting
 from .tables import STATS, _out_dir, _setting_name, finished, load_table, pearson
 
 
-def correlations(table) -> "Any":
+def correlations(table) -> Any:
     """Pearson r of each mean statistic with test top-1 over the finished runs (NaN where constant)."""
     import pandas as pd
 
     ok = finished(table)
-    return pd.DataFrame([{"statistic": f"mean_{key}", "pearson_r": pearson(ok[f"mean_{key}"], ok["test_acc1"]),
-                          "runs": len(ok)} for key in STATS])
+    return pd.DataFrame(
+        [
+            {"statistic": f"mean_{key}", "pearson_r": pearson(ok[f"mean_{key}"], ok["test_acc1"]), "runs": len(ok)}
+            for key in STATS
+        ]
+    )
 
 
 def plot_stats(table, corr, path: Path) -> None:

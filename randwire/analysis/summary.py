@@ -26,18 +26,26 @@ from hydra.experimental.callback import Callback
 from ..training.cli import LAST_SWEEP  # the sweep's outcome, for the entry point's exit code
 from .sweeps import collect_many, shared_overrides, short_setting
 
-COLUMNS = [("test/acc1", "top-1 (%)", 100.0), ("test/acc5", "top-5 (%)", 100.0),
-           ("params", "params (M)", 1e-6), ("flops", "FLOPs (M)", 1e-6),
-           ("peak_train_memory_mb", "train step MB", 1.0)]
+COLUMNS = [
+    ("test/acc1", "top-1 (%)", 100.0),
+    ("test/acc5", "top-5 (%)", 100.0),
+    ("params", "params (M)", 1e-6),
+    ("flops", "FLOPs (M)", 1e-6),
+    ("peak_train_memory_mb", "train step MB", 1.0),
+]
 
 
 def provenance_lines(done: list[dict[str, Any]]) -> list[str]:
     """What the finished jobs ran on: each distinct code version, package set and hardware, with its jobs,
     so a grid assembled from runs of different code is visible at a glance."""
+
     def describe(p: dict[str, Any]) -> tuple[str, str, str]:
         code = _code(p, dirty=" (uncommitted changes)", missing="no git checkout")
-        packages = ", ".join(f"{k} {v}" for k, v in (p.get("packages") or {}).items()
-                             if v and k in ("randwire", "torch", "pytorch-lightning"))
+        packages = ", ".join(
+            f"{k} {v}"
+            for k, v in (p.get("packages") or {}).items()
+            if v and k in ("randwire", "torch", "pytorch-lightning")
+        )
         hw = p.get("hardware") or {}
         machine = f"{', '.join(hw.get('gpus') or []) or hw.get('cpu', '?')} x{p.get('world_size', 1)}"
         return code, packages, machine
@@ -48,18 +56,15 @@ def provenance_lines(done: list[dict[str, Any]]) -> list[str]:
             rows.setdefault(describe(r["provenance"]), []).append(r["job"])
     if not rows:
         return []
-    lines = ["", "Provenance" + (" (differs between jobs!)" if len(rows) > 1 else "") + ":", "",
-             "| code | packages | hardware x world size | jobs |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "Provenance" + (" (differs between jobs!)" if len(rows) > 1 else "") + ":",
+        "",
+        "| code | packages | hardware x world size | jobs |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {c} | {p} | {h} | {','.join(jobs)} |" for (c, p, h), jobs in rows.items()]
     return lines
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof = 1; NaN for a single run)."""
-    n = len(values)
-    mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
-    return mean, std
 
 
 def _code(origin: dict[str, Any], dirty: str = "+dirty", missing: str = "unknown") -> str:
@@ -69,6 +74,20 @@ def _code(origin: dict[str, Any], dirty: str = "+dirty", missing: str = "unknown
 
 
 def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per setting: its finished seeds, failed seeds, code versions, and mean ± std of COLUMNS."""
+    import pandas as pd
+
+    from .tables import mean_std
+
+    keys = [key for key, _, _ in COLUMNS]
+    frame = pd.DataFrame(
+        [
+            {"group": r["group"], **{k: float(r[k]) if r.get(k) is not None else float("nan") for k in keys}}
+            for r in done
+        ],
+        columns=["group", *keys],
+    )
+    stats = mean_std(frame, ["group"], keys)
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in done:
         groups.setdefault(row["group"], []).append(row)
@@ -76,13 +95,20 @@ def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[
         groups.setdefault(row["group"], [])
     out = []
     for group, rows in groups.items():
-        entry: dict[str, Any] = {"group": group, "n": len(rows), "seeds": sorted(r["seed"] for r in rows),
-                                 "failed_seeds": sorted((r["seed"] for r in failed if r["group"] == group),
-                                                        key=lambda s: (s is None, s))}
+        entry: dict[str, Any] = {
+            "group": group,
+            "n": len(rows),
+            "seeds": sorted(r["seed"] for r in rows),
+            "failed_seeds": sorted((r["seed"] for r in failed if r["group"] == group), key=lambda s: (s is None, s)),
+        }
         entry["code"] = sorted({_code(r.get("provenance") or {}) for r in rows})
         for key, _, _ in COLUMNS:
-            vals = [float(r[key]) for r in rows if r.get(key) is not None]
-            entry[key] = _mean_std(vals) if vals else (float("nan"), float("nan"))
+            has = group in stats.index
+            entry[key] = (
+                (float(stats.loc[group, (key, "mean")]), float(stats.loc[group, (key, "std")]))
+                if has
+                else (float("nan"), float("nan"))
+            )
         out.append(entry)
     return out
 
@@ -91,7 +117,9 @@ def _fmt(mean: float, std: float, scale: float) -> str:
     if math.isnan(mean):
         return "–"
     digits = {100.0: 2, 1.0: 1}.get(scale, 3)
-    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}" if not math.isnan(std) else f"{mean * scale:.{digits}f}"
+    return (
+        f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}" if not math.isnan(std) else f"{mean * scale:.{digits}f}"
+    )
 
 
 def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), done: list[dict[str, Any]] = ()) -> str:
@@ -100,13 +128,26 @@ def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), 
     lines = [f"Every setting below also has: {','.join(shared)}", ""] if shared else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
-        cells = [short_setting(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS],
-                 ",".join(map(str, e["seeds"])), ",".join(map(str, e["failed_seeds"])) or "–"]
+        cells = [
+            short_setting(e["group"], shared),
+            str(e["n"]),
+            *[_fmt(*e[k], s) for k, _, s in COLUMNS],
+            ",".join(map(str, e["seeds"])),
+            ",".join(map(str, e["failed_seeds"])) or "–",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if failed:
-        lines += ["", "Failed jobs (not averaged):", "", "| job | setting | seed | status | reason |", "|---|---|---|---|---|"]
-        lines += [f"| {r['job']} | {short_setting(r['group'], shared)} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |"
-                  for r in failed]
+        lines += [
+            "",
+            "Failed jobs (not averaged):",
+            "",
+            "| job | setting | seed | status | reason |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['job']} | {short_setting(r['group'], shared)} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |"
+            for r in failed
+        ]
     lines += provenance_lines(list(done))
     return "\n".join(lines) + "\n"
 
@@ -114,16 +155,26 @@ def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), 
 def to_csv(table: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["setting", "n", *[f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")], "seeds", "failed_seeds",
-                "code"])
+    w.writerow(
+        ["setting", "n", *[f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")], "seeds", "failed_seeds", "code"]
+    )
     for e in table:
-        w.writerow([e["group"], e["n"], *[v for k, _, _ in COLUMNS for v in e[k]],
-                    " ".join(map(str, e["seeds"])), " ".join(map(str, e["failed_seeds"])), " ".join(e.get("code", []))])
+        w.writerow(
+            [
+                e["group"],
+                e["n"],
+                *[v for k, _, _ in COLUMNS for v in e[k]],
+                " ".join(map(str, e["seeds"])),
+                " ".join(map(str, e["failed_seeds"])),
+                " ".join(e.get("code", [])),
+            ]
+        )
     return buf.getvalue()
 
 
-def write_summary(paths: str | Path | list[str | Path], quiet: bool = False, out: str | Path | None = None
-                  ) -> list[dict[str, Any]]:
+def write_summary(
+    paths: str | Path | list[str | Path], quiet: bool = False, out: str | Path | None = None
+) -> list[dict[str, Any]]:
     """Collect the jobs of every sweep at or below ``paths``, summarise, write ``summary.md``,
     ``summary.csv`` and ``runs.csv`` into ``out`` (default: the sweep folder, or the one path given, or
     the first path's parent), print the table."""
@@ -144,27 +195,30 @@ def write_summary(paths: str | Path | list[str | Path], quiet: bool = False, out
 
 
 def _print(table, failed, sweep_dir: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from ..training.cli import wide_console
+
     shared = shared_overrides([e["group"] for e in table])
-    t = Table(title=f"mean ± std over seeds · {sweep_dir}", caption=f"every setting also has: {','.join(shared)}"
-              if shared else None)
+    t = Table(
+        title=f"mean ± std over seeds · {sweep_dir}",
+        caption=f"every setting also has: {','.join(shared)}" if shared else None,
+    )
     for col in ["setting", "n", *[c[1] for c in COLUMNS]]:
-        t.add_column(col, justify="left" if col == "setting" else "right",
-                     overflow="fold" if col == "setting" else "ellipsis")  # a setting wraps, never cut
+        t.add_column(
+            col, justify="left" if col == "setting" else "right", overflow="fold" if col == "setting" else "ellipsis"
+        )  # a setting wraps, never cut
     for e in table:
         t.add_row(short_setting(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS])
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 130))
+    console = wide_console()
     console.print(t)
     for row in failed:
-        console.print(f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {short_setting(row['group'], shared)}): "
-                      f"{row['error']} — not averaged", highlight=False)
+        console.print(
+            f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {short_setting(row['group'], shared)}): "
+            f"{row['error']} — not averaged",
+            highlight=False,
+        )
     console.print(f"written: {sweep_dir / 'summary.md'}, {sweep_dir / 'summary.csv'}, {sweep_dir / 'runs.csv'}")
-
-
 
 
 class MultirunSummary(Callback):
@@ -183,10 +237,9 @@ class MultirunSummary(Callback):
 
 def _log_wandb_table(config, table, sweep_dir: Path) -> None:
     import wandb
+    from omegaconf import OmegaConf
 
     from ..training.loggers import wandb_mode
-
-    from omegaconf import OmegaConf
 
     # Only the plain keys: the rest (save_dir, seed) interpolate the job's runtime config, which is gone
     # after the sweep (resolving them raised InterpolationResolutionError and the summary run was lost).
@@ -194,9 +247,16 @@ def _log_wandb_table(config, table, sweep_dir: Path) -> None:
     mode = wandb_mode(lcfg.get("mode"))
     if mode == "disabled":
         return
-    run = wandb.init(project=lcfg.get("project") or config.name, entity=lcfg.get("entity"), job_type="summary",
-                     name=f"summary {sweep_dir.name}", tags=[f"sweep:{sweep_dir.name}"], dir=str(sweep_dir),
-                     mode=mode, reinit="finish_previous")
+    run = wandb.init(
+        project=lcfg.get("project") or config.name,
+        entity=lcfg.get("entity"),
+        job_type="summary",
+        name=f"summary {sweep_dir.name}",
+        tags=[f"sweep:{sweep_dir.name}"],
+        dir=str(sweep_dir),
+        mode=mode,
+        reinit="finish_previous",
+    )
     cols = ["setting", "n", *[f"{k} mean" for k, _, _ in COLUMNS], *[f"{k} std" for k, _, _ in COLUMNS]]
     data = [[e["group"], e["n"], *[e[k][0] for k, _, _ in COLUMNS], *[e[k][1] for k, _, _ in COLUMNS]] for e in table]
     run.log({"summary": wandb.Table(columns=cols, data=data)})
@@ -206,8 +266,11 @@ def _log_wandb_table(config, table, sweep_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m randwire.analysis.summary", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m randwire.analysis.summary",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="sweep folders, or a parent of several sweeps")
     parser.add_argument("--out", default=None, help="where to write (default: the sweep folder; several: their parent)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

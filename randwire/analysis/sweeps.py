@@ -8,14 +8,13 @@ a folder). No torch, no Lightning.
 
 from __future__ import annotations
 
-import json
-import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
-from ..training.records import METRICS_FILE, read_metrics, seed_of, setting_of
+from ..training.records import read_metrics, seed_of, setting_of
 from ..training.resources import sweep_plan
 
 
@@ -36,7 +35,11 @@ def short_setting(setting: str, shared: list[str]) -> str:
 
 
 def is_sweep(path: Path) -> bool:
-    return (path / "multirun.yaml").is_file() or any(path.glob("*/.hydra/overrides.yaml")) or any(path.glob("*/metrics.json"))
+    return (
+        (path / "multirun.yaml").is_file()
+        or any(path.glob("*/.hydra/overrides.yaml"))
+        or any(path.glob("*/metrics.json"))
+    )
 
 
 def find_sweeps(paths: Iterable[str | Path]) -> list[Path]:
@@ -47,8 +50,14 @@ def find_sweeps(paths: Iterable[str | Path]) -> list[Path]:
         path = Path(raw)
         if not path.is_dir():
             raise FileNotFoundError(f"sweep directory {str(raw)!r} does not exist")
-        found = [path] if is_sweep(path) else sorted(
-            {m.parent for m in path.rglob("multirun.yaml")} | {m.parent.parent for m in path.rglob("metrics.json")}, key=str)
+        found = (
+            [path]
+            if is_sweep(path)
+            else sorted(
+                {m.parent for m in path.rglob("multirun.yaml")} | {m.parent.parent for m in path.rglob("metrics.json")},
+                key=str,
+            )
+        )
         if not found:
             raise FileNotFoundError(f"no jobs (folders with .hydra/overrides.yaml or metrics.json) under {str(raw)!r}")
         sweeps += [s for s in found if s not in sweeps]
@@ -63,8 +72,11 @@ def collect(sweep_dir: str | Path, label: str = "") -> tuple[list[dict[str, Any]
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep directory {str(sweep_dir)!r} does not exist")
     done, failed = [], []
-    job_dirs = sorted({p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")}
-                      | {p.parent for p in sweep_dir.glob("*/metrics.json")}, key=lambda p: (len(p.name), p.name))
+    job_dirs = sorted(
+        {p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")}
+        | {p.parent for p in sweep_dir.glob("*/metrics.json")},
+        key=lambda p: (len(p.name), p.name),
+    )
     for job in job_dirs:
         ov_file = job / ".hydra" / "overrides.yaml"
         overrides = [str(o) for o in (yaml.safe_load(ov_file.read_text()) or [])] if ov_file.exists() else []
@@ -72,20 +84,39 @@ def collect(sweep_dir: str | Path, label: str = "") -> tuple[list[dict[str, Any]
         key = m.get("overrides")
         if key is None:
             key = setting_of(overrides)
-        row = {"job": label + job.name, "group": ",".join(key) or "defaults", "seed": m.get("seed", seed_of(overrides)),
-               "path": str(job), "overrides": overrides, "sweep": str(sweep_dir)}
+        row = {
+            "job": label + job.name,
+            "group": ",".join(key) or "defaults",
+            "seed": m.get("seed", seed_of(overrides)),
+            "path": str(job),
+            "overrides": overrides,
+            "sweep": str(sweep_dir),
+        }
         if m.get("status", "ok") == "ok" and m:
             done.append({**m, **row})  # grouped by the overrides, like its failed siblings
         else:  # failed (status and reason recorded by the job), or killed before it wrote anything
-            failed.append({**row, "status": m.get("status", "missing"),
-                           "error": m.get("error", "no metrics.json: killed, or still running")})
+            failed.append(
+                {
+                    **row,
+                    "status": m.get("status", "missing"),
+                    "error": m.get("error", "no metrics.json: killed, or still running"),
+                }
+            )
     seen = {job.name for job in job_dirs}
     for num, overrides in enumerate(job for batch in (sweep_plan(sweep_dir) or []) for job in batch):
         if str(num) not in seen:  # planned by the sweep, never given a folder (the sweep was cut short)
-            failed.append({"job": label + str(num), "group": ",".join(setting_of(overrides)) or "defaults",
-                           "seed": seed_of(overrides), "path": None, "overrides": list(overrides),
-                           "sweep": str(sweep_dir), "status": "never started",
-                           "error": "the sweep stopped before this job started: rerun the sweep into this folder"})
+            failed.append(
+                {
+                    "job": label + str(num),
+                    "group": ",".join(setting_of(overrides)) or "defaults",
+                    "seed": seed_of(overrides),
+                    "path": None,
+                    "overrides": list(overrides),
+                    "sweep": str(sweep_dir),
+                    "status": "never started",
+                    "error": "the sweep stopped before this job started: rerun the sweep into this folder",
+                }
+            )
     return done, failed
 
 
@@ -105,7 +136,9 @@ def graph_config(job: dict[str, Any]) -> dict[str, Any] | None:
     """The graph config of a job that left no stored graphs (failed early, killed, never started): the
     config its folder saved, else this checkout's config composed with the job's overrides. None if
     neither works (the configs changed since)."""
-    for saved in ([Path(job["path"]) / "config.yaml", Path(job["path"]) / ".hydra" / "config.yaml"] if job.get("path") else []):
+    for saved in (
+        [Path(job["path"]) / "config.yaml", Path(job["path"]) / ".hydra" / "config.yaml"] if job.get("path") else []
+    ):
         if saved.is_file():
             graph = (yaml.safe_load(saved.read_text()) or {}).get("graph")
             if isinstance(graph, dict):

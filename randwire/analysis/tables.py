@@ -10,13 +10,29 @@ from typing import Any
 from ..models.graphs import GENERATORS  # the paper's order: ER, BA, WS
 from .sweeps import read_metrics
 
-STATS = ("avg_clustering", "avg_shortest_path", "degree_mean", "degree_std", "degree_max", "inputs", "outputs",
-         "depth", "width")
+STATS = (
+    "avg_clustering",
+    "avg_shortest_path",
+    "degree_mean",
+    "degree_std",
+    "degree_max",
+    "inputs",
+    "outputs",
+    "depth",
+    "width",
+)
 
 
 def finished(table):
     """The rows of runs that finished with a test accuracy (what means, EDFs and correlations average)."""
     return table[(table["status"] == "ok") & table["test_acc1"].notna()]
+
+
+def mean_std(frame, by: list[str], columns: list[str]):
+    """Mean and sample std (ddof 1; NaN for a single value) of ``columns`` per group of ``by``, missing values
+    skipped: the one aggregation over seeds (network instances) that the summary and the analyses share.
+    Columns ``(column, "mean")`` and ``(column, "std")``, indexed by the ``by`` values."""
+    return frame.groupby(by, sort=False, dropna=False)[columns].agg(["mean", "std"])
 
 
 def pearson(x, y) -> float:
@@ -48,9 +64,13 @@ def graph_stats(graph) -> dict[str, Any]:
         "avg_clustering": nx.average_clustering(g),
         "avg_shortest_path": nx.average_shortest_path_length(core) if core.number_of_nodes() > 1 else 0.0,
         "connected": connected,
-        "degree_mean": float(degrees.mean()), "degree_std": float(degrees.std()), "degree_max": int(degrees.max()),
-        "inputs": len(graph.input_nodes), "outputs": len(graph.output_nodes),
-        "depth": max(levels) + 1, "width": max(levels.count(level) for level in set(levels)),
+        "degree_mean": float(degrees.mean()),
+        "degree_std": float(degrees.std()),
+        "degree_max": int(degrees.max()),
+        "inputs": len(graph.input_nodes),
+        "outputs": len(graph.output_nodes),
+        "depth": max(levels) + 1,
+        "width": max(levels.count(level) for level in set(levels)),
     }
 
 
@@ -90,12 +110,22 @@ def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | No
     job = job or {}
     overrides = metrics.get("overrides")
     row: dict[str, Any] = {
-        "run": str(run) if run else None, "sweep": job.get("sweep"), "job": job.get("job"),
-        "setting": (",".join(overrides) or "defaults") if overrides is not None else metrics.get("group", job.get("group")),
-        "seed": metrics.get("seed", job.get("seed")), "status": metrics.get("status", job.get("status", "ok")),
+        "run": str(run) if run else None,
+        "sweep": job.get("sweep"),
+        "job": job.get("job"),
+        "setting": (",".join(overrides) or "defaults")
+        if overrides is not None
+        else metrics.get("group", job.get("group")),
+        "seed": metrics.get("seed", job.get("seed")),
+        "status": metrics.get("status", job.get("status", "ok")),
         "error": metrics.get("error", job.get("error")),
-        "test_acc1": metrics.get("test/acc1"), "test_acc5": metrics.get("test/acc5"), "params": metrics.get("params"),
-        "flops": metrics.get("flops"), "c": metrics.get("c"), "node_op": _node_op(run, metrics) if run else None}
+        "test_acc1": metrics.get("test/acc1"),
+        "test_acc5": metrics.get("test/acc5"),
+        "params": metrics.get("params"),
+        "flops": metrics.get("flops"),
+        "c": metrics.get("c"),
+        "node_op": _node_op(run, metrics) if run else None,
+    }
     try:
         graphs = [StageGraph.load(path) for path in sorted((run / "graphs").glob("stage*.json"))] if run else []
     except (GraphFormatError, OSError, ValueError) as err:
@@ -113,8 +143,11 @@ def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | No
 
         graph = graph_config(job) or {}
         if graph.get("name"):
-            row.update(generator=graph["name"], graph_n=graph.get("n"),
-                       **{f"graph_{k}": v for k, v in graph.items() if k not in ("name", "n")})
+            row.update(
+                generator=graph["name"],
+                graph_n=graph.get("n"),
+                **{f"graph_{k}": v for k, v in graph.items() if k not in ("name", "n")},
+            )
     for key in STATS:
         row[f"mean_{key}"] = sum(s[key] for s in per_stage) / len(per_stage) if per_stage else None
     return row
@@ -186,16 +219,29 @@ def grid_table(table, by: tuple[str, ...] = ()):
     table["setting_name"] = table.apply(_setting_name, axis=1)
     rows = []
     keys = ["generator", "graph_n", *[k for k in ("graph_p", "graph_m", "graph_k") if k in table]]
-    for (name, *_), group in table.groupby(["setting_name", *by], sort=False):
+    ok_all = finished(table)
+    stats = mean_std(
+        ok_all.assign(top1=100 * ok_all["test_acc1"].astype(float), flops=ok_all["flops"].astype(float)),
+        ["setting_name", *by],
+        ["top1", "flops"],
+    )
+    for index, group in table.groupby(["setting_name", *by], sort=False):
         ok = finished(group)
-        acc = 100 * ok["test_acc1"].astype(float)
         first = group.iloc[0]
-        rows.append({"setting": name, **{k: first.get(k) for k in (*by, *keys)}, "n": len(ok),
-                     "top1_mean": acc.mean() if len(ok) else float("nan"),
-                     "top1_std": acc.std(ddof=1) if len(ok) > 1 else float("nan"),
-                     "flops_mean": ok["flops"].astype(float).mean() if len(ok) else float("nan"),
-                     "failed": int(group["status"].isin(FAILED).sum()),
-                     "never_started": int((group["status"] == "never started").sum()), "seeds": " ".join(str(s) for s in sorted(ok["seed"]))})
+        stat = stats.loc[index] if len(ok) else None
+        rows.append(
+            {
+                "setting": index[0],
+                **{k: first.get(k) for k in (*by, *keys)},
+                "n": len(ok),
+                "top1_mean": stat[("top1", "mean")] if stat is not None else float("nan"),
+                "top1_std": stat[("top1", "std")] if stat is not None else float("nan"),
+                "flops_mean": stat[("flops", "mean")] if stat is not None else float("nan"),
+                "failed": int(group["status"].isin(FAILED).sum()),
+                "never_started": int((group["status"] == "never started").sum()),
+                "seeds": " ".join(str(s) for s in sorted(ok["seed"])),
+            }
+        )
     order = ["generator_order", *[k for k in ("graph_k", "graph_m", "graph_p") if k in keys], *by]
     out = pd.DataFrame(rows)
     out["generator_order"] = out["generator"].map({g: i for i, g in enumerate(GENERATORS)})  # the paper's order
@@ -219,4 +265,3 @@ def load_settings_table(paths: list[str], out: Path | None) -> tuple[Any, Path]:
     if "generator" not in table or table["generator"].isna().all():
         _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
     return table, out
-

@@ -18,11 +18,18 @@ def log_to_wandb(analysis: str, written: dict[str, Path], paths: list[str], proj
     mode = wandb_mode("auto", announce=True)
     if mode == "disabled":
         return None
-    run = wandb.init(project=project, job_type="analysis", name=f"{analysis} {out.name}", tags=[f"analysis:{analysis}"],
-                     dir=str(out), mode=mode, config={"analysis": analysis, "inputs": [str(Path(p).resolve()) for p in paths]},
-                     reinit="finish_previous")
+    run = wandb.init(
+        project=project,
+        job_type="analysis",
+        name=f"{analysis} {out.name}",
+        tags=[f"analysis:{analysis}"],
+        dir=str(out),
+        mode=mode,
+        config={"analysis": analysis, "inputs": [str(Path(p).resolve()) for p in paths]},
+        reinit="finish_previous",
+    )
     media: dict[str, Any] = {}
-    for what, path in written.items():
+    for _what, path in written.items():
         if path.suffix == ".png":
             media[f"{analysis}/plot_{path.stem}"] = wandb.Image(str(path))
         elif path.suffix == ".csv":

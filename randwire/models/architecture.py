@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-
 from typing import Any, Optional
 
 from .complexity import Cx, conv2d_cx, gap_cx, linear_cx, norm2d_cx, pool2d_cx
@@ -39,6 +38,8 @@ def cpu_image_size(regime: str) -> int:
     (lowres), else 64² so the small/regular stems' 32x reduction leaves a 2x2 last stage. (At 64² the
     lowres network would cost 16x the small one's multiply-adds and memory for nothing.)"""
     return 28 if regime == "lowres" else 64
+
+
 HEAD_CHANNELS = 1280
 # §5 edge removal, two readings of "randomly remove one edge with probability p" (see network.RandomStage)
 EDGE_DROP_MODES = ("per_node", "per_graph")
@@ -60,8 +61,15 @@ def validate_node_op(op: str) -> None:
 
 
 def validate_network_args(
-    regime: str, c: int, num_classes: int, node_op: str, dropout: float, edge_drop: float,
-    in_channels: int = 3, head_channels: int = HEAD_CHANNELS, edge_drop_mode: str = "per_node",
+    regime: str,
+    c: int,
+    num_classes: int,
+    node_op: str,
+    dropout: float,
+    edge_drop: float,
+    in_channels: int = 3,
+    head_channels: int = HEAD_CHANNELS,
+    edge_drop_mode: str = "per_node",
     stem_channels: int | None = None,
 ) -> None:
     stage_layout(regime, 2, 2)  # the regime's name
@@ -73,16 +81,25 @@ def validate_network_args(
     require_choice("edge_drop_mode", edge_drop_mode, EDGE_DROP_MODES)
     require(is_int(in_channels) and in_channels >= 1, "in_channels", in_channels, "an integer >= 1")
     require(is_int(head_channels) and head_channels >= 1, "head_channels", head_channels, "an integer >= 1")
-    require(stem_channels is None or (is_int(stem_channels) and stem_channels >= 1), "stem_channels", stem_channels,
-            "an integer >= 1, or null (C/2)")
+    require(
+        stem_channels is None or (is_int(stem_channels) and stem_channels >= 1),
+        "stem_channels",
+        stem_channels,
+        "an integer >= 1, or null (C/2)",
+    )
 
 
 def validate_width(c: Any, flops: Any) -> None:
     """``c``: an integer >= 2, or ``auto`` with a FLOPs budget (multiply-adds) to solve it from."""
     if c == "auto" or flops is not None:  # a budget given with a fixed C is checked too (and ignored)
-        require(is_number(flops) and math.isfinite(flops) and flops > 0, "flops", flops,
-                "a multiply-add budget > 0 (e.g. 580e6) when c=auto" if c == "auto" else
-                "null, or a multiply-add budget > 0 (read only with c=auto)")
+        require(
+            is_number(flops) and math.isfinite(flops) and flops > 0,
+            "flops",
+            flops,
+            "a multiply-add budget > 0 (e.g. 580e6) when c=auto"
+            if c == "auto"
+            else "null, or a multiply-add budget > 0 (read only with c=auto)",
+        )
     if c != "auto":
         require(is_int(c) and c >= 2, "c", c, "an integer >= 2, or auto (with regime.flops=<multiply-adds>)")
 
@@ -157,9 +174,18 @@ def head_cx(cx: Cx, c_in: int, width: int, num_classes: int) -> Cx:
     return linear_cx(gap_cx(cx), width, num_classes)
 
 
-def network_cx(cx: Cx, regime: str, graphs: list[StageGraph], c: int, num_classes: int = 1000,
-               node_op: str = "sep_conv", in_channels: int = 3, head_channels: int = HEAD_CHANNELS,
-               stem_channels: int | None = None, **_: Any) -> Cx:
+def network_cx(
+    cx: Cx,
+    regime: str,
+    graphs: list[StageGraph],
+    c: int,
+    num_classes: int = 1000,
+    node_op: str = "sep_conv",
+    in_channels: int = 3,
+    head_channels: int = HEAD_CHANNELS,
+    stem_channels: int | None = None,
+    **_: Any,
+) -> Cx:
     """Stem, random stages and head of Table 1 (``**_``: config keys that cost nothing, e.g. dropout)."""
     half, stride2 = stem_channels or c // 2, 1 if regime == "lowres" else 2
     cx = conv_bn_cx(cx, in_channels, half, stride2)
@@ -174,6 +200,7 @@ def network_cx(cx: Cx, regime: str, graphs: list[StageGraph], c: int, num_classe
 def solve_c(budget: float, regime: str, graphs: list[StageGraph], image_size: int, **config: Any) -> int:
     """The C whose network's multiply-adds at ``image_size`` are closest to ``budget`` (FLOPs grow with C,
     so a bisection over integers; each step is the analytic count above)."""
+
     def flops(c: int) -> int:
         return network_cx(Cx(h=image_size, w=image_size), regime, graphs, c, **config).flops
 
@@ -193,8 +220,9 @@ def solve_c(budget: float, regime: str, graphs: list[StageGraph], image_size: in
 STEM_TOLERANCE = 0.01  # reading: how far integer C may miss a FLOPs budget before the stem width moves
 
 
-def solve_width(budget: float, regime: str, graphs: list[StageGraph], image_size: int,
-                **config: Any) -> tuple[int, int | None]:
+def solve_width(
+    budget: float, regime: str, graphs: list[StageGraph], image_size: int, **config: Any
+) -> tuple[int, int | None]:
     """(C, stem_channels) for ``c=auto``: C as :func:`solve_c`; where that integer C misses the budget by
     more than 1% (dense 3×3 conv at C≈30: one channel is ~6.5% of its FLOPs), conv1's width (Table 1: C/2)
     becomes the fine knob: of the (C±1, width in [C/4, C]) pairs within 1% of the budget, the one whose
@@ -208,10 +236,13 @@ def solve_width(budget: float, regime: str, graphs: list[StageGraph], image_size
     c = solve_c(budget, regime, graphs, image_size, **config)
     if abs(flops(c) / budget - 1) <= STEM_TOLERANCE:
         return c, None
-    candidates = [(abs(flops(k, w) - budget), abs(w - k // 2), k, w)
-                  for k in (c - 1, c, c + 1) if k >= 2 for w in range(max(1, k // 4), k + 1)]
+    candidates = [
+        (abs(flops(k, w) - budget), abs(w - k // 2), k, w)
+        for k in (c - 1, c, c + 1)
+        if k >= 2
+        for w in range(max(1, k // 4), k + 1)
+    ]
     near = [(moved, miss, k, w) for miss, moved, k, w in candidates if miss <= STEM_TOLERANCE * budget]
     # within 1%: the stem closest to C/2 (least change to Table 1); else the closest FLOPs
     _, _, c_best, stem = min(near) if near else min(candidates)
     return c_best, (None if stem == c_best // 2 else stem)
-

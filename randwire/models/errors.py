@@ -21,7 +21,7 @@ class BadValue(ConfigError):
         self.key, self.value, self.allowed, self.verdict = key, value, allowed, verdict
         super().__init__(f"{key}={value!r} {verdict} {allowed}")
 
-    def under(self, prefix: str) -> "BadValue":
+    def under(self, prefix: str) -> BadValue:
         """The same error, keyed by its config path (``under("graph.")``: ``k`` → ``graph.k``); a key that
         is a path already (``trainer.max_epochs``, named by a component that reads another group) stays."""
         if "." in self.key:

@@ -40,8 +40,12 @@ def validate_execution_cfg(cfg: dict[str, Any]) -> None:
     require_choice("execution.schedule", cfg.get("schedule") or "memory", SCHEDULES)
     require_choice("execution.compile_mode", cfg.get("compile_mode"), COMPILE_MODES)
     threads = cfg.get("threads")
-    require(threads is None or (is_int(threads) and threads >= 1), "execution.threads", threads,
-            "an integer >= 1, or null (from the job's CPU share)")
+    require(
+        threads is None or (is_int(threads) and threads >= 1),
+        "execution.threads",
+        threads,
+        "an integer >= 1, or null (from the job's CPU share)",
+    )
     for key in ("channels_last", "fold_bn", "fused_aggregation", "compile"):
         if cfg.get(key) is not None and not isinstance(cfg[key], bool):
             raise BadValue(f"execution.{key}", cfg[key], "true or false", verdict="is not allowed:")
@@ -90,7 +94,9 @@ class WeightedSumReLU(torch.autograd.Function):
         # low precision; the weight gradient is a reduction over millions of terms, so it is taken in fp32.
         up = gf.device.type == "cpu" and gf.dtype in (torch.bfloat16, torch.float16)
         gf = gf.float() if up else gf
-        grad_w = torch.stack([torch.dot(gf, _flat(x.contiguous(memory_format=fmt)).to(gf.dtype)) for x in xs]).to(w.dtype)
+        grad_w = torch.stack([torch.dot(gf, _flat(x.contiguous(memory_format=fmt)).to(gf.dtype)) for x in xs]).to(
+            w.dtype
+        )
         return (grad_w, *(g * w[i] for i in range(len(xs))))
 
 
@@ -137,9 +143,11 @@ def memory_schedule(stage: RandomStage, tries: int = 64) -> list[int]:
         order: list[int] = []
         while ready:
             if rng is None:
+
                 def gain(v: int) -> tuple:
                     freed = sum(1 for u in preds[v] if remaining_uses[u] == 1)
                     return (freed - (1 if succs[v] else 0), -v)
+
                 v = max(ready, key=gain)
             else:
                 v = ready[rng.randrange(len(ready))]

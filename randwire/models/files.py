@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 # The OS errors that only a write can meet: the place cannot take the file (full, over quota, read-only).
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
@@ -41,8 +42,9 @@ def write_error_line(err: OSError, path: str | os.PathLike | None = None) -> str
     return f"{reason} while writing {where}" if where else reason
 
 
-def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[BinaryIO], None],
-                 fsync: bool = False) -> Path:
+def atomic_write(
+    path: str | os.PathLike, content: str | bytes | Callable[[BinaryIO], None], fsync: bool = False
+) -> Path:
     """Write ``content`` (text, bytes, or a function that writes to a binary file) to ``path`` atomically.
     A failed write removes its temporary file; a disk error (also one wrapped by torch) is re-raised as an
     ``OSError`` whose filename is ``path``, so its one line names the file the user knows."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -252,7 +253,7 @@ class StageGraph:
         return {**self._content(), "hash": self.hash}
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "graph") -> "StageGraph":
+    def from_dict(cls, data: Any, source: str = "graph") -> StageGraph:
         """Rebuild from :meth:`to_dict` output; refuses other versions and any content whose hash differs."""
         if not isinstance(data, dict):
             raise GraphFormatError(f"{source}: not a stored stage graph (expected a JSON object)")
@@ -287,7 +288,7 @@ class StageGraph:
         return atomic_write(path, json.dumps(self.to_dict(), indent=1) + "\n")  # never a half-written graph file
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "StageGraph":
+    def load(cls, path: str | os.PathLike) -> StageGraph:
         path = Path(path)
         try:
             data = json.loads(path.read_text())

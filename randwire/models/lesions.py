@@ -22,8 +22,9 @@ Cost: the data is read once; for each batch the undamaged stem and stages run on
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -76,8 +77,11 @@ def damage_stage(graph: StageGraph, damage: Damage) -> DamagedStage:
     for v in range(graph.n):  # index order is a topological order
         if damage.kind == "node" and v == damage.node:
             alive[v] = False
-        keep = tuple(i for i, u in enumerate(preds[v])
-                     if alive[u] and not (damage.kind == "edge" and (u, v) == tuple(damage.edge)))
+        keep = tuple(
+            i
+            for i, u in enumerate(preds[v])
+            if alive[u] and not (damage.kind == "edge" and (u, v) == tuple(damage.edge))
+        )
         if preds[v] and not keep:  # every input removed: nothing reaches this node any more
             alive[v] = False
         kept.append(keep if alive[v] else ())
@@ -94,8 +98,9 @@ def all_damages(graphs: Sequence[StageGraph]) -> list[Damage]:
     return out
 
 
-def evaluate_damages(net, loader: Iterable, damages: Sequence[Damage], progress=None,
-                     device: torch.device | str = "cpu") -> dict[Damage, dict[str, Any]]:
+def evaluate_damages(
+    net, loader: Iterable, damages: Sequence[Damage], progress=None, device: torch.device | str = "cpu"
+) -> dict[Damage, dict[str, Any]]:
     """Top-1 of the intact network and of each damaged one over ``loader`` (one pass over the data), on
     ``device`` (the network is moved there).
 
@@ -119,14 +124,20 @@ def evaluate_damages(net, loader: Iterable, damages: Sequence[Damage], progress=
             correct[intact] += int((net.head(h).argmax(1) == y).sum())
             for d in evaluated:
                 h = net.stages[d.stage].forward_reference(stage_inputs[d.stage], plans[d])
-                for stage in net.stages[d.stage + 1:]:
+                for stage in net.stages[d.stage + 1 :]:
                     h = stage.forward_reference(h)
                 correct[d] += int((net.head(h).argmax(1) == y).sum())
                 if progress is not None:
                     progress(len(y))
             samples += len(y)
-    result = {d: {"acc1": correct[d] / samples, "correct": correct[d], "samples": samples, "has_path": True}
-              for d in correct}
-    result.update({d: {"acc1": None, "correct": None, "samples": samples, "has_path": False}
-                   for d in damages if not plans[d].has_path})
+    result = {
+        d: {"acc1": correct[d] / samples, "correct": correct[d], "samples": samples, "has_path": True} for d in correct
+    }
+    result.update(
+        {
+            d: {"acc1": None, "correct": None, "samples": samples, "has_path": False}
+            for d in damages
+            if not plans[d].has_path
+        }
+    )
     return result

@@ -8,17 +8,28 @@ plan of :mod:`randwire.models.execution`) does not change its parameters or its 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .architecture import (
+    HEAD_CHANNELS,
+    conv_bn_cx,
+    head_cx,
+    network_cx,
+    node_cx,
+    sample_stage_graphs,
+    stage_cx,
+    stage_layout,
+    transform_cx,
+    validate_network_args,
+    validate_node_op,
+)
 from .complexity import Cx
-from .architecture import HEAD_CHANNELS, NODE_OPS, REGIMES, conv_bn_cx, head_cx, network_cx, node_cx, sample_stage_graphs, stage_cx, stage_layout, transform_cx, validate_network_args, validate_node_op, validate_stage_params
 from .graphs import StageGraph
-
-
 
 # ----------------------------------------------------------------------------------------------------
 # Node operation (§3.3): weighted-sum aggregation, ReLU-conv-BN transformation, one output to all edges.
@@ -96,8 +107,15 @@ class RandomStage(nn.Module):
     others map C_out → C_out. The output node is the unweighted mean of the out-degree-0 nodes.
     """
 
-    def __init__(self, graph: StageGraph, c_in: int, c_out: int, op: str = "sep_conv", edge_drop: float = 0.0,
-                 edge_drop_mode: str = "per_node") -> None:
+    def __init__(
+        self,
+        graph: StageGraph,
+        c_in: int,
+        c_out: int,
+        op: str = "sep_conv",
+        edge_drop: float = 0.0,
+        edge_drop_mode: str = "per_node",
+    ) -> None:
         super().__init__()
         self.graph = graph
         self.c_in, self.c_out = c_in, c_out
@@ -259,15 +277,32 @@ class RandWireNet(nn.Module):
         stem_channels: int | None = None,
     ) -> None:
         super().__init__()
-        validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels,
-                              edge_drop_mode, stem_channels)
+        validate_network_args(
+            regime,
+            c,
+            num_classes,
+            node_op,
+            dropout,
+            edge_drop,
+            in_channels,
+            head_channels,
+            edge_drop_mode,
+            stem_channels,
+        )
         self.graphs = list(graphs)
         layout = stage_layout(regime, 2, c, stem_channels)  # channels only: node counts come from the graphs
         if len(self.graphs) != len(layout):
             raise ValueError(f"regime={regime!r} needs {len(layout)} stage graphs, got {len(self.graphs)}")
         self.config = dict(
-            regime=regime, c=c, num_classes=num_classes, node_op=node_op, dropout=dropout,
-            edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels, edge_drop_mode=edge_drop_mode,
+            regime=regime,
+            c=c,
+            num_classes=num_classes,
+            node_op=node_op,
+            dropout=dropout,
+            edge_drop=edge_drop,
+            in_channels=in_channels,
+            head_channels=head_channels,
+            edge_drop_mode=edge_drop_mode,
         )
         if stem_channels is not None:  # only where c=auto moved it: specs of paper-layout networks are unchanged
             self.config["stem_channels"] = stem_channels
@@ -369,10 +404,20 @@ def build_network(
     """
     if dropout is None:
         dropout = 0.2 if regime == "regular" else 0.0
-    validate_network_args(regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels,
-                          edge_drop_mode)
+    validate_network_args(
+        regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels, edge_drop_mode
+    )
     graphs = sample_stage_graphs(regime, graph, n, seed, **graph_params)
     return network_from_graphs(
-        regime, graphs, c, init_seed=seed, num_classes=num_classes, node_op=node_op, dropout=dropout,
-        edge_drop=edge_drop, in_channels=in_channels, head_channels=head_channels, edge_drop_mode=edge_drop_mode,
+        regime,
+        graphs,
+        c,
+        init_seed=seed,
+        num_classes=num_classes,
+        node_op=node_op,
+        dropout=dropout,
+        edge_drop=edge_drop,
+        in_channels=in_channels,
+        head_channels=head_channels,
+        edge_drop_mode=edge_drop_mode,
     )

@@ -58,12 +58,14 @@ def draw_stage(graph: StageGraph, path: str | Path, title: str | None = None) ->
     width = max(len([v for v in pos if pos[v][1] == y]) for y in {p[1] for p in pos.values()})
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * width + 2), max(4.0, 0.5 * len(set(graph.levels())) + 3)))
     colors = ["#d62728" if v in ("input", "output") else "#1f77b4" for v in dag.nodes]
-    nx.draw_networkx_edges(dag, pos, ax=ax, arrows=True, arrowsize=6, width=0.6, alpha=0.5,
-                           node_size=60, connectionstyle="arc3,rad=0.08")
+    nx.draw_networkx_edges(
+        dag, pos, ax=ax, arrows=True, arrowsize=6, width=0.6, alpha=0.5, node_size=60, connectionstyle="arc3,rad=0.08"
+    )
     nx.draw_networkx_nodes(dag, pos, ax=ax, node_size=60, node_color=colors)
     if graph.n <= 40:
-        nx.draw_networkx_labels(dag, pos, ax=ax, labels={v: str(v) for v in range(graph.n)}, font_size=5,
-                                font_color="white")
+        nx.draw_networkx_labels(
+            dag, pos, ax=ax, labels={v: str(v) for v in range(graph.n)}, font_size=5, font_color="white"
+        )
     ax.set_title(title or f"{graph.describe()}  seed={graph.seed}  edges={len(graph.edges)}", fontsize=9)
     ax.axis("off")
     fig.tight_layout()

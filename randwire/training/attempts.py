@@ -37,8 +37,16 @@ def start_attempt(run_dir: str | os.PathLike, start: float) -> None:
     for record in records:
         if record.get("end") is None:
             record["how"] = "killed (no end recorded)"
-    records.append({"start": start, "end": None, "how": "running", "host": socket.gethostname(),
-                    "pid": os.getpid(), "slurm_job": slurm_job_id()})
+    records.append(
+        {
+            "start": start,
+            "end": None,
+            "how": "running",
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "slurm_job": slurm_job_id(),
+        }
+    )
     atomic_write(run_dir / ATTEMPTS_FILE, json.dumps(records, indent=1) + "\n")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def multirun_flag_first(argv: list[str]) -> list[str]:
@@ -27,8 +27,12 @@ class _SaidOnce(logging.Filter):
             return True
         if not _SaidOnce.said:
             _SaidOnce.said = True
-            print("warning: sacct fails here (no Slurm job accounting?): the sweep learns that a job ended from "
-                  "the job's own result file (said once)", file=sys.stderr, flush=True)
+            print(
+                "warning: sacct fails here (no Slurm job accounting?): the sweep learns that a job ended from "
+                "the job's own result file (said once)",
+                file=sys.stderr,
+                flush=True,
+            )
         return False
 
 
@@ -38,6 +42,15 @@ def _say_sacct_trouble_once() -> None:
     logger = logging.getLogger("submitit")
     if not any(isinstance(f, _SaidOnce) for f in logger.filters):
         logger.addFilter(_SaidOnce())
+
+
+def wide_console():
+    """A rich Console for tables and trees. Where output goes to a log or a pipe rich assumes 80 columns
+    and squeezes every table; there it gets at least 130."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=max(out.width, 130))
 
 
 # The outcome of the last sweep this process ran, filled by the sweep's summary callback
@@ -54,14 +67,15 @@ def run_app(app: Callable[[], object]) -> None:
     from .config import composition_error_line, group_override_line
     from .errors import SlurmRefused
 
-
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own multi-line report
     _say_sacct_trouble_once()
     import warnings
 
     # conf/hydra/launcher/submitit_*.yaml extend the plugin's schema of the same name on purpose (the names
     # users know); Hydra 1.3 still does this and warns on every launch.
-    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema")
+    warnings.filterwarnings(
+        "ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema"
+    )
     try:
         app()
     except (HydraException, OmegaConfBaseException) as err:
@@ -82,17 +96,26 @@ def run_app(app: Callable[[], object]) -> None:
         disk = disk_error(err)
         if disk is not None:  # Hydra's own files (.hydra/, the log): the folder it was making
             folder = _hydra_output_dir(err)
-            print(f"error: {write_error_line(disk, err.filename or folder)} (free some space, or set "
-                  f"hydra.run.dir / hydra.sweep.dir to another place)", file=sys.stderr)
+            print(
+                f"error: {write_error_line(disk, err.filename or folder)} (free some space, or set "
+                f"hydra.run.dir / hydra.sweep.dir to another place)",
+                file=sys.stderr,
+            )
             if folder is not None:
                 _discard_if_empty(Path(folder))
         else:
-            print(f"error: cannot write the output folder {err.filename or ''}: {err.strerror or err} "
-                  f"(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)", file=sys.stderr)
+            print(
+                f"error: cannot write the output folder {err.filename or ''}: {err.strerror or err} "
+                f"(set hydra.run.dir / hydra.sweep.dir, or paths.log_dir, to a writable place)",
+                file=sys.stderr,
+            )
         sys.exit(2)
     if LAST_SWEEP["failed"]:  # the sweep ran to its end; its exit code still says what failed
-        print(f"error: {LAST_SWEEP['failed']} of {LAST_SWEEP['jobs']} jobs failed "
-              f"(listed in {LAST_SWEEP['dir']}/summary.md)", file=sys.stderr)
+        print(
+            f"error: {LAST_SWEEP['failed']} of {LAST_SWEEP['jobs']} jobs failed "
+            f"(listed in {LAST_SWEEP['dir']}/summary.md)",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 
@@ -126,7 +149,11 @@ def _discard_if_empty(run_dir: Path) -> None:
 
     from .folder_lock import LOCK_FILE, is_locked
 
-    if run_dir.is_dir() and not is_locked(run_dir) and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log", LOCK_FILE}:
+    if (
+        run_dir.is_dir()
+        and not is_locked(run_dir)
+        and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log", LOCK_FILE}
+    ):
         shutil.rmtree(run_dir, ignore_errors=True)
         cwd = Path.cwd().resolve()
         for parent in run_dir.resolve().parents:  # outputs/randwire/ too, when this run made them

@@ -12,14 +12,15 @@ config key of whatever they reject.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from ..models.errors import BadValue, ConfigError, kind_of  # noqa: F401  (re-exported)
-from .errors import CheckpointError, DataError
 from ..models.graphs import GENERATOR_PARAMS, validate_seed
+from .errors import CheckpointError, DataError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/, as train.py reads it
 
@@ -53,16 +54,32 @@ def check_network_cfg(cfg: Mapping[str, Any]) -> None:
     for group in ("graph", "regime", "node_op"):
         extra, allowed = extra_keys(group, cfg[group])
         if extra:  # `+graph.m=3` gets past the schema (a + override may add keys)
-            raise ConfigError(f"{group}.{extra[0]} is not a key of {group}={cfg[group].get('name')!r}: allowed {allowed}")
+            raise ConfigError(
+                f"{group}.{extra[0]} is not a key of {group}={cfg[group].get('name')!r}: allowed {allowed}"
+            )
     validate_seed(cfg.get("seed"))
-    path_of = {**{k: f"regime.{k}" for k in r}, **{k: f"graph.{k}" for k in g}, "regime": "regime.name",
-               "node_op": "node_op.name", "graph": "graph.name", "num_classes": "data.num_classes",
-               "in_channels": "data.in_channels"}
+    path_of = {
+        **{k: f"regime.{k}" for k in r},
+        **{k: f"graph.{k}" for k in g},
+        "regime": "regime.name",
+        "node_op": "node_op.name",
+        "graph": "graph.name",
+        "num_classes": "data.num_classes",
+        "in_channels": "data.in_channels",
+    }
     try:
         validate_width(r.get("c"), r.get("flops"))
-        validate_network_args(r.get("name"), 2 if r.get("c") == "auto" else r.get("c"), d.get("num_classes"), cfg["node_op"].get("name"),
-                              r.get("dropout"), r.get("edge_drop"), d.get("in_channels"), r.get("head_channels"),
-                              r.get("edge_drop_mode", "per_node"))
+        validate_network_args(
+            r.get("name"),
+            2 if r.get("c") == "auto" else r.get("c"),
+            d.get("num_classes"),
+            cfg["node_op"].get("name"),
+            r.get("dropout"),
+            r.get("edge_drop"),
+            d.get("in_channels"),
+            r.get("head_channels"),
+            r.get("edge_drop_mode", "per_node"),
+        )
         validate_stage_params(r.get("name"), g.get("name"), g.get("n"), graph_params(g))
     except BadValue as err:
         raise BadValue(path_of.get(err.key, err.key), err.value, err.allowed, err.verdict) from None
@@ -101,8 +118,11 @@ def _blame(key: str, node: Any, err: BaseException) -> ConfigError:
     if unexpected:
         return ConfigError(f"{key}.{unexpected.group(1)} is not an argument of {target}: remove it")
     if isinstance(node, Mapping):
-        named = [(c, v) for c, v in node.items() if not c.startswith("_") and v is not None
-                 and not isinstance(v, (Mapping, bool))]
+        named = [
+            (c, v)
+            for c, v in node.items()
+            if not c.startswith("_") and v is not None and not isinstance(v, (Mapping, bool))
+        ]
         for child, value in named:  # the message names the argument: `Trainer(devices=0)`
             if re.search(rf"\b{re.escape(child)}={re.escape(str(value))}", message):
                 return ConfigError(f"{key}.{child}={value!r} is not allowed: {target} says: {message}")
@@ -121,8 +141,9 @@ def build(key: str, node: Any, **kwargs: Any) -> Any:
     try:
         return instantiate(node, **kwargs)
     except Exception as err:  # the component's own check, a bad _target_, a missing argument
-        raise _blame(key, OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node,
-                     err) from None
+        raise _blame(
+            key, OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node, err
+        ) from None
 
 
 def call_checked(key: str, node: Any, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -130,8 +151,9 @@ def call_checked(key: str, node: Any, fn: Callable[..., Any], **kwargs: Any) -> 
     try:
         return fn(**kwargs)
     except Exception as err:
-        raise _blame(key, OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node,
-                     err) from None
+        raise _blame(
+            key, OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node, err
+        ) from None
 
 
 def build_each(key: str, node: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -144,8 +166,12 @@ def check_start_keys(cfg: Mapping[str, Any]) -> None:
     from scratch; a number would be a TypeError deep inside)."""
     path = cfg.get("ckpt_path")
     if path is not None and not (isinstance(path, str) and path.strip()):
-        raise BadValue("ckpt_path", path, f"null, or the path of a .ckpt file (got {kind_of(path) if not isinstance(path, str) else 'empty text'})",
-                       verdict="is not allowed:")
+        raise BadValue(
+            "ckpt_path",
+            path,
+            f"null, or the path of a .ckpt file (got {kind_of(path) if not isinstance(path, str) else 'empty text'})",
+            verdict="is not allowed:",
+        )
 
 
 def check_optimizer_values(group: Mapping[str, Any]) -> None:
@@ -177,16 +203,27 @@ def check_optimization(cfg: DictConfig) -> None:
         epochs = 1000 if epochs is None else epochs  # Lightning's default when neither epochs nor steps are set
         make = build("scheduler", cfg.scheduler)
         steps = 100 * epochs if isinstance(epochs, int) else 100
-        call_checked("scheduler", cfg.scheduler, make, optimizer=optimizer,
-                     **scheduler_context(make, total_steps=steps, max_epochs=epochs, steps_per_epoch=100))
+        call_checked(
+            "scheduler",
+            cfg.scheduler,
+            make,
+            optimizer=optimizer,
+            **scheduler_context(make, total_steps=steps, max_epochs=epochs, steps_per_epoch=100),
+        )
     metric = cfg.get("optimized_metric")
     if metric is not None and not str(metric).startswith("val/"):
-        raise BadValue("optimized_metric", metric, "a validation metric (val/...): a sweeper must never select "
-                       "on the test split", verdict="is not allowed:")
+        raise BadValue(
+            "optimized_metric",
+            metric,
+            "a validation metric (val/...): a sweeper must never select on the test split",
+            verdict="is not allowed:",
+        )
 
 
 # Group options that come from an optional Hydra plugin: how to get them.
-PLUGIN_OPTIONS = {"hydra/sweeper/optuna": 'pip install -e ".[sweep]" (hydra-optuna-sweeper; used by hparams_search=lr_optuna)'}
+PLUGIN_OPTIONS = {
+    "hydra/sweeper/optuna": 'pip install -e ".[sweep]" (hydra-optuna-sweeper; used by hparams_search=lr_optuna)'
+}
 
 
 def _schema_type(message: str, full_key: str) -> str:
@@ -194,9 +231,15 @@ def _schema_type(message: str, full_key: str) -> str:
     from . import schema
 
     owner = re.search(r"object_type=(\w+)", message)
-    field = getattr(getattr(schema, owner.group(1), None), "__dataclass_fields__", {}).get(full_key.rsplit(".", 1)[-1]) if owner else None
+    field = (
+        getattr(getattr(schema, owner.group(1), None), "__dataclass_fields__", {}).get(full_key.rsplit(".", 1)[-1])
+        if owner
+        else None
+    )
     kind = getattr(field.type, "__name__", field.type) if field is not None else None
-    return {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false"}.get(str(kind), "see conf/")
+    return {"int": "an integer", "float": "a number", "str": "text", "bool": "true or false"}.get(
+        str(kind), "see conf/"
+    )
 
 
 def group_override_line(err: BaseException, argv: list[str]) -> str | None:

@@ -12,17 +12,17 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from ..models.errors import is_int, require, require_choice
 from .data_values import check_data_values
 from .errors import DataError
-from ..models.errors import is_int, require, require_choice
 
 SPLIT_SEED = 20190401  # reading: a fixed seed for every held-out split, independent of the run seed
 ORDER_STREAM = 0x5EED0  # reading: the stream of the training order and augmentation seeds, apart from the splits'
@@ -50,8 +50,8 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, float]) -> tupl
         idx = idx[np.argsort(rng.random(idx.size), kind="stable")]
         n_val, n_test = round(fractions[0] * idx.size), round(fractions[1] * idx.size)
         parts[1].append(idx[:n_val])
-        parts[2].append(idx[n_val:n_val + n_test])
-        parts[0].append(idx[n_val + n_test:])
+        parts[2].append(idx[n_val : n_val + n_test])
+        parts[0].append(idx[n_val + n_test :])
     return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
@@ -62,8 +62,9 @@ STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)
 class TensorImages(Dataset):
     """Images held as one float tensor [N, C, H, W] with int labels; ``transform`` per sample."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str],
-                 transform: Callable | None = None) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, classes: list[str], transform: Callable | None = None
+    ) -> None:
         self.images, self.labels, self.classes, self.transform = images, labels, classes, transform
         self.targets = labels.tolist()  # for the stratified hold-out of a validation split
 
@@ -83,16 +84,27 @@ class MNIST5k(TensorImages):
         require_choice("split", split, SPLITS)
         images, labels = mnist5k_arrays()
         index = stratified_split(labels, (0.1, 0.1))[SPLITS.index(split)]
-        super().__init__(torch.from_numpy(images[index]).unsqueeze(1), torch.from_numpy(labels[index]),
-                         [str(d) for d in range(10)], transform)
+        super().__init__(
+            torch.from_numpy(images[index]).unsqueeze(1),
+            torch.from_numpy(labels[index]),
+            [str(d) for d in range(10)],
+            transform,
+        )
 
 
 class SyntheticImages(TensorImages):
     """Gaussian images whose class adds a fixed pattern: learnable, never downloaded. val and test are a
     quarter of ``num_samples`` each (at least 8), drawn with their own seeds."""
 
-    def __init__(self, split: str, num_samples: int, num_classes: int, channels: int, size: int,
-                 transform: Callable | None = None) -> None:
+    def __init__(
+        self,
+        split: str,
+        num_samples: int,
+        num_classes: int,
+        channels: int,
+        size: int,
+        transform: Callable | None = None,
+    ) -> None:
         require_choice("split", split, SPLITS)
         require(is_int(num_samples) and num_samples >= 1, "num_samples", num_samples, "an integer >= 1")
         n = num_samples if split == "train" else max(num_samples // 4, 8)
@@ -129,7 +141,9 @@ class ReadErrors(Dataset):
             except (OSError, ValueError, SyntaxError) as err:  # PIL: truncated, unidentified, bad header
                 reason = f"{sample_path(self.dataset, j)}: unreadable image ({type(err).__name__}: {' '.join(str(err).split())})"
                 if not self.skip:
-                    raise DataError(f"{reason}; fix or remove the file, or set data.skip_corrupt=true to skip such files") from None
+                    raise DataError(
+                        f"{reason}; fix or remove the file, or set data.skip_corrupt=true to skip such files"
+                    ) from None
                 print(f"warning: skipped {reason}", file=sys.stderr, flush=True)
         raise DataError(f"no readable sample in a dataset of {len(self.dataset)}")
 
@@ -157,7 +171,7 @@ class EpochOrder(DistributedSampler):
         seeds = rng.integers(0, 2**62, size=n)  # by sample index: independent of where a sample falls
         if self.total_size > n:  # pad (DDP) with the order's head, as torch's DistributedSampler does
             perm = np.concatenate([perm, np.resize(perm, self.total_size - n)])
-        mine = perm[self.rank:self.total_size:self.num_replicas]
+        mine = perm[self.rank : self.total_size : self.num_replicas]
         return [(int(i), int(seeds[i])) for i in mine]
 
     def __iter__(self):
@@ -219,8 +233,14 @@ class ResumeOrder(pl.Callback):
             iter(trainer.fit_loop._data_fetcher)  # Lightning-internal: the fit's one training iterator
 
 
-def image_transform(augment: str, image_size: int, native_size: int | None, mean: Sequence[float] | None,
-                    std: Sequence[float] | None, train: bool):
+def image_transform(
+    augment: str,
+    image_size: int,
+    native_size: int | None,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    train: bool,
+):
     """PIL image or tensor → normalised float tensor [C, S, S].
 
     ``crop``: resize to S if the images are not S already, then (train) random crop with S/8 padding;
@@ -230,8 +250,11 @@ def image_transform(augment: str, image_size: int, native_size: int | None, mean
     from torchvision.transforms import v2 as T
 
     if augment == "imagenet":
-        steps = ([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip()] if train
-                 else [T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size)])
+        steps = (
+            [T.RandomResizedCrop(image_size), T.RandomHorizontalFlip()]
+            if train
+            else [T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size)]
+        )
     else:
         steps = []
         if native_size is None:  # images of any size (a folder): a centred S×S view
@@ -249,7 +272,11 @@ def image_transform(augment: str, image_size: int, native_size: int | None, mean
 
 
 def _world_size() -> int:
-    return torch.distributed.get_world_size() if torch.distributed.is_available() and torch.distributed.is_initialized() else 1
+    return (
+        torch.distributed.get_world_size()
+        if torch.distributed.is_available() and torch.distributed.is_initialized()
+        else 1
+    )
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -287,10 +314,20 @@ class ImageDataModule(pl.LightningDataModule):
         seed: int = 0,  # the run's: the training order and augmentations (EpochOrder)
     ) -> None:
         super().__init__()
-        check_data_values(batch_size=batch_size, num_workers=num_workers, image_size=image_size,
-                          val_fraction=val_fraction, augment=augment, name=name, has_val=val is not None,
-                          has_test=test is not None, root=root, required=required, download=download,
-                          can_download="download" in getattr(train, "keywords", {}))
+        check_data_values(
+            batch_size=batch_size,
+            num_workers=num_workers,
+            image_size=image_size,
+            val_fraction=val_fraction,
+            augment=augment,
+            name=name,
+            has_val=val is not None,
+            has_test=test is not None,
+            root=root,
+            required=required,
+            download=download,
+            can_download="download" in getattr(train, "keywords", {}),
+        )
         self.name, self.root, self.download = name, root, bool(download)
         self.factories = {"train": train, "val": val, "test": test}
         self.val_fraction, self.batch_size, self.num_workers = val_fraction, batch_size, num_workers
@@ -362,9 +399,15 @@ class ImageDataModule(pl.LightningDataModule):
 
             sampler = UnrepeatedDistributedSampler(data, shuffle=False)
         return DataLoader(
-            data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0,
-            drop_last=shuffle and split == "train" and (len(sampler) if sampler is not None else len(data)) > self.batch_size,
+            data,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle
+            and split == "train"
+            and (len(sampler) if sampler is not None else len(data)) > self.batch_size,
         )
 
     def train_dataloader(self) -> DataLoader:

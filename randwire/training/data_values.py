@@ -4,17 +4,30 @@ bad ``data.*`` value is one line within about a second."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..models.errors import BadValue, ConfigError, is_int, require, require_choice
 
 AUGMENT = ("none", "crop", "crop_flip", "imagenet")
 
 
-def check_data_values(*, batch_size: Any, num_workers: Any, image_size: Any, val_fraction: Any, augment: Any,
-                      name: str, has_val: bool, has_test: bool, root: Any, required: Sequence[str],
-                      download: bool, can_download: bool) -> None:
+def check_data_values(
+    *,
+    batch_size: Any,
+    num_workers: Any,
+    image_size: Any,
+    val_fraction: Any,
+    augment: Any,
+    name: str,
+    has_val: bool,
+    has_test: bool,
+    root: Any,
+    required: Sequence[str],
+    download: bool,
+    can_download: bool,
+) -> None:
     require(is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1")
     require(is_int(num_workers) and num_workers >= 0, "num_workers", num_workers, "an integer >= 0")
     require(is_int(image_size) and image_size >= 8, "image_size", image_size, "an integer >= 8 (pixels)")
@@ -30,8 +43,12 @@ def check_data_values(*, batch_size: Any, num_workers: Any, image_size: Any, val
     missing = [base / r for r in required if not (base / r).is_dir()]
     if missing:
         layout = ", ".join(f"<root>/{r}/" for r in required)
-        raise BadValue("root", str(root), f"{missing[0]} does not exist (expected {layout}"
-                       f"{'; or set data.download=true' if can_download else ''})", verdict="is not allowed:")
+        raise BadValue(
+            "root",
+            str(root),
+            f"{missing[0]} does not exist (expected {layout}{'; or set data.download=true' if can_download else ''})",
+            verdict="is not allowed:",
+        )
 
 
 def required_for(split: str, required: Sequence[str], has_val: bool, has_test: bool) -> list[str]:
@@ -51,10 +68,18 @@ def check_data_cfg(data: Any) -> None:
     train = data.get("train") or {}
     try:
         check_data_values(
-            batch_size=data.get("batch_size", 128), num_workers=data.get("num_workers", 0),
-            image_size=data.get("image_size", 32), val_fraction=data.get("val_fraction", 0.1),
-            augment=data.get("augment", "crop"), name=data.get("name", "data"), has_val=data.get("val") is not None,
-            has_test=data.get("test") is not None, root=data.get("root"), required=data.get("required") or (),
-            download=bool(data.get("download", False)), can_download=isinstance(train, dict) and "download" in train)
+            batch_size=data.get("batch_size", 128),
+            num_workers=data.get("num_workers", 0),
+            image_size=data.get("image_size", 32),
+            val_fraction=data.get("val_fraction", 0.1),
+            augment=data.get("augment", "crop"),
+            name=data.get("name", "data"),
+            has_val=data.get("val") is not None,
+            has_test=data.get("test") is not None,
+            root=data.get("root"),
+            required=data.get("required") or (),
+            download=bool(data.get("download", False)),
+            can_download=isinstance(train, dict) and "download" in train,
+        )
     except BadValue as err:
         raise err.under("data.") from None

@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..models.errors import ConfigError
 
@@ -32,8 +33,10 @@ _DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE
 def check_strategy(strategy: Any) -> None:
     name = strategy if isinstance(strategy, str) else getattr(strategy, "get", lambda *_: None)("_target_")
     if isinstance(name, str) and any(part in name.lower() for part in UNSUPPORTED_STRATEGY_PARTS):
-        raise ConfigError(f"trainer.strategy={name!r} is not supported: use trainer.strategy=ddp (one process per "
-                          f"device; what a run records comes from rank 0's own loop)")
+        raise ConfigError(
+            f"trainer.strategy={name!r} is not supported: use trainer.strategy=ddp (one process per "
+            f"device; what a run records comes from rank 0's own loop)"
+        )
 
 
 def is_child_rank() -> bool:
@@ -47,8 +50,14 @@ def _job_command(script: Path, output_dir: str, local_rank: int) -> tuple[list[s
     from hydra.utils import get_original_cwd
 
     overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("hydra.")]
-    command = [sys.executable, str(script), *overrides, f"hydra.run.dir={output_dir}",
-               f"hydra.job.name=train_ddp_process_{local_rank}", "hydra.output_subdir=null"]
+    command = [
+        sys.executable,
+        str(script),
+        *overrides,
+        f"hydra.run.dir={output_dir}",
+        f"hydra.job.name=train_ddp_process_{local_rank}",
+        "hydra.output_subdir=null",
+    ]
     return command, get_original_cwd()
 
 
@@ -69,7 +78,9 @@ def _sweep_safe_observer(child_processes: list) -> Any:
         def _terminate_all(self) -> None:
             for proc in self._child_processes:
                 proc.send_signal(self._termination_signal)
-            self.deadline = threading.Timer(BLOCKED_AFTER_CHILD_DIED_S, os.kill, (self._main_pid, self._termination_signal))
+            self.deadline = threading.Timer(
+                BLOCKED_AFTER_CHILD_DIED_S, os.kill, (self._main_pid, self._termination_signal)
+            )
             self.deadline.daemon = True
             self.deadline.start()
 

@@ -67,7 +67,7 @@ class FolderLock:
         self.folder = Path(folder)
         self.fd: int | None = None
 
-    def acquire(self) -> "FolderLock":
+    def acquire(self) -> FolderLock:
         import fcntl
         import json
         import socket
@@ -84,17 +84,30 @@ class FolderLock:
             holder = _holder(fd)
             if not _same_slurm_job(holder):
                 os.close(fd)
-                raise FolderInUse(f"{self.folder} is in use by another run ({_describe(holder)}): wait for it to "
-                                  f"end, or give this run another folder (hydra.run.dir / hydra.sweep.dir)") from None
-            print(f"note: {self.folder}: taking over from this Slurm job's earlier allocation ({_describe(holder)})",
-                  file=sys.stderr, flush=True)
+                raise FolderInUse(
+                    f"{self.folder} is in use by another run ({_describe(holder)}): wait for it to "
+                    f"end, or give this run another folder (hydra.run.dir / hydra.sweep.dir)"
+                ) from None
+            print(
+                f"note: {self.folder}: taking over from this Slurm job's earlier allocation ({_describe(holder)})",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             holder = _holder(fd)
             if holder:
-                print(f"note: {self.folder}: the run that held it ended without releasing it ({_describe(holder)}); "
-                      f"taking it over", file=sys.stderr, flush=True)
-        me = {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job": slurm_job_id(),
-              "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+                print(
+                    f"note: {self.folder}: the run that held it ended without releasing it ({_describe(holder)}); "
+                    f"taking it over",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        me = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "slurm_job": slurm_job_id(),
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
         self.fd = fd
@@ -111,7 +124,7 @@ class FolderLock:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -29,12 +29,23 @@ def stage_rows(net, image_size: int) -> list[dict]:
         before = (cx.flops, cx.params, cx.h)
         cx = stage.complexity(cx)
         g = stage.graph
-        rows.append({
-            "stage": i, "graph": g.describe(), "seed": g.seed, "nodes": g.n, "edges": len(g.edges),
-            "inputs": len(g.input_nodes), "outputs": len(g.output_nodes), "depth": max(g.levels()) + 1,
-            "channels": f"{stage.c_in}->{stage.c_out}", "resolution": f"{before[2]}->{cx.h}",
-            "params": cx.params - before[1], "flops": cx.flops - before[0], "hash": g.hash[:12],
-        })
+        rows.append(
+            {
+                "stage": i,
+                "graph": g.describe(),
+                "seed": g.seed,
+                "nodes": g.n,
+                "edges": len(g.edges),
+                "inputs": len(g.input_nodes),
+                "outputs": len(g.output_nodes),
+                "depth": max(g.levels()) + 1,
+                "channels": f"{stage.c_in}->{stage.c_out}",
+                "resolution": f"{before[2]}->{cx.h}",
+                "params": cx.params - before[1],
+                "flops": cx.flops - before[0],
+                "hash": g.hash[:12],
+            }
+        )
     return rows
 
 
@@ -48,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..models.complexity import complexity
     from ..models.errors import ConfigError
-    from .config import check_network_cfg, composition_error_line, compose_config
     from ..models.plotting import draw_stage
+    from .config import check_network_cfg, compose_config, composition_error_line
     from .run import build_net
 
     out = Path(next((a.split("=", 1)[1] for a in argv if a.startswith("out=")), "inspect_out"))
@@ -57,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bad = next((a for a in overrides if "=" not in a), None)
         if bad is not None:
-            raise ConfigError(f"argument {bad!r} is not a key=value override; see `python -m randwire.training.inspect_network --help`")
+            raise ConfigError(
+                f"argument {bad!r} is not a key=value override; see `python -m randwire.training.inspect_network --help`"
+            )
         cfg = compose_config("train", overrides)
         check_network_cfg(cfg)
         net = build_net(cfg)
@@ -70,24 +83,54 @@ def main(argv: list[str] | None = None) -> int:
     size, r = int(cfg.data.image_size), cfg.regime
     rows = stage_rows(net, size)
     total = complexity(net, size)
-    from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{net.graphs[-1].describe()} · regime={r.name} C={net.config['c']}{' (auto)' if r.c == 'auto' else ''}"
-                        f"{f' conv1 {stem}' if (stem := net.config.get('stem_channels')) else ''} · node_op={cfg.node_op.name} · "
-                        f"seed={cfg.seed} · {size}² · {cfg.data.num_classes} classes")
-    for col in ("stage", "nodes", "edges", "inputs", "outputs", "depth", "channels", "resolution", "params", "flops", "hash"):
+    from .cli import wide_console
+
+    table = Table(
+        title=f"{net.graphs[-1].describe()} · regime={r.name} C={net.config['c']}{' (auto)' if r.c == 'auto' else ''}"
+        f"{f' conv1 {stem}' if (stem := net.config.get('stem_channels')) else ''} · node_op={cfg.node_op.name} · "
+        f"seed={cfg.seed} · {size}² · {cfg.data.num_classes} classes"
+    )
+    for col in (
+        "stage",
+        "nodes",
+        "edges",
+        "inputs",
+        "outputs",
+        "depth",
+        "channels",
+        "resolution",
+        "params",
+        "flops",
+        "hash",
+    ):
         table.add_column(col, justify="left" if col in ("channels", "resolution", "hash") else "right")
     for row in rows:
-        table.add_row(*(f"{row[c] / 1e6:.3f}M" if c in ("params", "flops") else str(row[c]) for c in
-                        ("stage", "nodes", "edges", "inputs", "outputs", "depth", "channels", "resolution",
-                         "params", "flops", "hash")))
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 130))  # logs and pipes: do not squeeze the table
+        table.add_row(
+            *(
+                f"{row[c] / 1e6:.3f}M" if c in ("params", "flops") else str(row[c])
+                for c in (
+                    "stage",
+                    "nodes",
+                    "edges",
+                    "inputs",
+                    "outputs",
+                    "depth",
+                    "channels",
+                    "resolution",
+                    "params",
+                    "flops",
+                    "hash",
+                )
+            )
+        )
+    console = wide_console()
     console.print(table)
-    console.print(f"whole network: params {total['params']:,} ({total['params'] / 1e6:.3f}M), "
-                  f"FLOPs {total['flops']:,} ({total['flops'] / 1e6:.1f}M multiply-adds)")
+    console.print(
+        f"whole network: params {total['params']:,} ({total['params'] / 1e6:.3f}M), "
+        f"FLOPs {total['flops']:,} ({total['flops'] / 1e6:.1f}M multiply-adds)"
+    )
     for i, graph in enumerate(net.graphs):
         graph.save(out / f"stage{i}.json")
         draw_stage(graph, out / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  edges={len(graph.edges)}")

@@ -17,19 +17,36 @@ import io
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
+
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 
 from .errors import SlurmRefused
 
 # squeue's pending reasons that no amount of waiting clears: the request exceeds what the partition has.
-NEVER_STARTS = {"PartitionConfig", "ReqNodeNotAvail", "BadConstraints", "PartitionNodeLimit", "PartitionTimeLimit",
-                "InvalidQOS", "InvalidAccount", "QOSMaxCpuPerJobLimit", "QOSMaxGRESPerJob", "QOSMaxNodePerJobLimit",
-                "QOSMaxMemoryPerJob", "QOSMaxWallDurationPerJobLimit", "AssocMaxWallDurationPerJobLimit",
-                "AssocMaxCpuPerJobLimit", "AssocMaxNodePerJobLimit", "AssocMaxGRESPerJob", "MaxMemPerLimit"}
+NEVER_STARTS = {
+    "PartitionConfig",
+    "ReqNodeNotAvail",
+    "BadConstraints",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "InvalidQOS",
+    "InvalidAccount",
+    "QOSMaxCpuPerJobLimit",
+    "QOSMaxGRESPerJob",
+    "QOSMaxNodePerJobLimit",
+    "QOSMaxMemoryPerJob",
+    "QOSMaxWallDurationPerJobLimit",
+    "AssocMaxWallDurationPerJobLimit",
+    "AssocMaxCpuPerJobLimit",
+    "AssocMaxNodePerJobLimit",
+    "AssocMaxGRESPerJob",
+    "MaxMemPerLimit",
+}
 # Ended for good. Not COMPLETING: a job Slurm requeues passes through it on its way back to PENDING.
 ENDING = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED"}
 GONE_GRACE_S = 10.0  # a job out of the queue with no result yet: its result file may still be on its way (NFS)
@@ -67,14 +84,19 @@ def partition_line(partition: str | None) -> str:
         return ""
     name, cpus, mem, gres, limit, count = default.split("|")
     gpus = "" if gres in ("(null)", "") else f", {gres}"
-    return (f"{name.rstrip('*')}: {count} node{'s' if count != '1' else ''} of {cpus} CPUs, {mem} MB{gpus}, "
-            f"time limit {limit}")
+    return (
+        f"{name.rstrip('*')}: {count} node{'s' if count != '1' else ''} of {cpus} CPUs, {mem} MB{gpus}, "
+        f"time limit {limit}"
+    )
 
 
 def request_line(params: dict[str, Any]) -> str:
     """The launcher's request in the words of its keys (hydra.launcher.*)."""
-    parts = [f"nodes={params.get('nodes', 1)}", f"tasks_per_node={params.get('tasks_per_node', 1)}",
-             f"cpus_per_task={params.get('cpus_per_task')}"]
+    parts = [
+        f"nodes={params.get('nodes', 1)}",
+        f"tasks_per_node={params.get('tasks_per_node', 1)}",
+        f"cpus_per_task={params.get('cpus_per_task')}",
+    ]
     for key in ("gpus_per_node", "mem_gb", "timeout_min", "partition", "constraint", "qos", "account"):
         if params.get(key) not in (None, 0, ""):
             parts.append(f"{key}={params[key]}")
@@ -103,13 +125,18 @@ class SlurmLauncher(SubmititSlurmLauncher):
             with contextlib.redirect_stderr(said):
                 super().launch(job_overrides, initial_job_idx)
         except (submitit.core.utils.FailedSubmissionError, submitit.core.utils.FailedJobError) as err:  # sbatch's no
-            raise SlurmRefused(f"Slurm refused the sweep's jobs: {_sbatch_said(err)} (the request: "
-                               f"{request_line(self.params)})") from None
+            raise SlurmRefused(
+                f"Slurm refused the sweep's jobs: {_sbatch_said(err)} (the request: {request_line(self.params)})"
+            ) from None
         finally:
             submitit.AutoExecutor.map_array = original
         sys.stderr.write(said.getvalue())
-        return wait_for_jobs(jobs, self.params, lambda i, job, line: self._record_lost(
-            job_overrides[i], initial_job_idx + i, job, line), sweep_dir=str(self.config.hydra.sweep.dir))
+        return wait_for_jobs(
+            jobs,
+            self.params,
+            lambda i, job, line: self._record_lost(job_overrides[i], initial_job_idx + i, job, line),
+            sweep_dir=str(self.config.hydra.sweep.dir),
+        )
 
     def _record_lost(self, overrides: Sequence[str], num: int, job, line: str) -> None:
         """The job's ``metrics.json`` says it was cancelled, and why; what it had recorded (progress,
@@ -117,8 +144,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
         from hydra.core.hydra_config import HydraConfig
         from omegaconf import open_dict
 
-        from .records import write_failure
-        from .records import read_metrics
+        from .records import read_metrics, write_failure
 
         assert self.hydra_context is not None and self.config is not None
         config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
@@ -148,9 +174,15 @@ def _sbatch_said(err: BaseException) -> str:
     return said[:300]
 
 
-def wait_for_jobs(jobs: list, params: dict[str, Any], record_lost: Callable[[int, Any, str], None],
-                  sweep_dir: str = "<this sweep>", poll_s: float = POLL_S, say_every_s: float = SAY_EVERY_S,
-                  read_queue: Callable[[set[str]], dict[str, tuple[str, str]] | None] = queue_states) -> list[JobReturn]:
+def wait_for_jobs(
+    jobs: list,
+    params: dict[str, Any],
+    record_lost: Callable[[int, Any, str], None],
+    sweep_dir: str = "<this sweep>",
+    poll_s: float = POLL_S,
+    say_every_s: float = SAY_EVERY_S,
+    read_queue: Callable[[set[str]], dict[str, tuple[str, str]] | None] = queue_states,
+) -> list[JobReturn]:
     """Each job's result, once it has one, or its end without one (``record_lost``); raises
     :class:`SlurmRefused` (after cancelling every job) when one pends for a reason that cannot clear."""
     returns: list[JobReturn | None] = [None] * len(jobs)
@@ -179,8 +211,10 @@ def wait_for_jobs(jobs: list, params: dict[str, Any], record_lost: Callable[[int
             if state is None:  # out of the queue without a result: cancelled, or its node failed
                 gone_since.setdefault(i, now)
                 if now - gone_since[i] >= GONE_GRACE_S:
-                    line = (f"Slurm job {job.job_id} ended without a result ({_ended_as(job)}); the same command "
-                            f"with hydra.sweep.dir={sweep_dir} runs it again")
+                    line = (
+                        f"Slurm job {job.job_id} ended without a result ({_ended_as(job)}); the same command "
+                        f"with hydra.sweep.dir={sweep_dir} runs it again"
+                    )
                     print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
                     record_lost(i, job, line)
                     returns[i] = _returned(None)
@@ -193,13 +227,17 @@ def wait_for_jobs(jobs: list, params: dict[str, Any], record_lost: Callable[[int
                 raise SlurmRefused(
                     f"Slurm will never start job {job.job_id} (Reason={reason}): the request {request_line(params)} "
                     f"is more than the partition offers ({where or 'see sinfo'}); change hydra.launcher.* (the "
-                    f"sweep's jobs were cancelled)")
+                    f"sweep's jobs were cancelled)"
+                )
             label = kind.lower() if kind != "PENDING" else f"pending ({reason})"
             waiting[label] = waiting.get(label, 0) + 1
         if waiting and now - last_said >= say_every_s:
             last_said = now
-            print("waiting for Slurm: " + ", ".join(f"{n} {label}" for label, n in sorted(waiting.items())),
-                  file=sys.stderr, flush=True)
+            print(
+                "waiting for Slurm: " + ", ".join(f"{n} {label}" for label, n in sorted(waiting.items())),
+                file=sys.stderr,
+                flush=True,
+            )
         if any(r is None for r in returns):
             time.sleep(poll_s)
     return returns  # type: ignore[return-value]
@@ -223,8 +261,12 @@ def _returned(value: Any) -> JobReturn:
 def _ended_as(job) -> str:
     """sacct's word for how a job ended where Slurm keeps accounting, else what it most likely was."""
     try:
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", str(job.job_id)],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-o", "State", "-j", str(job.job_id)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         state = out.stdout.split("\n")[0].strip() if out.returncode == 0 else ""
     except (OSError, subprocess.TimeoutExpired):
         state = ""

@@ -6,12 +6,12 @@ it belongs to, so the UI shows mean ± std per setting and a repeated command ne
 
 from __future__ import annotations
 
-import hashlib
 import netrc
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .records import group_name, sweep_name
 
@@ -57,21 +57,34 @@ def wandb_mode(mode: str | None = "auto", announce: bool = False) -> str:
     if mode == "auto":
         mode = "online" if _wandb_logged_in() else "offline"
         if mode == "offline" and announce:
-            _say_once("note: W&B logs offline: no login found (WANDB_API_KEY or `wandb login`); "
-                      "sync later with `wandb sync <run>/wandb/offline-run-*`")
+            _say_once(
+                "note: W&B logs offline: no login found (WANDB_API_KEY or `wandb login`); "
+                "sync later with `wandb sync <run>/wandb/offline-run-*`"
+            )
     if mode == "online":
         reachable, url = _server_reachable()
         if not reachable:
             if announce:
-                _say_once(f"warning: W&B server {url} is not reachable: logging offline instead "
-                          f"(sync later with `wandb sync <run>/wandb/offline-run-*`)")
+                _say_once(
+                    f"warning: W&B server {url} is not reachable: logging offline instead "
+                    f"(sync later with `wandb sync <run>/wandb/offline-run-*`)"
+                )
             mode = "offline"
     return mode
 
 
-def wandb_logger(project: str, save_dir: str, seed: int | None = None, entity: str | None = None,
-                 mode: str = "auto", job_type: str = "train", tags: Sequence[str] = (),
-                 log_graphs: bool = True, log_checkpoints: bool = False, group: str | None = None):
+def wandb_logger(
+    project: str,
+    save_dir: str,
+    seed: int | None = None,
+    entity: str | None = None,
+    mode: str = "auto",
+    job_type: str = "train",
+    tags: Sequence[str] = (),
+    log_graphs: bool = True,
+    log_checkpoints: bool = False,
+    group: str | None = None,
+):
     """A Lightning ``WandbLogger`` that reattaches to the run folder's W&B run on resume
     (``wandb_id.txt``); ``log_graphs`` / ``log_checkpoints`` are read by the run at its end."""
     from pytorch_lightning.loggers import WandbLogger
@@ -81,10 +94,17 @@ def wandb_logger(project: str, save_dir: str, seed: int | None = None, entity: s
     run_id = id_file.read_text().strip() if id_file.exists() else None
     setting, sweep = group_name(), sweep_name()
     logger = WandbLogger(
-        project=project, entity=entity, group=group or (f"{setting}@{sweep}" if sweep else setting),
-        name=f"{setting}|seed={seed}"[:120], job_type=job_type,
-        tags=[*map(str, tags), *([f"sweep:{sweep}"] if sweep else [])], save_dir=str(save_dir), id=run_id,
-        offline=mode == "offline", mode="disabled" if mode == "disabled" else None, log_model=False,
+        project=project,
+        entity=entity,
+        group=group or (f"{setting}@{sweep}" if sweep else setting),
+        name=f"{setting}|seed={seed}"[:120],
+        job_type=job_type,
+        tags=[*map(str, tags), *([f"sweep:{sweep}"] if sweep else [])],
+        save_dir=str(save_dir),
+        id=run_id,
+        offline=mode == "offline",
+        mode="disabled" if mode == "disabled" else None,
+        log_model=False,
         resume="allow" if run_id else None,
     )
     logger.randwire_options = {"log_graphs": bool(log_graphs), "log_checkpoints": bool(log_checkpoints)}
@@ -101,7 +121,9 @@ def log_run_artifacts(loggers: Sequence[Any], run_dir: Path, num_stages: int) ->
 
         run = logger.experiment
         if options["log_graphs"]:
-            run.log({f"graphs/stage{i}": wandb.Image(str(run_dir / "graphs" / f"stage{i}.png")) for i in range(num_stages)})
+            run.log(
+                {f"graphs/stage{i}": wandb.Image(str(run_dir / "graphs" / f"stage{i}.png")) for i in range(num_stages)}
+            )
             art = wandb.Artifact(f"graphs-{run.id}", type="stage-graphs")
             for i in range(num_stages):
                 art.add_file(str(run_dir / "graphs" / f"stage{i}.json"))
@@ -132,8 +154,10 @@ def _attach(logger, tries: int = 10, wait_s: float = 2.0):
     logger._wandb_init.update(id=None, resume=None)
     logger._id = None
     run = logger.experiment
-    print(f"warning: W&B run {old} is still held by another process: this run logs to a new W&B run {run.id}",
-          file=sys.stderr)
+    print(
+        f"warning: W&B run {old} is still held by another process: this run logs to a new W&B run {run.id}",
+        file=sys.stderr,
+    )
     return run
 
 
@@ -145,8 +169,14 @@ def wandb_record(loggers: Sequence[Any], run_dir: Path) -> dict[str, Any] | None
             continue
         run = _attach(logger)
         (run_dir / "wandb_id.txt").write_text(run.id + "\n")
-        return {"id": run.id, "project": run.project, "group": run.group, "job_type": run.job_type,
-                "tags": list(run.tags or []), "offline": bool(getattr(run.settings, "_offline", False))}
+        return {
+            "id": run.id,
+            "project": run.project,
+            "group": run.group,
+            "job_type": run.job_type,
+            "tags": list(run.tags or []),
+            "offline": bool(getattr(run.settings, "_offline", False)),
+        }
     return None
 
 
@@ -166,9 +196,13 @@ def finish_wandb(loggers: Sequence[Any], run_dir: Path) -> None:
             try:
                 wandb.finish()
             except Exception as err:  # the service is gone: nothing more can be sent to it
-                print(f"warning: the W&B run {run.id if run else ''} could not be closed ({type(err).__name__}: "
-                      f"{' '.join(str(err).split())[:120]}); what it logged is in {run_dir / 'wandb'} "
-                      f"(`wandb sync` it)", file=sys.stderr, flush=True)
+                print(
+                    f"warning: the W&B run {run.id if run else ''} could not be closed ({type(err).__name__}: "
+                    f"{' '.join(str(err).split())[:120]}); what it logged is in {run_dir / 'wandb'} "
+                    f"(`wandb sync` it)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 try:
                     wandb.teardown()  # the next job of the sweep starts a new service
                 except Exception:

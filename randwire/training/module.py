@@ -6,30 +6,21 @@ config under ``checkpoint["randwire"]``, so evaluation rebuilds the network from
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
-import os
-import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..models.complexity import complexity
-from ..models.files import atomic_write
-from ..models.memory import PeakMemory, cpu_heap_available
-from .errors import TrainingDiverged
 from ..models.errors import is_int, is_number, require
 from ..models.network import RandWireNet
 from .schedules import scheduler_context
 
 CHECKPOINT_FORMAT = 2  # what checkpoint["randwire"] holds; read_checkpoint refuses any other
-STEP_MEMORY_METRIC = "train/step_peak_memory_mb"
-MID_EPOCH_KEY = "randwire_signal_checkpoint"  # set in a checkpoint written on a signal, mid-epoch
 
 
 class RandWireModule(pl.LightningModule):
@@ -49,10 +40,18 @@ class RandWireModule(pl.LightningModule):
         run_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        require(is_number(label_smoothing) and 0 <= label_smoothing < 1, "label_smoothing", label_smoothing,
-                "a number in [0, 1)")
-        require(lr_reference_batch is None or (is_int(lr_reference_batch) and lr_reference_batch >= 1),
-                "lr_reference_batch", lr_reference_batch, "an integer >= 1, or null for no lr scaling")
+        require(
+            is_number(label_smoothing) and 0 <= label_smoothing < 1,
+            "label_smoothing",
+            label_smoothing,
+            "a number in [0, 1)",
+        )
+        require(
+            lr_reference_batch is None or (is_int(lr_reference_batch) and lr_reference_batch >= 1),
+            "lr_reference_batch",
+            lr_reference_batch,
+            "an integer >= 1, or null for no lr scaling",
+        )
         # Plain data only in the checkpoint (it loads with weights_only=True) and nothing for the loggers:
         # the run's resolved config is logged once by run.py; the graphs travel in checkpoint["randwire"].
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "run_config"])
@@ -123,8 +122,10 @@ class RandWireModule(pl.LightningModule):
         if differ:
             from ..models.errors import ConfigError
 
-            raise ConfigError(f"ranks {differ} built other stage graphs than rank 0 ({every[differ[0]]} vs {every[0]}): "
-                              f"every rank must run the same code and config")
+            raise ConfigError(
+                f"ranks {differ} built other stage graphs than rank 0 ({every[differ[0]]} vs {every[0]}): "
+                f"every rank must run the same code and config"
+            )
         self.ranks_with_same_graphs = len(every)
 
     def on_validation_epoch_end(self) -> None:
@@ -134,8 +135,12 @@ class RandWireModule(pl.LightningModule):
         self.log("val/acc1_best", self.val_acc1_best.compute(), sync_dist=True)  # equal on every rank already
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["randwire"] = {"format": CHECKPOINT_FORMAT, "net_spec": self.net.spec(),
-                                  "complexity": self.cx, "run_config": self.run_config}
+        checkpoint["randwire"] = {
+            "format": CHECKPOINT_FORMAT,
+            "net_spec": self.net.spec(),
+            "complexity": self.cx,
+            "run_config": self.run_config,
+        }
 
     # -- optimisation ---------------------------------------------------------------------------------
     def global_batch_size(self) -> int:
@@ -157,311 +162,8 @@ class RandWireModule(pl.LightningModule):
             return opt
         total = max(1, int(self.trainer.estimated_stepping_batches))
         epochs = max(1, int(self.trainer.max_epochs or 1))
-        context = scheduler_context(self.make_scheduler, total_steps=total, max_epochs=epochs,
-                                    steps_per_epoch=max(1, total // epochs))
+        context = scheduler_context(
+            self.make_scheduler, total_steps=total, max_epochs=epochs, steps_per_epoch=max(1, total // epochs)
+        )
         sched = self.make_scheduler(optimizer=opt, **context)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": getattr(sched, "interval", "epoch")}}
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written to a temporary file in the destination folder, flushed, then renamed over the
-    old one: a kill mid-write leaves the previous checkpoint whole (Lightning writes the destination file
-    in place, so a kill mid-copy left a truncated ``last.ckpt`` that every resume then failed on)."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        if "://" in str(path):  # remote filesystems (fsspec): Lightning's own writer
-            return super().save_checkpoint(checkpoint, path, storage_options)
-        atomic_write(path, lambda f: torch.save(checkpoint, f), fsync=True)
-
-
-class DivergenceGuard(pl.Callback):
-    """Stop at the first non-finite training loss, naming the step. A diverged run must not go on for
-    hours at NaN, nor save a "best" checkpoint from a diverged state (the checkpoint callbacks do not save
-    on an exception). One device-to-host sync per step: small next to a RandWire step.
-
-    The loss can stay finite while the state is not: a huge step can leave BN's running variance at inf
-    after the epoch's last loss was computed. So before each validation (where checkpoints are chosen) and
-    at each epoch's end, every weight and buffer is checked too."""
-
-    @staticmethod
-    def _check_state(trainer, pl_module, when: str) -> None:
-        if trainer.sanity_checking:
-            return
-        for name, tensor in pl_module.state_dict().items():
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                raise TrainingDiverged(f"training diverged: {name} is not finite {when} (step {trainer.global_step}, "
-                                       f"epoch {trainer.current_epoch}); lower optimizer.lr or check the data")
-
-    def on_validation_start(self, trainer, pl_module) -> None:
-        if trainer.state.fn == "fit":
-            self._check_state(trainer, pl_module, "before validation")
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._check_state(trainer, pl_module, "at the end of the epoch")
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if loss is not None and not bool(torch.isfinite(loss.detach()).all()):
-            raise TrainingDiverged(f"training diverged: loss={float(loss.detach().float().mean())} at step "
-                                   f"{trainer.global_step} (epoch {trainer.current_epoch}, batch {batch_idx}); "
-                                   f"lower optimizer.lr or check the data")
-
-
-class SignalCheckpoint(pl.Callback):
-    """Slurm warns a job before its time limit (``--signal=USR2@<s>`` under submitit, USR1 in Lightning's
-    convention) and preempts with SIGTERM; a user presses Ctrl-C (SIGINT). Each stops the run at the end of the current training step on
-    every rank (Lightning's own SIGTERM stop, which it syncs over ranks; SIGUSR1/2 are routed into it) and
-    writes ``last.ckpt`` there, so
-    a requeued job (submitit requeues: ``randwire.training.distributed``) or a rerun continues from that step, not from
-    the last epoch end: with the next batch of that epoch's order (``randwire.training.data.EpochOrder``), so a run
-    resumed mid-epoch equals an uninterrupted one."""
-
-    def __init__(self, path: str | os.PathLike, before_fit: "SignalsBeforeFit | None" = None) -> None:
-        self.path = Path(path)
-        self.before_fit = before_fit  # a signal that came while the run set up: stop at the first step
-        self.signum: int | None = None
-        self._saving = False  # True while this callback writes the signal checkpoint
-        self._previous_int = None  # the SIGINT handler before fit
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        import signal
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return
-        self.signum = None
-        # After Lightning registered its handlers: Lightning puts the previous ones back at teardown.
-        # SIGUSR2 is submitit's timeout/preemption signal (``#SBATCH --signal=USR2@...``), SIGUSR1 Lightning's.
-        for signum in (signal.SIGUSR1, signal.SIGUSR2):
-            signal.signal(signum, lambda signum, frame: self._stop(trainer, signum))
-        previous_term = signal.getsignal(signal.SIGTERM)
-
-        def on_term(signum, frame):
-            self.signum = signum
-            if callable(previous_term):
-                previous_term(signum, frame)  # Lightning's: forwards to child ranks and stops after this step
-
-        signal.signal(signal.SIGTERM, on_term)
-        # Ctrl-C: like SIGTERM (a checkpoint at the end of this step, exit 130); a second one quits at once.
-        # Lightning does not own SIGINT (it would stop without a checkpoint): put back in teardown.
-        self._previous_int = signal.signal(signal.SIGINT, lambda signum, frame: self._on_ctrl_c(trainer))
-        if self.before_fit is not None:
-            self.before_fit.training_started = True
-            if self.before_fit.signum is not None:
-                self._stop(trainer, self.before_fit.signum)
-
-    def _on_ctrl_c(self, trainer) -> None:
-        import signal
-        import sys
-
-        if self.signum == signal.SIGINT:
-            print("second Ctrl-C: quitting now, without a checkpoint of this step (the last one written is kept)",
-                  file=sys.stderr, flush=True)
-            os._exit(128 + signal.SIGINT)
-        self._stop(trainer, signal.SIGINT)  # first: a second Ctrl-C may interrupt this handler's print
-        if trainer.is_global_zero:
-            print("Ctrl-C: stopping at the end of this step to write a checkpoint (Ctrl-C again to quit at once)",
-                  file=sys.stderr, flush=True)
-
-    def teardown(self, trainer, pl_module, stage: str) -> None:
-        import signal
-
-        # After a first Ctrl-C the quit-at-once handler stays for the rest of the shutdown (test, W&B).
-        if self._previous_int is not None and self.signum != signal.SIGINT:
-            signal.signal(signal.SIGINT, self._previous_int)
-            self._previous_int = None
-
-    def _stop(self, trainer, signum: int) -> None:
-        self.signum = signum
-        trainer._signal_connector.received_sigterm = True  # Lightning stops at the end of this step
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-        if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
-            return
-        import signal
-
-        self._saving = True
-        try:
-            trainer.save_checkpoint(self.path)
-        finally:
-            self._saving = False
-        self.signum = self.signum or signal.SIGTERM
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        if self._saving:  # read at resume (run.py) to say what a mid-epoch resume means
-            checkpoint[MID_EPOCH_KEY] = {"epoch": trainer.current_epoch, "global_step": trainer.global_step}
-
-
-class SignalsBeforeFit:
-    """Slurm's SIGTERM (preemption, ``scancel``) or time-limit SIGUSR1/2 while a run is still setting up,
-    before :class:`SignalCheckpoint` takes over at the first step. submitit's SIGTERM handler only logs it,
-    but Slurm signals every process of the job, W&B's service too, so setup then failed on a lost
-    connection and the job was recorded ``failed``. Here the signal is noted: where setup fails after it,
-    the run ends as :class:`RunInterrupted` (nothing to checkpoint yet), handed to submitit like any
-    interruption; where it gets through, training stops at its first step with a checkpoint
-    (SignalCheckpoint reads ``signum``). The handlers in place before are put back on the way out."""
-
-    SIGNALS = ("SIGTERM", "SIGUSR1", "SIGUSR2")
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.run_dir: Path | None = None  # set once this process holds the run folder
-        self.training_started = False  # set by SignalCheckpoint: from then on it answers signals
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "SignalsBeforeFit":
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for name in self.SIGNALS:
-                signum = getattr(signal, name)
-                self._previous[signum] = signal.signal(signum, self._note)
-        return self
-
-    def _note(self, signum, frame) -> None:
-        self.signum = self.signum or signum
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        import signal
-
-        from .errors import RunInterrupted
-
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous = {}
-        if self.signum is not None and not self.training_started and not isinstance(exc, RunInterrupted):
-            name = signal.Signals(self.signum).name
-            raise RunInterrupted(f"interrupted by {name} before training started (nothing to checkpoint yet): the "
-                                 f"same command starts it again (a Slurm requeue does)", self.signum) from None
-
-
-class ResumableRNG(pl.Callback):
-    """Random states in every checkpoint (torch, CUDA, numpy, Python), put back when the checkpoint is
-    restored, so a killed-and-resumed run draws the same shuffles, augmentations and edge removals as an
-    uninterrupted one (``seed_everything`` at start only reproduces epoch 0). Restored before Lightning
-    builds the first training iterator (its sampler seed is the next draw); Lightning isolates the RNG of
-    the sanity-check validation in between."""
-
-    def state_dict(self) -> dict[str, Any]:
-        import random
-
-        import numpy as np
-
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": [kind, torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(gauss)],
-                "python": random.getstate()}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        import random
-
-        import numpy as np
-
-        torch.set_rng_state(state_dict["torch"])
-        if state_dict["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
-        kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
-        np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
-        random.setstate(state_dict["python"])
-
-
-class EpochLine(pl.Callback):
-    """One line per epoch where no progress bar is drawn (Slurm, nohup, a log file): epoch, losses, val
-    top-1, learning rate, training images/s and the time left, so a log shows a run's progress. Printed
-    once the epoch's checkpoints are written (Lightning runs checkpoint callbacks last): a line in the log
-    means that epoch is safe."""
-
-    def __init__(self) -> None:
-        self._line: str | None = None
-
-    def _flush(self) -> None:
-        if self._line is not None:
-            print(self._line, flush=True)
-            self._line = None
-
-    def on_train_start(self, trainer, pl_module) -> None:  # a resume mid-epoch starts no epoch
-        self._start, self._train_time, self._images = time.time(), 0.0, 0
-        self._batch_start = time.time()
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._flush()
-        self.on_train_start(trainer, pl_module)
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._batch_start = time.time()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._train_time += time.time() - self._batch_start
-        self._images += len(batch[1])
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero:
-            return
-        m = trainer.callback_metrics
-        epoch, total = trainer.current_epoch + 1, trainer.max_epochs or 0
-        took = time.time() - self._start
-        parts = [f"epoch {epoch}/{total}"]
-        for key, name, scale, fmt in (("train/loss_epoch", "train/loss", 1, ".4f"), ("val/loss", "val/loss", 1, ".4f"),
-                                      ("val/acc1", "val/acc1", 100, ".2f")):
-            if key in m:
-                parts.append(f"{name} {float(m[key]) * scale:{fmt}}{'%' if scale == 100 else ''}")
-        if trainer.optimizers:
-            parts.append(f"lr {trainer.optimizers[0].param_groups[0]['lr']:.4g}")
-        if self._images:  # none where a resume came back after the epoch's last batch (to finish validation)
-            parts.append(f"{self._images / max(self._train_time, 1e-9):.0f} img/s")
-        left = max(0, total - epoch) * took
-        parts.append(f"ETA {int(left // 60)}m{int(left % 60):02d}s")
-        self._line = "  ".join(parts)
-
-    def on_fit_end(self, trainer, pl_module) -> None:
-        self._flush()
-
-
-class StepMemory(pl.Callback):
-    """Peak memory of a training step (forward, backward, optimiser step) above the memory in use before it:
-    activations, gradients and temporaries of this network, comparable across networks and devices.
-
-    Measured on the first two training batches of the run, the second one reported (the first also
-    creates the optimiser state; a one-batch run reports it). CUDA: the allocator's peak; CPU: glibc's
-    heap (randwire.models.memory), except under torch.compile, where the probe would force a recompile: then
-    ``kind`` says it was not measured. CPU bf16 autocast undercounts (part of oneDNN's bf16 work memory
-    seems to bypass malloc; see benchmarks/README.md).
-    """
-
-    def __init__(self) -> None:
-        self.peak_mb: float | None = None
-        self.kind = "not measured"
-        self._measured = 0
-        self._probe: PeakMemory | None = None
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self._measured >= 2:
-            return
-        device = pl_module.device.type
-        if device == "cuda" or (cpu_heap_available() and not pl_module.execution.get("compile")):
-            self._probe = PeakMemory(device).__enter__()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self._probe is None:
-            return
-        probe, self._probe = self._probe, None
-        probe.__exit__(None, None, None)
-        self.peak_mb, self.kind = probe.peak_mb, f"{probe.kind}_step_peak"
-        self._measured += 1
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        # also a logged metric (the largest over the ranks), for the loggers
-        if self.peak_mb is not None:
-            pl_module.log(STEP_MEMORY_METRIC, float(self.peak_mb), sync_dist=True, reduce_fx="max")
-
-    def on_exception(self, trainer, pl_module, exception) -> None:
-        if self._probe is not None:  # never leave the CPU dispatch mode on after a failed step
-            self._probe.__exit__(None, None, None)
-            self._probe = None
-
-    def result(self) -> tuple[float | None, str]:
-        """(peak MiB, kind) after ``fit`` (None when no step was measured)."""
-        return self.peak_mb, self.kind

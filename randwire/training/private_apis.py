@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ def _trainer_has(path: str) -> Callable[[], bool]:
     def check() -> bool:
         import pytorch_lightning as pl
 
-        obj: Any = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                              enable_model_summary=False)
+        obj: Any = pl.Trainer(
+            logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+        )
         for part in path.split("."):
             if not hasattr(obj, part):
                 return False
@@ -50,7 +52,8 @@ def _observer_has() -> bool:
 
     source = inspect.getsource(_ChildProcessObserver)
     return hasattr(_ChildProcessObserver, "_terminate_all") and all(
-        f"self.{name}" in source for name in ("_child_processes", "_finished", "_termination_signal", "_main_pid"))
+        f"self.{name}" in source for name in ("_child_processes", "_finished", "_termination_signal", "_main_pid")
+    )
 
 
 def _wandb_logger_has() -> bool:
@@ -80,34 +83,70 @@ def _hydra_config_settable() -> bool:
 
 
 PRIVATE_APIS: tuple[PrivateAPI, ...] = (
-    PrivateAPI("Trainer._signal_connector.received_sigterm", "module.SignalCheckpoint._stop",
-               "SIGUSR1/2 and Ctrl-C stop training at the end of the step, with a checkpoint",
-               _trainer_has("_signal_connector.received_sigterm")),
-    PrivateAPI("Trainer.fit_loop._data_fetcher", "data.ResumeOrder",
-               "a mid-epoch resume continues with the next unseen batch (exact resume)",
-               _trainer_has("fit_loop._data_fetcher")),
-    PrivateAPI("Trainer._accelerator_connector.cluster_environment", "distributed.leave_requeue_to_submitit",
-               "a Slurm timeout is requeued once (by submitit), not twice",
-               _trainer_has("_accelerator_connector.cluster_environment")),
-    PrivateAPI("pytorch_lightning.strategies.launchers.subprocess_script._hydra_subprocess_cmd, "
-               "_launch_process_observer", "distributed.child_ranks_run_this_job",
-               "local DDP inside a -m sweep: child ranks re-run this job, a dead rank fails only its job",
-               _module_has("pytorch_lightning.strategies.launchers.subprocess_script", "_hydra_subprocess_cmd",
-                           "_launch_process_observer")),
-    PrivateAPI("lightning_fabric ... _ChildProcessObserver (_terminate_all, _child_processes, _finished)",
-               "distributed._sweep_safe_observer", "a dead DDP rank fails its job, not the sweep", _observer_has),
-    PrivateAPI("WandbLogger._wandb_init, WandbLogger._id", "loggers._attach",
-               "a resumed run whose W&B id is still held logs to a new W&B run instead of failing",
-               _wandb_logger_has),
-    PrivateAPI("hydra._internal.core_plugins.basic_sweeper.BasicSweeper.split_arguments", "resources.sweep_plan",
-               "the summary lists the jobs a cut-short sweep never started", _basic_sweeper_splits),
-    PrivateAPI("HydraConfig.instance().cfg", "launcher.SlurmLauncher._record_lost",
-               "a cancelled Slurm job is recorded under its own setting", _hydra_config_settable),
-    PrivateAPI("BaseSubmititLauncher.launch submits with executor.map_array, then waits on results()",
-               "launcher.SlurmLauncher.launch", "a cancelled job or an unsatisfiable request ends the sweep's wait",
-               _plugin_submits_with_map_array),
-    PrivateAPI("torch.utils._python_dispatch.TorchDispatchMode", "memory.CPUHeapPeak",
-               "the CPU peak memory of a training step", _module_has("torch.utils._python_dispatch", "TorchDispatchMode")),
+    PrivateAPI(
+        "Trainer._signal_connector.received_sigterm",
+        "module.SignalCheckpoint._stop",
+        "SIGUSR1/2 and Ctrl-C stop training at the end of the step, with a checkpoint",
+        _trainer_has("_signal_connector.received_sigterm"),
+    ),
+    PrivateAPI(
+        "Trainer.fit_loop._data_fetcher",
+        "data.ResumeOrder",
+        "a mid-epoch resume continues with the next unseen batch (exact resume)",
+        _trainer_has("fit_loop._data_fetcher"),
+    ),
+    PrivateAPI(
+        "Trainer._accelerator_connector.cluster_environment",
+        "distributed.leave_requeue_to_submitit",
+        "a Slurm timeout is requeued once (by submitit), not twice",
+        _trainer_has("_accelerator_connector.cluster_environment"),
+    ),
+    PrivateAPI(
+        "pytorch_lightning.strategies.launchers.subprocess_script._hydra_subprocess_cmd, _launch_process_observer",
+        "distributed.child_ranks_run_this_job",
+        "local DDP inside a -m sweep: child ranks re-run this job, a dead rank fails only its job",
+        _module_has(
+            "pytorch_lightning.strategies.launchers.subprocess_script",
+            "_hydra_subprocess_cmd",
+            "_launch_process_observer",
+        ),
+    ),
+    PrivateAPI(
+        "lightning_fabric ... _ChildProcessObserver (_terminate_all, _child_processes, _finished)",
+        "distributed._sweep_safe_observer",
+        "a dead DDP rank fails its job, not the sweep",
+        _observer_has,
+    ),
+    PrivateAPI(
+        "WandbLogger._wandb_init, WandbLogger._id",
+        "loggers._attach",
+        "a resumed run whose W&B id is still held logs to a new W&B run instead of failing",
+        _wandb_logger_has,
+    ),
+    PrivateAPI(
+        "hydra._internal.core_plugins.basic_sweeper.BasicSweeper.split_arguments",
+        "resources.sweep_plan",
+        "the summary lists the jobs a cut-short sweep never started",
+        _basic_sweeper_splits,
+    ),
+    PrivateAPI(
+        "HydraConfig.instance().cfg",
+        "launcher.SlurmLauncher._record_lost",
+        "a cancelled Slurm job is recorded under its own setting",
+        _hydra_config_settable,
+    ),
+    PrivateAPI(
+        "BaseSubmititLauncher.launch submits with executor.map_array, then waits on results()",
+        "launcher.SlurmLauncher.launch",
+        "a cancelled job or an unsatisfiable request ends the sweep's wait",
+        _plugin_submits_with_map_array,
+    ),
+    PrivateAPI(
+        "torch.utils._python_dispatch.TorchDispatchMode",
+        "memory.CPUHeapPeak",
+        "the CPU peak memory of a training step",
+        _module_has("torch.utils._python_dispatch", "TorchDispatchMode"),
+    ),
 )
 
 

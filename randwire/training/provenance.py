@@ -13,8 +13,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("randwire", "torch", "torchvision", "pytorch-lightning", "torchmetrics", "hydra-core", "omegaconf",
-            "networkx", "numpy", "wandb", "hydra-submitit-launcher")
+PACKAGES = (
+    "randwire",
+    "torch",
+    "torchvision",
+    "pytorch-lightning",
+    "torchmetrics",
+    "hydra-core",
+    "omegaconf",
+    "networkx",
+    "numpy",
+    "wandb",
+    "hydra-submitit-launcher",
+)
 
 
 @lru_cache(maxsize=1)
@@ -61,20 +72,43 @@ def _cpu_model() -> str:
 def hardware() -> dict[str, Any]:
     import torch
 
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return {"host": socket.gethostname(), "cpu": _cpu_model(), "cpu_cores": os.cpu_count(), "gpus": gpus,
-            "cuda": torch.version.cuda if gpus else None, "platform": platform.platform()}
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
+    return {
+        "host": socket.gethostname(),
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "gpus": gpus,
+        "cuda": torch.version.cuda if gpus else None,
+        "platform": platform.platform(),
+    }
 
 
 def provenance(trainer: Any = None) -> dict[str, Any]:
     """Code, packages, machine, and (given a Trainer) world size, nodes and precision of this run."""
-    record: dict[str, Any] = {**code_version(), "python": sys.version.split()[0], "packages": package_versions(),
-                              "hardware": hardware()}
+    record: dict[str, Any] = {
+        **code_version(),
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "hardware": hardware(),
+    }
     if trainer is not None:
-        record.update(world_size=trainer.world_size, num_nodes=trainer.num_nodes,
-                      devices_per_node=trainer.num_devices, precision=str(trainer.precision))
-    slurm = {k: os.environ[v] for k, v in (("job_id", "SLURM_JOB_ID"), ("array_job_id", "SLURM_ARRAY_JOB_ID"),
-                                           ("array_task_id", "SLURM_ARRAY_TASK_ID")) if v in os.environ}
+        record.update(
+            world_size=trainer.world_size,
+            num_nodes=trainer.num_nodes,
+            devices_per_node=trainer.num_devices,
+            precision=str(trainer.precision),
+        )
+    slurm = {
+        k: os.environ[v]
+        for k, v in (
+            ("job_id", "SLURM_JOB_ID"),
+            ("array_job_id", "SLURM_ARRAY_JOB_ID"),
+            ("array_task_id", "SLURM_ARRAY_TASK_ID"),
+        )
+        if v in os.environ
+    }
     if slurm:
         record["slurm"] = slurm
     return record

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -40,8 +41,9 @@ def read_metrics(job_dir: str | Path) -> dict[str, Any] | None:
         reason = " ".join(str(err).split())
         if str(path) not in _WARNED:
             _WARNED.add(str(path))
-            print(f"warning: {path} is unreadable ({reason}): its job is counted as one without a result",
-                  file=sys.stderr)
+            print(
+                f"warning: {path} is unreadable ({reason}): its job is counted as one without a result", file=sys.stderr
+            )
         return {"status": "unreadable", "error": f"{METRICS_FILE} is unreadable ({reason})"}
 
 
@@ -108,8 +110,14 @@ def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "fa
     keyed like a finished job (seed, setting), so the sweep summary lists it next to its setting. Best
     effort: on a full disk it may not be writable either (False; the job then counts as killed)."""
     seed = cfg.get("seed") if isinstance(cfg.get("seed"), int) else None
-    record = {"status": status, "error": " ".join(reason.split()), "seed": seed,
-              "group": group_name(cfg), "overrides": group_overrides(cfg), **extra}
+    record = {
+        "status": status,
+        "error": " ".join(reason.split()),
+        "seed": seed,
+        "group": group_name(cfg),
+        "overrides": group_overrides(cfg),
+        **extra,
+    }
     try:
         record.update(end_attempt(run_dir, status))
         atomic_write(run_dir / METRICS_FILE, json.dumps(record, indent=1) + "\n")

@@ -26,8 +26,10 @@ from ..models.errors import ConfigError, is_int
 
 def _devices(devices: Any, key: str = "trainer.devices") -> int:
     if not is_int(devices) or devices < 1:
-        raise ConfigError(f"{key}={devices!r} is not allowed on Slurm: an integer >= 1 (devices per node), "
-                          f"which becomes --ntasks-per-node (and --gpus-per-node on GPUs)")
+        raise ConfigError(
+            f"{key}={devices!r} is not allowed on Slurm: an integer >= 1 (devices per node), "
+            f"which becomes --ntasks-per-node (and --gpus-per-node on GPUs)"
+        )
     return int(devices)
 
 
@@ -46,8 +48,11 @@ def cpus_per_task(num_workers: Any, threads: Any = None) -> int:
     return workers + (int(threads) if is_int(threads) and threads > 0 else 2)
 
 
-for _name, _fn in (("randwire.tasks_per_node", tasks_per_node), ("randwire.gpus_per_node", gpus_per_node),
-                   ("randwire.cpus_per_task", cpus_per_task)):
+for _name, _fn in (
+    ("randwire.tasks_per_node", tasks_per_node),
+    ("randwire.gpus_per_node", gpus_per_node),
+    ("randwire.cpus_per_task", cpus_per_task),
+):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 
@@ -139,9 +144,13 @@ def apply_cpu_share(cfg: Any) -> dict[str, Any]:
     from .distributed import is_child_rank
 
     workers = int((cfg.get("data") or {}).get("num_workers") or 0)
-    chosen = ((cfg.get("execution") or {}).get("threads"))
+    chosen = (cfg.get("execution") or {}).get("threads")
     trainer = cfg.get("trainer") or {}
-    ranks = int(trainer.get("devices")) if str(trainer.get("accelerator")) == "cpu" and is_int(trainer.get("devices")) else 1
+    ranks = (
+        int(trainer.get("devices"))
+        if str(trainer.get("accelerator")) == "cpu" and is_int(trainer.get("devices"))
+        else 1
+    )
     if is_int(chosen):
         threads, why = int(chosen), "execution.threads"
     elif os.environ.get("RANDWIRE_THREADS", "").isdigit() and is_child_rank():
@@ -156,7 +165,9 @@ def apply_cpu_share(cfg: Any) -> dict[str, Any]:
     torch.set_num_threads(threads)
     record = {"threads": threads, "data_workers": workers, "because": why}
     if not is_child_rank():
-        print(f"CPU: {threads} torch/OpenMP/MKL thread{'s' if threads != 1 else ''} per process"
-              f"{f' x {ranks} CPU ranks' if ranks > 1 else ''}, {workers} data-loader workers ({why})",
-              flush=True)
+        print(
+            f"CPU: {threads} torch/OpenMP/MKL thread{'s' if threads != 1 else ''} per process"
+            f"{f' x {ranks} CPU ranks' if ranks > 1 else ''}, {workers} data-loader workers ({why})",
+            flush=True,
+        )
     return record

@@ -22,13 +22,27 @@ class WarmupCosine(torch.optim.lr_scheduler.LambdaLR):
 
     interval = "step"
 
-    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, max_epochs: int,
-                 warmup_epochs: float = 0.0, final_lr_fraction: float = 0.0) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        total_steps: int,
+        max_epochs: int,
+        warmup_epochs: float = 0.0,
+        final_lr_fraction: float = 0.0,
+    ) -> None:
         require(is_int(max_epochs) and max_epochs >= 1, "trainer.max_epochs", max_epochs, "an integer >= 1")
-        require(is_number(warmup_epochs) and 0 <= warmup_epochs < max_epochs, "warmup_epochs", warmup_epochs,
-                f"a number in [0, trainer.max_epochs={max_epochs})")
-        require(is_number(final_lr_fraction) and 0 <= final_lr_fraction <= 1, "final_lr_fraction",
-                final_lr_fraction, "a fraction in [0, 1]")
+        require(
+            is_number(warmup_epochs) and 0 <= warmup_epochs < max_epochs,
+            "warmup_epochs",
+            warmup_epochs,
+            f"a number in [0, trainer.max_epochs={max_epochs})",
+        )
+        require(
+            is_number(final_lr_fraction) and 0 <= final_lr_fraction <= 1,
+            "final_lr_fraction",
+            final_lr_fraction,
+            "a fraction in [0, 1]",
+        )
         total = max(1, int(total_steps))
         warmup = int(round(warmup_epochs * total / max(1, max_epochs)))
         final = float(final_lr_fraction)

@@ -43,7 +43,7 @@ class WSGraph:
 @dataclass
 class Regime:
     name: str = MISSING
-    c: Any = MISSING            # an integer, or "auto": solved from `flops` (randwire.models.architecture.solve_c)
+    c: Any = MISSING  # an integer, or "auto": solved from `flops` (randwire.models.architecture.solve_c)
     flops: Optional[float] = None  # multiply-adds budget at data.image_size, for c=auto
     dropout: float = MISSING
     edge_drop: float = MISSING
@@ -56,8 +56,14 @@ class NodeOp:
     name: str = MISSING
 
 
-SCHEMAS = {("graph", "er"): ERGraph, ("graph", "ba"): BAGraph, ("graph", "ws"): WSGraph,
-           ("regime", "regime"): Regime, ("node_op", "node_op"): NodeOp, ("execution", "execution"): Execution}
+SCHEMAS = {
+    ("graph", "er"): ERGraph,
+    ("graph", "ba"): BAGraph,
+    ("graph", "ws"): WSGraph,
+    ("regime", "regime"): Regime,
+    ("node_op", "node_op"): NodeOp,
+    ("execution", "execution"): Execution,
+}
 
 
 def extra_keys(group: str, node: Any) -> tuple[list[str], list[str]]:

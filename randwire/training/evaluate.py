@@ -1,0 +1,174 @@
+"""What ``evaluate.py`` does: a checkpoint's accuracy on a split, optionally at another input size (the
+paper's 320² test, Table 3), with the network rebuilt from the graphs stored in the checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..models.errors import ConfigError, is_int, require, require_choice
+from ..models.files import atomic_write
+from .checkpoints import load_checkpoint
+from .config import build, check_execution_cfg
+from .errors import CheckpointError
+
+# evaluate.py's precision (trainer.precision's names): the autocast dtype of the forward pass.
+EVAL_PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16", "16-mixed": "float16"}
+
+
+def _reroot(node: Any, old: str, new: str) -> Any:
+    """The stored (resolved) data config with every path under the old ``data.root`` moved to the new one."""
+    if isinstance(node, dict):
+        return {k: _reroot(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_reroot(v, old, new) for v in node]
+    if isinstance(node, str) and old and (node == old or node.startswith(old.rstrip("/") + "/")):
+        return new + node[len(old) :]
+    return node
+
+
+def stored_data_config(run_cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The data config a checkpoint was trained with, as ``conf/data`` builds it, with evaluate's
+    overrides (``data.root`` moves every stored path under the old root)."""
+    stored = dict(run_cfg.get("data") or {})
+    if overrides.get("root") is not None:
+        if "root" not in stored:  # mnist5k, synthetic: a path given for them would be silently ignored
+            raise ConfigError(
+                f"data.root={overrides['root']!r} is not allowed: the checkpoint was trained on "
+                f"data={stored.get('name')}, which reads no data.root"
+            )
+        stored = (
+            _reroot(stored, str(stored.get("root") or ""), str(overrides["root"])) if stored.get("root") else stored
+        )
+    return {**stored, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def checkpoint_data(
+    ckpt: str | os.PathLike,
+    info: dict[str, Any],
+    overrides: dict[str, Any],
+    image_size: int | None = None,
+    batch_size: int | None = None,
+    split: str = "test",
+) -> tuple[Any, dict[str, Any]]:
+    """The data module a checkpoint was trained with (``stored_data_config``), set up to read ``split``
+    only (a folder with the test images alone is enough to test)."""
+    from .data_values import required_for
+
+    data_cfg = stored_data_config(info.get("run_config") or {}, overrides)
+    if not data_cfg:
+        raise CheckpointError(f"ckpt={str(ckpt)!r}: stores no data config")
+    if image_size:
+        data_cfg["image_size"] = int(image_size)
+    if batch_size:
+        data_cfg["batch_size"] = int(batch_size)
+    if data_cfg.get("required"):
+        data_cfg["required"] = required_for(
+            split, data_cfg["required"], data_cfg.get("val") is not None, data_cfg.get("test") is not None
+        )
+    dm = build("data", OmegaConf.create(data_cfg))
+    dm.setup_splits([split])
+    return dm, data_cfg
+
+
+def _eval_output(cfg: DictConfig) -> Path:
+    """Where evaluate writes its result (``out``, default ``eval_<split>[_<size>].json`` beside the run's
+    checkpoints folder), checked writable before any work: a read-only folder must not cost a full pass."""
+    ckpt_dir = Path(cfg.ckpt).resolve().parent
+    default = (ckpt_dir.parent if ckpt_dir.name == "checkpoints" else ckpt_dir) / (
+        f"eval_{cfg.split}" + (f"_{cfg.image_size}" if cfg.image_size else "") + ".json"
+    )
+    out = Path(cfg.out) if cfg.get("out") else default
+    try:  # a real write, not os.access: read-only mounts, quotas and paths through a file all show here
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(
+            f"out={str(out)!r} is not writable ({err.strerror}): pass out=<a writable path>.json"
+        ) from None
+    return out
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Top-1/top-5 of a checkpoint on a split, optionally at another input size (e.g. the paper's 320²)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..models.complexity import complexity
+    from ..models.execution import configure_execution
+
+    if OmegaConf.is_missing(cfg, "ckpt") or not cfg.ckpt:
+        raise ConfigError(
+            "ckpt is missing: pass ckpt=<path of a .ckpt file> (a run's checkpoints/best.ckpt or last.ckpt)"
+        )
+    require_choice("split", cfg.split, ("train", "val", "test"))
+    require(
+        cfg.image_size is None or (is_int(cfg.image_size) and cfg.image_size >= 8),
+        "image_size",
+        cfg.image_size,
+        "an integer >= 8 (pixels)",
+    )
+    require(
+        cfg.batch_size is None or (is_int(cfg.batch_size) and cfg.batch_size >= 1),
+        "batch_size",
+        cfg.batch_size,
+        "an integer >= 1",
+    )
+    precision = str(cfg.get("precision", "32-true"))
+    require_choice("precision", precision, EVAL_PRECISIONS)
+    execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
+    check_execution_cfg(execution)  # before the checkpoint and the data are loaded
+    out = _eval_output(cfg)
+    net, info = load_checkpoint(cfg.ckpt)
+    run_cfg = info.get("run_config") or {}
+    overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
+    dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size, split=cfg.split)
+    batch = int(data_cfg["batch_size"])
+    device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    net = configure_execution(net.to(device).eval(), execution)
+    memory_format = torch.channels_last if execution.get("channels_last") else torch.contiguous_format
+    dtype = getattr(torch, EVAL_PRECISIONS[precision])
+    k = net.config["num_classes"]
+    correct1 = correct5 = count = 0
+    loss_sum = 0.0
+    smoothing = (run_cfg.get("model") or {}).get("label_smoothing", 0.0)
+    with torch.no_grad():
+        for x, y in dm.loader(cfg.split):
+            x, y = x.to(device), y.to(device)
+            n = len(y)
+            if execution.get("compile") and n < batch:
+                # One shape for the compiled graph: a smaller last batch would compile a second (dynamic)
+                # graph. Eval-mode BN treats samples independently, so zero padding changes nothing.
+                x = torch.cat([x, x.new_zeros((batch - n, *x.shape[1:]))])
+            x = x.contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                logits = net(x).float()[:n]
+            loss_sum += F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="sum").item()
+            top = logits.topk(min(5, k), dim=1).indices
+            correct1 += (top[:, 0] == y).sum().item()
+            correct5 += (top == y[:, None]).any(1).sum().item()
+            count += n
+    size = int(data_cfg.get("image_size"))
+    result = {
+        "ckpt": str(cfg.ckpt),
+        "split": cfg.split,
+        "image_size": size,
+        "samples": count,
+        "acc1": correct1 / count,
+        "acc5": correct5 / count,
+        "loss": loss_sum / count,
+        "precision": precision,
+        "execution": execution,
+        "graph_hashes": [g.hash for g in net.graphs],
+        **{f"complexity_{key}": v for key, v in complexity(net, size).items()},
+    }
+    atomic_write(out, json.dumps(result, indent=1) + "\n")
+    result["out"] = str(out)
+    return result
