@@ -476,8 +476,7 @@ def test_plots_say_counts_right_and_no_edf_line_hides_another(tmp_path, monkeypa
 @pytest.mark.parametrize("regime,size,mflops", [("lowres", 28, 5.6), ("small", 64, 1.7)])
 def test_the_cpu_preset_keeps_each_regime_cheap(regime, size, mflops):
     """experiment=cpu_budget on lowres was 64² (26M multiply-adds, a 1.1 GB step): 28² there now."""
-    from randwire.models.architecture import network_cx
-    from randwire.models.complexity import Cx
+    from randwire.models.complexity import Cx, network_cx
     from randwire.training.config import compose_config
 
     cfg = compose_config("train", ["experiment=cpu_budget", f"regime={regime}"])

@@ -206,7 +206,7 @@ def test_evaluating_the_test_split_needs_only_its_folder(tmp_path):
 def test_the_training_order_is_a_function_of_seed_epoch_and_index():
     """Issue 16 item 4: an epoch's order and each sample's augmentation seed come from (seed, epoch, index)
     alone; a skip starts mid-epoch exactly where the uninterrupted order is; DDP ranks split one order."""
-    from randwire.training.data import EpochOrder
+    from randwire.training.data_order import EpochOrder
 
     data = list(range(10))
     order = EpochOrder(data, seed=3).order(0)
@@ -231,7 +231,8 @@ def test_the_training_order_is_a_function_of_seed_epoch_and_index():
 def test_a_sample_is_augmented_the_same_whatever_was_drawn_before():
     """The augmentation of a sample depends on its seed only, not on the global torch state (which worker
     reads it, what dropout drew), and reading it leaves that state as it was."""
-    from randwire.training.data import SeededSamples, TensorImages, image_transform
+    from randwire.training.data import TensorImages, image_transform
+    from randwire.training.data_order import SeededSamples
 
     images = TensorImages(
         torch.rand(4, 3, 16, 16),

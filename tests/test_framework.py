@@ -12,10 +12,11 @@ from omegaconf import OmegaConf
 
 from randwire.models.errors import ConfigError
 from randwire.training.checkpoints import load_checkpoint
+from randwire.training.components import build_net
 from randwire.training.config import check_network_cfg
 from randwire.training.errors import CheckpointError
 from randwire.training.evaluate import evaluate
-from randwire.training.run import build_net, train
+from randwire.training.run import train
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in Path(CONF).iterdir() if p.is_dir()}
 
@@ -238,7 +239,7 @@ def test_lightning_model_summary_counts_the_network_flops(compose_cfg):
     """Lightning's summary used to print 0 FLOPs; it counts torch's way: 2 per multiply-add."""
     from pytorch_lightning.utilities.model_summary import summarize
 
-    from randwire.training.run import build_module
+    from randwire.training.components import build_module
 
     cfg = compose_cfg(*TINY)
     module = build_module(cfg, build_net(cfg), {})

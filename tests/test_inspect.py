@@ -9,7 +9,7 @@ from randwire.training.inspect_network import main
 
 
 def test_inspect_prints_stages_and_writes_pictures(compose_cfg, tmp_path, capsys):
-    from randwire.training.run import build_net
+    from randwire.training.components import build_net
 
     out = tmp_path / "insp"
     args = ["graph=ba", "graph.m=3", "graph.n=12", "regime=regular", "regime.c=16", "seed=2"]

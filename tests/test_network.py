@@ -306,8 +306,8 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
     built). Integer C alone leaves dense conv up to ~3% off (one channel at C≈30 moves its FLOPs ~6.5%);
     then conv1's width (C/2 in Table 1) absorbs the rest. The small regime at the paper's 580M, three
     instances each: every node op and generator within 2% (1% by construction)."""
-    from randwire.models.architecture import network_cx, sample_stage_graphs, solve_c, solve_width
-    from randwire.models.complexity import Cx, complexity
+    from randwire.models.architecture import sample_stage_graphs
+    from randwire.models.complexity import Cx, complexity, network_cx, solve_c, solve_width
     from randwire.models.network import network_from_graphs, network_from_spec
 
     for seed in range(3):
@@ -328,8 +328,8 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
 
 
 def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
-    from randwire.models.architecture import network_cx, sample_stage_graphs
-    from randwire.models.complexity import Cx, complexity
+    from randwire.models.architecture import sample_stage_graphs
+    from randwire.models.complexity import Cx, complexity, network_cx
     from randwire.models.network import network_from_graphs
 
     graphs = sample_stage_graphs("regular", "ws", 16, 0, k=4, p=0.75)

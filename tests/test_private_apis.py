@@ -18,3 +18,15 @@ def test_a_changed_private_api_is_named_with_what_breaks(monkeypatch):
         "Trainer._x is gone: module.Y uses it so that Z holds",
         "pkg._z is gone (ModuleNotFoundError: No module named 'no_such_module_here'): data.W uses it so that V holds",
     ]
+
+
+def test_every_listed_use_is_where_the_list_says():
+    """The list names our code that uses each private attribute; after code moves it must still point at it."""
+    import importlib
+
+    for api in PRIVATE_APIS:
+        layer, module, *names = api.where.split(".")
+        obj = importlib.import_module(f"randwire.{layer}.{module}")
+        for name in names:
+            assert hasattr(obj, name), f"{api.what}: its use {api.where!r} is not in randwire"
+            obj = getattr(obj, name)

@@ -68,40 +68,39 @@ def damage_table(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = evaluate_damages(net, loader, damages, progress=bar.update, device=device)
     bar.close()
-    intact = results[Damage(0)]["acc1"]
     first = net.graphs[0]
-    name = _setting_name({"generator": first.generator, **{f"graph_{k}": v for k, v in first.params.items()}})
-    run_seed = (info.get("run_config") or {}).get("seed")
-    rows = []
-    for d in [Damage(0), *damages]:
-        r = results[d]
-        graph = net.graphs[d.stage]
-        rows.append(
-            {
-                "checkpoint": str(ckpt),
-                "setting": name,
-                "generator": first.generator,
-                "seed": run_seed,
-                "node_op": net.config["node_op"],
-                "split": split,
-                "samples": r["samples"],
-                "stage": d.stage if d.kind != "none" else None,
-                "kind": d.kind,
-                "node": d.node,
-                "edge_from": d.edge[0] if d.edge else None,
-                "edge_to": d.edge[1] if d.edge else None,
-                "degree": d.degree(graph),
-                "degree_kind": {"node": "out-degree", "edge": "target in-degree"}.get(d.kind),
-                "status": "ok" if r["has_path"] else "no_path",
-                "acc1": r["acc1"],
-                "intact_acc1": intact,
-                "delta_acc1": None if r["acc1"] is None else 100 * (r["acc1"] - intact),
-            }
-        )
+    about = {
+        "checkpoint": str(ckpt),
+        "setting": _setting_name({"generator": first.generator, **{f"graph_{k}": v for k, v in first.params.items()}}),
+        "generator": first.generator,
+        "seed": (info.get("run_config") or {}).get("seed"),
+        "node_op": net.config["node_op"],
+        "split": split,
+    }
+    intact = results[Damage(0)]["acc1"]
+    rows = [{**about, **_damage_row(d, results[d], net.graphs[d.stage], intact)} for d in [Damage(0), *damages]]
     table = pd.DataFrame(rows)
     for key in ("stage", "node", "edge_from", "edge_to", "degree"):  # integers with gaps, not floats
         table[key] = table[key].astype("Int64")
     return table
+
+
+def _damage_row(d, result: dict, graph, intact: float) -> dict:
+    """One damage's row: what was removed, its degree, and the change of top-1 (percentage points)."""
+    return {
+        "samples": result["samples"],
+        "stage": d.stage if d.kind != "none" else None,
+        "kind": d.kind,
+        "node": d.node,
+        "edge_from": d.edge[0] if d.edge else None,
+        "edge_to": d.edge[1] if d.edge else None,
+        "degree": d.degree(graph),
+        "degree_kind": {"node": "out-degree", "edge": "target in-degree"}.get(d.kind),
+        "status": "ok" if result["has_path"] else "no_path",
+        "acc1": result["acc1"],
+        "intact_acc1": intact,
+        "delta_acc1": None if result["acc1"] is None else 100 * (result["acc1"] - intact),
+    }
 
 
 def plot_damage(table, path: Path) -> None:

@@ -4,11 +4,22 @@ FLOPs are multiply-adds, as the paper counts them (§4, Tables 2-3): a k×k conv
 k·k·(C_in/groups)·C_out·H_out·W_out, an fc adds in·out; BN, ReLU, pooling, edge aggregation and the
 output-node mean add none. ``torch.utils.flop_counter`` counts the same operations at 2 FLOPs per
 multiply-add, which the tests use as the independent second count.
+
+The one home of complexity counting: the primitives (conv, pool, BN, fc), a RandWire network's count
+from its description and graphs alone (:func:`network_cx`, no torch module built), the width that meets a
+FLOPs budget (:func:`solve_width`, ``regime.c=auto``), and :func:`complexity` of a built network.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .architecture import HEAD_CHANNELS, stage_layout
+from .errors import BadValue
+
+if TYPE_CHECKING:
+    from .graphs import StageGraph
 
 
 @dataclass
@@ -63,3 +74,120 @@ def complexity(model, input_size: int | tuple[int, int] = 224) -> dict[str, int]
     h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
     cx = model.complexity(Cx(h=int(h), w=int(w)))
     return {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
+
+
+def transform_cx(cx: Cx, c_in: int, c_out: int, stride: int, op: str) -> Cx:
+    """A node's ReLU-op-BN (§3.3, Fig. 6 node ops)."""
+    if op == "sep_conv":
+        cx = conv2d_cx(cx, c_in, c_in, 3, stride, groups=c_in)
+        cx = conv2d_cx(cx, c_in, c_out, 1)
+    elif op == "conv":
+        cx = conv2d_cx(cx, c_in, c_out, 3, stride)
+    else:
+        cx = pool2d_cx(cx, c_in, 3, stride)
+        cx = conv2d_cx(cx, c_in, c_out, 1)
+    return norm2d_cx(cx, c_out)
+
+
+def node_cx(cx: Cx, in_degree: int, c_in: int, c_out: int, stride: int, op: str) -> Cx:
+    cx.params += in_degree if in_degree > 1 else 0  # its aggregation weights
+    return transform_cx(cx, c_in, c_out, stride, op)
+
+
+def stage_cx(cx: Cx, graph: StageGraph, c_in: int, c_out: int, op: str) -> Cx:
+    """A random stage: nodes fed by the stage input run at its resolution with stride 2, the others at
+    the stage's output resolution."""
+    h_out, w_out = (cx.h - 1) // 2 + 1, (cx.w - 1) // 2 + 1
+    inputs = set(graph.input_nodes)
+    for v, preds in enumerate(graph.predecessors()):
+        fed = v in inputs
+        start = Cx(h=cx.h, w=cx.w) if fed else Cx(h=h_out, w=w_out)
+        node_cx(start, max(len(preds), 1), c_in if fed else c_out, c_out, 2 if fed else 1, op)
+        cx.flops += start.flops
+        cx.params += start.params
+        cx.acts += start.acts
+    cx.h, cx.w = h_out, w_out
+    return cx
+
+
+def conv_bn_cx(cx: Cx, c_in: int, c_out: int, stride: int) -> Cx:
+    return norm2d_cx(conv2d_cx(cx, c_in, c_out, 3, stride), c_out)
+
+
+def head_cx(cx: Cx, c_in: int, width: int, num_classes: int) -> Cx:
+    cx = norm2d_cx(conv2d_cx(cx, c_in, width, 1), width)
+    return linear_cx(gap_cx(cx), width, num_classes)
+
+
+def network_cx(
+    cx: Cx,
+    regime: str,
+    graphs: list[StageGraph],
+    c: int,
+    num_classes: int = 1000,
+    node_op: str = "sep_conv",
+    in_channels: int = 3,
+    head_channels: int = HEAD_CHANNELS,
+    stem_channels: int | None = None,
+    **_: Any,
+) -> Cx:
+    """Stem, random stages and head of Table 1 (``**_``: config keys that cost nothing, e.g. dropout)."""
+    half, stride2 = stem_channels or c // 2, 1 if regime == "lowres" else 2
+    cx = conv_bn_cx(cx, in_channels, half, stride2)
+    if regime != "regular":
+        cx = conv_bn_cx(cx, half, c, stride2)
+    layout = stage_layout(regime, 2, c, stem_channels)
+    for graph, (_, c_in, c_out) in zip(graphs, layout):
+        cx = stage_cx(cx, graph, c_in, c_out, node_op)
+    return head_cx(cx, layout[-1][2], head_channels, num_classes)
+
+
+def solve_c(budget: float, regime: str, graphs: list[StageGraph], image_size: int, **config: Any) -> int:
+    """The C whose network's multiply-adds at ``image_size`` are closest to ``budget`` (FLOPs grow with C,
+    so a bisection over integers; each step is the analytic count above)."""
+
+    def flops(c: int) -> int:
+        return network_cx(Cx(h=image_size, w=image_size), regime, graphs, c, **config).flops
+
+    lo, hi = 2, 4
+    if flops(lo) >= budget:
+        return lo
+    while flops(hi) < budget:
+        lo, hi = hi, hi * 2
+        if hi > 1 << 16:
+            raise BadValue("flops", budget, "a budget a network with C <= 65536 channels can reach")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if flops(mid) < budget else (lo, mid)
+    return lo if budget - flops(lo) <= flops(hi) - budget else hi
+
+
+STEM_TOLERANCE = 0.01  # reading: how far integer C may miss a FLOPs budget before the stem width moves
+
+
+def solve_width(
+    budget: float, regime: str, graphs: list[StageGraph], image_size: int, **config: Any
+) -> tuple[int, int | None]:
+    """(C, stem_channels) for ``c=auto``: C as :func:`solve_c`; where that integer C misses the budget by
+    more than 1% (dense 3×3 conv at C≈30: one channel is ~6.5% of its FLOPs), conv1's width (Table 1: C/2)
+    becomes the fine knob: of the (C±1, width in [C/4, C]) pairs within 1% of the budget, the one whose
+    width is closest to C/2 (else the pair closest to the budget). The random
+    stages keep Table 1's N·C, N·2C, N·4C exactly. ``stem_channels`` None: C/2, as in the paper."""
+    config = {k: v for k, v in config.items() if k != "stem_channels"}
+
+    def flops(c: int, stem: int | None = None) -> int:
+        return network_cx(Cx(h=image_size, w=image_size), regime, graphs, c, stem_channels=stem, **config).flops
+
+    c = solve_c(budget, regime, graphs, image_size, **config)
+    if abs(flops(c) / budget - 1) <= STEM_TOLERANCE:
+        return c, None
+    candidates = [
+        (abs(flops(k, w) - budget), abs(w - k // 2), k, w)
+        for k in (c - 1, c, c + 1)
+        if k >= 2
+        for w in range(max(1, k // 4), k + 1)
+    ]
+    near = [(moved, miss, k, w) for miss, moved, k, w in candidates if miss <= STEM_TOLERANCE * budget]
+    # within 1%: the stem closest to C/2 (least change to Table 1); else the closest FLOPs
+    _, _, c_best, stem = min(near) if near else min(candidates)
+    return c_best, (None if stem == c_best // 2 else stem)

@@ -23,7 +23,8 @@ import torch
 
 from .architecture import Execution
 from .errors import BadValue, ConfigError, is_int, require, require_choice
-from .network import RandomStage, RandWireNet, conv_bn
+from .layers import conv_bn
+from .network import RandomStage, RandWireNet
 
 EXECUTION_KEYS = {f.name for f in dataclasses.fields(Execution)}
 SCHEDULES = ("memory", "index")

@@ -1,7 +1,7 @@
 """The callbacks that carry the framework's guarantees, always on (``callbacks=none`` leaves them; the run
 prints their names at start): a diverged run stops at its step (:class:`DivergenceGuard`), a signal writes a
 checkpoint at the end of the step (:class:`SignalCheckpoint`, :class:`SignalsBeforeFit`), a resume draws the
-same random numbers (:class:`ResumableRNG`; the data order: :class:`randwire.training.data.ResumeOrder`), a
+same random numbers (:class:`ResumableRNG`; the data order: :class:`randwire.training.data_order.ResumeOrder`), a
 log without a progress bar gets a line per epoch (:class:`EpochLine`), a step's peak memory is measured
 (:class:`StepMemory`)."""
 
@@ -65,7 +65,7 @@ class SignalCheckpoint(pl.Callback):
     every rank (Lightning's own SIGTERM stop, which it syncs over ranks; SIGUSR1/2 are routed into it) and
     writes ``last.ckpt`` there, so
     a requeued job (submitit requeues: ``randwire.training.distributed``) or a rerun continues from that step, not from
-    the last epoch end: with the next batch of that epoch's order (``randwire.training.data.EpochOrder``), so a run
+    the last epoch end: with the next batch of that epoch's order (``randwire.training.data_order.EpochOrder``), so a run
     resumed mid-epoch equals an uninterrupted one."""
 
     def __init__(self, path: str | os.PathLike, before_fit: SignalsBeforeFit | None = None) -> None:

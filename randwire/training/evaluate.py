@@ -96,51 +96,37 @@ def _eval_output(cfg: DictConfig) -> Path:
     return out
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Top-1/top-5 of a checkpoint on a split, optionally at another input size (e.g. the paper's 320²)."""
-    import torch
-    import torch.nn.functional as F
-
-    from ..models.complexity import complexity
-    from ..models.execution import configure_execution
-
+def _checked_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
+    """evaluate's own values (one line each, before the checkpoint or the data is read): precision, execution."""
     if OmegaConf.is_missing(cfg, "ckpt") or not cfg.ckpt:
         raise ConfigError(
             "ckpt is missing: pass ckpt=<path of a .ckpt file> (a run's checkpoints/best.ckpt or last.ckpt)"
         )
     require_choice("split", cfg.split, ("train", "val", "test"))
-    require(
-        cfg.image_size is None or (is_int(cfg.image_size) and cfg.image_size >= 8),
-        "image_size",
-        cfg.image_size,
-        "an integer >= 8 (pixels)",
-    )
-    require(
-        cfg.batch_size is None or (is_int(cfg.batch_size) and cfg.batch_size >= 1),
-        "batch_size",
-        cfg.batch_size,
-        "an integer >= 1",
-    )
+    size_ok = cfg.image_size is None or (is_int(cfg.image_size) and cfg.image_size >= 8)
+    require(size_ok, "image_size", cfg.image_size, "an integer >= 8 (pixels)")
+    batch_ok = cfg.batch_size is None or (is_int(cfg.batch_size) and cfg.batch_size >= 1)
+    require(batch_ok, "batch_size", cfg.batch_size, "an integer >= 1")
     precision = str(cfg.get("precision", "32-true"))
     require_choice("precision", precision, EVAL_PRECISIONS)
     execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
-    check_execution_cfg(execution)  # before the checkpoint and the data are loaded
-    out = _eval_output(cfg)
-    net, info = load_checkpoint(cfg.ckpt)
-    run_cfg = info.get("run_config") or {}
-    overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
-    dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size, split=cfg.split)
-    batch = int(data_cfg["batch_size"])
-    device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
-    net = configure_execution(net.to(device).eval(), execution)
+    check_execution_cfg(execution)
+    return precision, execution
+
+
+def _score(net, loader, device, execution: dict[str, Any], precision: str, batch: int, smoothing: float) -> dict:
+    """Samples, top-1, top-5 (the training's own metrics) and mean loss of ``net`` over ``loader``."""
+    import torch
+    import torch.nn.functional as F
+
+    from .module import accuracy_metrics
+
+    acc1, acc5 = (m.to(device) for m in accuracy_metrics(net.config["num_classes"]))
     memory_format = torch.channels_last if execution.get("channels_last") else torch.contiguous_format
     dtype = getattr(torch, EVAL_PRECISIONS[precision])
-    k = net.config["num_classes"]
-    correct1 = correct5 = count = 0
-    loss_sum = 0.0
-    smoothing = (run_cfg.get("model") or {}).get("label_smoothing", 0.0)
+    count, loss_sum = 0, 0.0
     with torch.no_grad():
-        for x, y in dm.loader(cfg.split):
+        for x, y in loader:
             x, y = x.to(device), y.to(device)
             n = len(y)
             if execution.get("compile") and n < batch:
@@ -151,19 +137,34 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 logits = net(x).float()[:n]
             loss_sum += F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="sum").item()
-            top = logits.topk(min(5, k), dim=1).indices
-            correct1 += (top[:, 0] == y).sum().item()
-            correct5 += (top == y[:, None]).any(1).sum().item()
+            acc1.update(logits, y)
+            acc5.update(logits, y)
             count += n
+    return {"samples": count, "acc1": float(acc1.compute()), "acc5": float(acc5.compute()), "loss": loss_sum / count}
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Top-1/top-5 of a checkpoint on a split, optionally at another input size (e.g. the paper's 320²)."""
+    import torch
+
+    from ..models.complexity import complexity
+    from ..models.execution import configure_execution
+
+    precision, execution = _checked_options(cfg)
+    out = _eval_output(cfg)
+    net, info = load_checkpoint(cfg.ckpt)
+    overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
+    dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size, split=cfg.split)
+    device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    net = configure_execution(net.to(device).eval(), execution)
+    smoothing = ((info.get("run_config") or {}).get("model") or {}).get("label_smoothing", 0.0)
+    scores = _score(net, dm.loader(cfg.split), device, execution, precision, int(data_cfg["batch_size"]), smoothing)
     size = int(data_cfg.get("image_size"))
     result = {
         "ckpt": str(cfg.ckpt),
         "split": cfg.split,
         "image_size": size,
-        "samples": count,
-        "acc1": correct1 / count,
-        "acc5": correct5 / count,
-        "loss": loss_sum / count,
+        **scores,
         "precision": precision,
         "execution": execution,
         "graph_hashes": [g.hash for g in net.graphs],

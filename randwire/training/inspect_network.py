@@ -17,6 +17,7 @@ from pathlib import Path
 from ..models.complexity import Cx
 
 USAGE = __doc__
+PROG = "python -m randwire.training.inspect_network"
 
 
 def stage_rows(net, image_size: int) -> list[dict]:
@@ -49,6 +50,49 @@ def stage_rows(net, image_size: int) -> list[dict]:
     return rows
 
 
+COLUMNS = ("stage", "nodes", "edges", "inputs", "outputs", "depth", "channels", "resolution", "params", "flops", "hash")
+
+
+def _network(overrides: list[str]):
+    """The config and network train.py would build from these overrides; a bad one raises one line."""
+    from ..models.errors import ConfigError
+    from .components import build_net
+    from .config import check_network_cfg, compose_config
+
+    bad = next((a for a in overrides if "=" not in a), None)
+    if bad is not None:
+        raise ConfigError(f"argument {bad!r} is not a key=value override; see `{PROG} --help`")
+    cfg = compose_config("train", overrides)
+    check_network_cfg(cfg)
+    return cfg, build_net(cfg)
+
+
+def _print_table(cfg, net) -> None:
+    from rich.table import Table
+
+    from ..models.complexity import complexity
+    from .cli import wide_console
+
+    size, r = int(cfg.data.image_size), cfg.regime
+    stem = net.config.get("stem_channels")
+    table = Table(
+        title=f"{net.graphs[-1].describe()} · regime={r.name} C={net.config['c']}{' (auto)' if r.c == 'auto' else ''}"
+        f"{f' conv1 {stem}' if stem else ''} · node_op={cfg.node_op.name} · "
+        f"seed={cfg.seed} · {size}² · {cfg.data.num_classes} classes"
+    )
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("channels", "resolution", "hash") else "right")
+    for row in stage_rows(net, size):
+        table.add_row(*(f"{row[c] / 1e6:.3f}M" if c in ("params", "flops") else str(row[c]) for c in COLUMNS))
+    total = complexity(net, size)
+    console = wide_console()
+    console.print(table)
+    console.print(
+        f"whole network: params {total['params']:,} ({total['params'] / 1e6:.3f}M), "
+        f"FLOPs {total['flops']:,} ({total['flops'] / 1e6:.1f}M multiply-adds)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
@@ -57,84 +101,24 @@ def main(argv: list[str] | None = None) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ..models.complexity import complexity
     from ..models.errors import ConfigError
     from ..models.plotting import draw_stage
-    from .config import check_network_cfg, compose_config, composition_error_line
-    from .run import build_net
+    from .config import composition_error_line
 
     out = Path(next((a.split("=", 1)[1] for a in argv if a.startswith("out=")), "inspect_out"))
-    overrides = [a for a in argv if not a.startswith("out=")]
     try:
-        bad = next((a for a in overrides if "=" not in a), None)
-        if bad is not None:
-            raise ConfigError(
-                f"argument {bad!r} is not a key=value override; see `python -m randwire.training.inspect_network --help`"
-            )
-        cfg = compose_config("train", overrides)
-        check_network_cfg(cfg)
-        net = build_net(cfg)
+        cfg, net = _network([a for a in argv if not a.startswith("out=")])
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (HydraException, OmegaConfBaseException) as err:
         print(f"error: {composition_error_line(err)}", file=sys.stderr)
         return 2
-    size, r = int(cfg.data.image_size), cfg.regime
-    rows = stage_rows(net, size)
-    total = complexity(net, size)
-    from rich.table import Table
-
-    from .cli import wide_console
-
-    table = Table(
-        title=f"{net.graphs[-1].describe()} · regime={r.name} C={net.config['c']}{' (auto)' if r.c == 'auto' else ''}"
-        f"{f' conv1 {stem}' if (stem := net.config.get('stem_channels')) else ''} · node_op={cfg.node_op.name} · "
-        f"seed={cfg.seed} · {size}² · {cfg.data.num_classes} classes"
-    )
-    for col in (
-        "stage",
-        "nodes",
-        "edges",
-        "inputs",
-        "outputs",
-        "depth",
-        "channels",
-        "resolution",
-        "params",
-        "flops",
-        "hash",
-    ):
-        table.add_column(col, justify="left" if col in ("channels", "resolution", "hash") else "right")
-    for row in rows:
-        table.add_row(
-            *(
-                f"{row[c] / 1e6:.3f}M" if c in ("params", "flops") else str(row[c])
-                for c in (
-                    "stage",
-                    "nodes",
-                    "edges",
-                    "inputs",
-                    "outputs",
-                    "depth",
-                    "channels",
-                    "resolution",
-                    "params",
-                    "flops",
-                    "hash",
-                )
-            )
-        )
-    console = wide_console()
-    console.print(table)
-    console.print(
-        f"whole network: params {total['params']:,} ({total['params'] / 1e6:.3f}M), "
-        f"FLOPs {total['flops']:,} ({total['flops'] / 1e6:.1f}M multiply-adds)"
-    )
+    _print_table(cfg, net)
     for i, graph in enumerate(net.graphs):
         graph.save(out / f"stage{i}.json")
         draw_stage(graph, out / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  edges={len(graph.edges)}")
-    console.print(f"wrote {len(net.graphs)} stage pictures and graphs to {out}/")
+    print(f"wrote {len(net.graphs)} stage pictures and graphs to {out}/")
     return 0
 
 

@@ -211,24 +211,15 @@ def wait_for_jobs(
             if state is None:  # out of the queue without a result: cancelled, or its node failed
                 gone_since.setdefault(i, now)
                 if now - gone_since[i] >= GONE_GRACE_S:
-                    line = (
-                        f"Slurm job {job.job_id} ended without a result ({_ended_as(job)}); the same command "
-                        f"with hydra.sweep.dir={sweep_dir} runs it again"
-                    )
+                    line = f"Slurm job {job.job_id} ended without a result ({_ended_as(job)}); the same command "
+                    line += f"with hydra.sweep.dir={sweep_dir} runs it again"
                     print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
                     record_lost(i, job, line)
                     returns[i] = _returned(None)
                 continue
             gone_since.pop(i, None)
+            _refuse_if_it_never_starts(job, state, arrays, params)
             kind, reason = state
-            if kind == "PENDING" and reason.split(",")[0].strip("()") in NEVER_STARTS:
-                _cancel(arrays)
-                where = partition_line(params.get("partition"))
-                raise SlurmRefused(
-                    f"Slurm will never start job {job.job_id} (Reason={reason}): the request {request_line(params)} "
-                    f"is more than the partition offers ({where or 'see sinfo'}); change hydra.launcher.* (the "
-                    f"sweep's jobs were cancelled)"
-                )
             label = kind.lower() if kind != "PENDING" else f"pending ({reason})"
             waiting[label] = waiting.get(label, 0) + 1
         if waiting and now - last_said >= say_every_s:
@@ -241,6 +232,19 @@ def wait_for_jobs(
         if any(r is None for r in returns):
             time.sleep(poll_s)
     return returns  # type: ignore[return-value]
+
+
+def _refuse_if_it_never_starts(job, state: tuple[str, str], arrays: set[str], params: dict[str, Any]) -> None:
+    """A job pending for a reason that cannot clear (a request over the partition): cancel the sweep, one line."""
+    kind, reason = state
+    if kind == "PENDING" and reason.split(",")[0].strip("()") in NEVER_STARTS:
+        _cancel(arrays)
+        where = partition_line(params.get("partition"))
+        raise SlurmRefused(
+            f"Slurm will never start job {job.job_id} (Reason={reason}): the request {request_line(params)} "
+            f"is more than the partition offers ({where or 'see sinfo'}); change hydra.launcher.* (the "
+            f"sweep's jobs were cancelled)"
+        )
 
 
 def _outcome(job) -> JobReturn:

@@ -23,6 +23,15 @@ from .schedules import scheduler_context
 CHECKPOINT_FORMAT = 2  # what checkpoint["randwire"] holds; read_checkpoint refuses any other
 
 
+def accuracy_metrics(num_classes: int) -> tuple[MulticlassAccuracy, MulticlassAccuracy]:
+    """Top-1 and top-5 accuracy as ImageNet reports them: the fraction of samples (micro averaging;
+    torchmetrics defaults to macro), top-5 as top-min(5, classes). The module's metrics and evaluate's."""
+    return (
+        MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+        MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+    )
+
+
 class RandWireModule(pl.LightningModule):
     """Loss, metrics, optimiser and schedule around a network; the optimizer and scheduler arrive as
     partials built by Hydra (``conf/optimizer``, ``conf/scheduler``), in the lightning-hydra-template way."""
@@ -60,12 +69,10 @@ class RandWireModule(pl.LightningModule):
         self.run_config = run_config
         self.execution = dict(execution or {})
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        k = self.net.config["num_classes"]
-        self.top5_k = min(5, k)
         for split in ("train", "val", "test"):
-            # micro averaging: ImageNet-style top-1/top-5 (torchmetrics defaults to macro).
-            setattr(self, f"{split}_acc1", MulticlassAccuracy(k, top_k=1, average="micro"))
-            setattr(self, f"{split}_acc5", MulticlassAccuracy(k, top_k=self.top5_k, average="micro"))
+            acc1, acc5 = accuracy_metrics(self.net.config["num_classes"])
+            setattr(self, f"{split}_acc1", acc1)
+            setattr(self, f"{split}_acc5", acc5)
         # Evaluation loss as a sample-weighted mean synced over ranks: exact when the ranks hold different
         # numbers of samples (a mean of per-rank means would not be).
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()

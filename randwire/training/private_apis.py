@@ -18,7 +18,7 @@ from typing import Any
 @dataclass(frozen=True)
 class PrivateAPI:
     what: str  # the private name, as the code uses it
-    where: str  # our use of it
+    where: str  # our use of it, under randwire (layer.module.name)
     guarantee: str  # what breaks without it
     present: Callable[[], bool]
 
@@ -85,25 +85,25 @@ def _hydra_config_settable() -> bool:
 PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     PrivateAPI(
         "Trainer._signal_connector.received_sigterm",
-        "module.SignalCheckpoint._stop",
+        "training.callbacks.SignalCheckpoint._stop",
         "SIGUSR1/2 and Ctrl-C stop training at the end of the step, with a checkpoint",
         _trainer_has("_signal_connector.received_sigterm"),
     ),
     PrivateAPI(
         "Trainer.fit_loop._data_fetcher",
-        "data.ResumeOrder",
+        "training.data_order.ResumeOrder",
         "a mid-epoch resume continues with the next unseen batch (exact resume)",
         _trainer_has("fit_loop._data_fetcher"),
     ),
     PrivateAPI(
         "Trainer._accelerator_connector.cluster_environment",
-        "distributed.leave_requeue_to_submitit",
+        "training.distributed.leave_requeue_to_submitit",
         "a Slurm timeout is requeued once (by submitit), not twice",
         _trainer_has("_accelerator_connector.cluster_environment"),
     ),
     PrivateAPI(
         "pytorch_lightning.strategies.launchers.subprocess_script._hydra_subprocess_cmd, _launch_process_observer",
-        "distributed.child_ranks_run_this_job",
+        "training.distributed.child_ranks_run_this_job",
         "local DDP inside a -m sweep: child ranks re-run this job, a dead rank fails only its job",
         _module_has(
             "pytorch_lightning.strategies.launchers.subprocess_script",
@@ -113,37 +113,37 @@ PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     ),
     PrivateAPI(
         "lightning_fabric ... _ChildProcessObserver (_terminate_all, _child_processes, _finished)",
-        "distributed._sweep_safe_observer",
+        "training.distributed._sweep_safe_observer",
         "a dead DDP rank fails its job, not the sweep",
         _observer_has,
     ),
     PrivateAPI(
         "WandbLogger._wandb_init, WandbLogger._id",
-        "loggers._attach",
+        "training.loggers._attach",
         "a resumed run whose W&B id is still held logs to a new W&B run instead of failing",
         _wandb_logger_has,
     ),
     PrivateAPI(
         "hydra._internal.core_plugins.basic_sweeper.BasicSweeper.split_arguments",
-        "resources.sweep_plan",
+        "training.resources.sweep_plan",
         "the summary lists the jobs a cut-short sweep never started",
         _basic_sweeper_splits,
     ),
     PrivateAPI(
         "HydraConfig.instance().cfg",
-        "launcher.SlurmLauncher._record_lost",
+        "training.launcher.SlurmLauncher._record_lost",
         "a cancelled Slurm job is recorded under its own setting",
         _hydra_config_settable,
     ),
     PrivateAPI(
         "BaseSubmititLauncher.launch submits with executor.map_array, then waits on results()",
-        "launcher.SlurmLauncher.launch",
+        "training.launcher.SlurmLauncher.launch",
         "a cancelled job or an unsatisfiable request ends the sweep's wait",
         _plugin_submits_with_map_array,
     ),
     PrivateAPI(
         "torch.utils._python_dispatch.TorchDispatchMode",
-        "memory.CPUHeapPeak",
+        "models.memory.CPUHeapPeak",
         "the CPU peak memory of a training step",
         _module_has("torch.utils._python_dispatch", "TorchDispatchMode"),
     ),

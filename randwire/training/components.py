@@ -1,0 +1,115 @@
+"""What a composed config builds besides the trainer: the network g(θ, s) (graphs sampled from the seed,
+C solved from a FLOPs budget where ``regime.c=auto``), the LightningModule around it, the user's callbacks
+as they suit this output (a terminal or a log), and the config tree printed at start."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..models.errors import BadValue
+from .config import build, graph_params
+
+
+def build_net(cfg: DictConfig):
+    """The network of g(θ, s): stage graphs sampled from ``cfg.seed``, initial weights seeded by it too."""
+    from ..models.architecture import sample_stage_graphs
+    from ..models.execution import configure_execution
+    from ..models.network import network_from_graphs
+
+    g, r = cfg.graph, cfg.regime
+    graphs = sample_stage_graphs(r.name, g.name, g.n, cfg.seed, **graph_params(g))
+    sizes = dict(
+        num_classes=cfg.data.num_classes,
+        node_op=cfg.node_op.name,
+        in_channels=cfg.data.in_channels,
+        head_channels=r.head_channels,
+    )
+    c = r.c
+    if c != "auto" and r.get("flops") is not None:
+        print(
+            f"note: regime.flops={r.flops} is not used: it is read only with regime.c=auto (C={c} as given)", flush=True
+        )
+    if c == "auto":  # the paper compares at (nearly) equal FLOPs: C from the budget, on these very graphs
+        from ..models.complexity import Cx, network_cx, solve_width
+
+        c, stem = solve_width(float(r.flops), r.name, graphs, cfg.data.image_size, **sizes)
+        if stem is not None:
+            sizes["stem_channels"] = stem
+        got = network_cx(Cx(h=cfg.data.image_size, w=cfg.data.image_size), r.name, graphs, c, **sizes).flops
+        print(
+            f"regime.c=auto: C={c}"
+            + (f", conv1 width {stem} (C/2 = {c // 2} would miss by more than 1%)" if stem else "")
+            + f" for regime.flops={float(r.flops):.4g} at {cfg.data.image_size}px: {got / 1e6:.4g}M "
+            f"({100 * (got / float(r.flops) - 1):+.2f}%)",
+            flush=True,
+        )
+    net = network_from_graphs(
+        r.name,
+        graphs,
+        c,
+        init_seed=cfg.seed,
+        dropout=r.dropout,
+        edge_drop=r.edge_drop,
+        edge_drop_mode=r.get("edge_drop_mode", "per_node"),
+        **sizes,
+    )
+    return configure_execution(net, dict(cfg.get("execution") or {}))
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    """The resolved config as a tree, one branch per group (lightning-hydra-template's ``print_config_tree``)."""
+    from rich.tree import Tree
+
+    from .cli import wide_console
+
+    def add(branch, node) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                add(branch.add(f"[bold]{key}[/bold]"), value)
+            else:
+                branch.add(f"{key}: {value!r}", highlight=False)
+
+    tree = Tree("config", guide_style="dim")
+    add(tree, OmegaConf.to_container(cfg, resolve=True))
+    console = wide_console()
+    console.print(tree)
+
+
+def user_callbacks(built: dict[str, Any], has_logger: bool) -> list:
+    """Progress bar and model summary on a terminal only (a log file would fill with redraws); no
+    LearningRateMonitor without a logger (Lightning refuses it)."""
+    from pytorch_lightning.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
+
+    tty = sys.stdout.isatty()
+    keep = []
+    for cb in built.values():
+        if isinstance(cb, (ProgressBar, ModelSummary)) and not tty:
+            continue
+        if isinstance(cb, LearningRateMonitor) and not has_logger:
+            continue
+        keep.append(cb)
+    return keep
+
+
+def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
+    """The LightningModule around ``net`` with the optimizer and scheduler partials Hydra builds."""
+    from .module import RandWireModule
+
+    model = cfg.get("model") or {}
+    try:
+        return RandWireModule(
+            net=net,
+            optimizer=build("optimizer", cfg.optimizer),
+            scheduler=build("scheduler", cfg.scheduler) if cfg.get("scheduler") is not None else None,
+            label_smoothing=model.get("label_smoothing", 0.1),
+            lr_reference_batch=model.get("lr_reference_batch", 256),
+            image_size=cfg.data.image_size,
+            batch_size=cfg.data.batch_size,
+            execution=OmegaConf.to_container(cfg.get("execution") or {}),
+            run_config=config_dict,
+        )
+    except BadValue as err:
+        raise err.under("model.") from None
