@@ -6,22 +6,7 @@ import pytest
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = str(ROOT / "conf")
-
-# Tiny but complete: every random stage, every code path, seconds per fit.
-TINY = [
-    "graph.n=8",
-    "regime.c=8",
-    "regime.head_channels=32",
-    "data=synthetic",
-    "data.num_samples=64",
-    "data.batch_size=16",
-    "logger=none",
-    "callbacks=none",
-    "trainer.max_epochs=1",
-    "extras.print_config=false",
-]
+from helpers import train_tiny
 
 
 @pytest.fixture
@@ -34,3 +19,13 @@ def compose_cfg(tmp_path):
         return compose_config(config, [*overrides, *extra])
 
     return _compose
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny network trained a few epochs on synthetic images (it learns them), with its checkpoints, shared
+    by every test that only reads a trained run: (run folder, metrics). Tests must not change its files."""
+    run = tmp_path_factory.mktemp("tiny_run") / "run"
+    learns = ["trainer.max_epochs=4", "data.num_samples=320", "optimizer.lr=1.6"]
+    metrics = train_tiny(run, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary", *learns)
+    return run, metrics

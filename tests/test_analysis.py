@@ -156,33 +156,7 @@ def test_damage_follows_the_dag_removing_what_loses_its_last_input():
         damage_stage(g, Damage(0, "edge", edge=(0, 1)))
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A tiny network trained a few epochs on synthetic images (it learns them), with its checkpoints."""
-    from conftest import TINY
-
-    from randwire.training.config import compose_config
-    from randwire.training.run import train
-
-    run = tmp_path_factory.mktemp("damage") / "run"
-    cfg = compose_config(
-        "train",
-        [
-            *TINY,
-            "callbacks=default",
-            "~callbacks.progress_bar",
-            "~callbacks.model_summary",
-            "trainer.max_epochs=4",
-            "data.num_samples=320",
-            "optimizer.lr=1.6",
-            f"paths.output_dir={run}",
-        ],
-    )
-    metrics = train(cfg)
-    return run, metrics
-
-
-def test_damage_of_nothing_is_the_network_and_a_damage_equals_evaluating_the_damaged_network(trained_run, tmp_path):
+def test_damage_of_nothing_is_the_network_and_a_damage_equals_evaluating_the_damaged_network(tiny_run, tmp_path):
     """Issue 11 item 3: the intact row equals evaluate.py on the same checkpoint; removing an edge into a
     node with several inputs gives the Δ of evaluating a checkpoint whose weight of that edge is zero
     (sigmoid(-1e4) == 0), through the ordinary (fast) forward; a node that feeds only such nodes likewise."""
@@ -191,7 +165,7 @@ def test_damage_of_nothing_is_the_network_and_a_damage_equals_evaluating_the_dam
     from randwire.training.config import compose_config
     from randwire.training.evaluate import evaluate
 
-    run, metrics = trained_run
+    run, metrics = tiny_run
     assert main(["damage", str(run), "--out", str(tmp_path / "out")]) == 0
     table = pd.read_csv(tmp_path / "out" / "damage.csv")
     ckpt = table["checkpoint"].iloc[0]
@@ -393,7 +367,7 @@ def test_the_analysis_command_lists_its_analyses_and_answers_bad_paths_in_one_li
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     help_text = subprocess.run(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, TINY
+from helpers import ROOT, TINY
 
 from randwire.models.errors import ConfigError
 from randwire.training.config import compose_config, composition_error_line
@@ -153,23 +153,9 @@ def test_bad_type_or_key_is_one_line_at_composition(override, message):
 # --- evaluate.py ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    run = tmp_path_factory.mktemp("evalrun")
-    cfg = compose_config(
-        "train",
-        [
-            *TINY,
-            "callbacks=default",
-            "~callbacks.progress_bar",
-            "~callbacks.model_summary",
-            "+trainer.limit_train_batches=1",
-            "+trainer.limit_val_batches=1",
-            f"paths.output_dir={run}",
-        ],
-    )
-    train(cfg)
-    return run / "checkpoints" / "last.ckpt"
+@pytest.fixture
+def checkpoint(tiny_run):
+    return tiny_run[0] / "checkpoints" / "last.ckpt"
 
 
 class _Payload:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, TINY
+from helpers import ROOT, TINY, TINY_WITH_CHECKPOINTS
 
 from randwire.training.errors import WriteError
 from randwire.training.run import train
@@ -33,10 +33,7 @@ torch.save = save
 
 
 FIT = [
-    *TINY,
-    "callbacks=default",
-    "~callbacks.progress_bar",
-    "~callbacks.model_summary",
+    *TINY_WITH_CHECKPOINTS,
     "+trainer.limit_train_batches=2",
     "+trainer.limit_val_batches=2",
 ]

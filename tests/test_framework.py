@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF, ROOT, TINY
+from helpers import CONF, ROOT, TINY, TINY_WITH_CHECKPOINTS
 from omegaconf import OmegaConf
 
 from randwire.models.errors import ConfigError
@@ -99,10 +99,7 @@ def test_seed_zero_really_seeds(compose_cfg, tmp_path):
 
 def _short_fit(compose_cfg, run_dir, *extra):
     cfg = compose_cfg(
-        *TINY,
-        "callbacks=default",
-        "~callbacks.progress_bar",
-        "~callbacks.model_summary",
+        *TINY_WITH_CHECKPOINTS,
         "+trainer.limit_train_batches=2",
         "+trainer.limit_val_batches=2",
         *extra,

@@ -4,7 +4,7 @@ import ast
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers import ROOT
 
 PACKAGE = ROOT / "randwire"
 LAYERS = ("models", "training", "analysis")  # each may import only from the ones before it

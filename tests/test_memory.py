@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import TINY
+from helpers import TINY
 
 from randwire.models.memory import CPUHeapPeak, cpu_heap_available, peak_memory_mb
 from randwire.training.run import train

@@ -344,7 +344,7 @@ def test_c_auto_in_a_run_and_its_bad_values(compose_cfg, tmp_path):
     from randwire.training.config import check_network_cfg
     from randwire.training.run import train
 
-    cfg = compose_cfg(*__import__("conftest").TINY, "regime.c=auto", "regime.flops=2e6", run_dir=tmp_path / "run")
+    cfg = compose_cfg(*__import__("helpers").TINY, "regime.c=auto", "regime.flops=2e6", run_dir=tmp_path / "run")
     metrics = train(cfg)
     assert metrics["c"] > 8 and abs(metrics["flops"] / 2e6 - 1) < 0.1
     with pytest.raises(
@@ -354,3 +354,20 @@ def test_c_auto_in_a_run_and_its_bad_values(compose_cfg, tmp_path):
         check_network_cfg(compose_cfg("regime.c=auto"))
     with pytest.raises(BadValue, match=r"^regime.c='wide' is not allowed: an integer >= 2, or auto .* \(got text\)$"):
         check_network_cfg(compose_cfg("regime.c=wide"))
+
+
+@pytest.mark.parametrize("classes", [3, 10])
+def test_exact_topk_counts_equal_the_training_metrics(classes):
+    """evaluate and damage count top-1/top-5 with topk_correct; the training logs torchmetrics' accuracy:
+    the same fractions (top-5 capped at the number of classes)."""
+    from randwire.models.metrics import topk_correct
+    from randwire.training.module import accuracy_metrics
+
+    gen = torch.Generator().manual_seed(classes)
+    logits, target = torch.randn(200, classes, generator=gen), torch.randint(0, classes, (200,), generator=gen)
+    acc1, acc5 = accuracy_metrics(classes)
+    top1, top5 = topk_correct(logits, target)
+    assert 0 < top1 < top5 <= 200
+    assert top1 / 200 == pytest.approx(float(acc1(logits, target)), abs=1e-6)
+    assert top5 / 200 == pytest.approx(float(acc5(logits, target)), abs=1e-6)
+    assert (top5 == 200) == (classes <= 5)

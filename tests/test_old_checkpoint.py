@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import torch
-from conftest import ROOT
+from helpers import ROOT
 
 OLD = ROOT / "tests" / "data" / "pre_redesign" / "last.ckpt"
 # The command that wrote it (tests/data/pre_redesign/README.md), less its run folder.

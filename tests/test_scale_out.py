@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 TINY_CLI = [
     "graph.n=8",
@@ -246,7 +246,7 @@ def test_spawning_strategies_are_refused_in_one_line(compose_cfg, tmp_path):
 
 
 def _slurm_resources(*overrides: str) -> dict:
-    from conftest import CONF
+    from helpers import CONF
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -369,7 +369,7 @@ def test_lr_scales_with_the_global_batch_of_any_world(world_size, accumulate):
 def test_site_slurm_values_come_from_the_local_override(tmp_path):
     """Issue 10 item 1: partition and account live in the git-ignored conf/local/default.yaml, which may also
     make Slurm the site's launcher for every -m sweep."""
-    from conftest import CONF
+    from helpers import CONF
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -439,7 +439,7 @@ def test_submitits_sacct_trouble_is_said_once(caplog, capsys):
 def test_a_machine_with_slurm_installed_does_not_nag_about_srun(compose_cfg, tmp_path, monkeypatch, recwarn):
     """Lightning warns on every run where `srun` is on PATH and not used; a run outside an allocation (and one
     that the launcher started with srun) has nothing to act on."""
-    from conftest import TINY
+    from helpers import TINY
 
     from randwire.training.run import train
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 
 from randwire.analysis.summary import main, summarize
 from randwire.analysis.sweeps import collect

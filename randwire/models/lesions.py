@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from .graphs import StageGraph
+from .metrics import topk_correct
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,12 @@ def evaluate_damages(
             for stage in net.stages:
                 stage_inputs.append(h)
                 h = stage.forward_reference(h)
-            correct[intact] += int((net.head(h).argmax(1) == y).sum())
+            correct[intact] += topk_correct(net.head(h), y, ks=(1,))[0]
             for d in evaluated:
                 h = net.stages[d.stage].forward_reference(stage_inputs[d.stage], plans[d])
                 for stage in net.stages[d.stage + 1 :]:
                     h = stage.forward_reference(h)
-                correct[d] += int((net.head(h).argmax(1) == y).sum())
+                correct[d] += topk_correct(net.head(h), y, ks=(1,))[0]
                 if progress is not None:
                     progress(len(y))
             samples += len(y)

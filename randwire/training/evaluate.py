@@ -115,16 +115,15 @@ def _checked_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
 
 
 def _score(net, loader, device, execution: dict[str, Any], precision: str, batch: int, smoothing: float) -> dict:
-    """Samples, top-1, top-5 (the training's own metrics) and mean loss of ``net`` over ``loader``."""
+    """Samples, top-1, top-5 and mean loss of ``net`` over ``loader``."""
     import torch
     import torch.nn.functional as F
 
-    from .module import accuracy_metrics
+    from ..models.metrics import topk_correct
 
-    acc1, acc5 = (m.to(device) for m in accuracy_metrics(net.config["num_classes"]))
     memory_format = torch.channels_last if execution.get("channels_last") else torch.contiguous_format
     dtype = getattr(torch, EVAL_PRECISIONS[precision])
-    count, loss_sum = 0, 0.0
+    count, correct1, correct5, loss_sum = 0, 0, 0, 0.0
     with torch.no_grad():
         for x, y in loader:
             x, y = x.to(device), y.to(device)
@@ -137,10 +136,9 @@ def _score(net, loader, device, execution: dict[str, Any], precision: str, batch
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 logits = net(x).float()[:n]
             loss_sum += F.cross_entropy(logits, y, label_smoothing=smoothing, reduction="sum").item()
-            acc1.update(logits, y)
-            acc5.update(logits, y)
-            count += n
-    return {"samples": count, "acc1": float(acc1.compute()), "acc5": float(acc5.compute()), "loss": loss_sum / count}
+            top1, top5 = topk_correct(logits, y)
+            correct1, correct5, count = correct1 + top1, correct5 + top5, count + n
+    return {"samples": count, "acc1": correct1 / count, "acc5": correct5 / count, "loss": loss_sum / count}
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

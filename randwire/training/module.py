@@ -25,7 +25,8 @@ CHECKPOINT_FORMAT = 2  # what checkpoint["randwire"] holds; read_checkpoint refu
 
 def accuracy_metrics(num_classes: int) -> tuple[MulticlassAccuracy, MulticlassAccuracy]:
     """Top-1 and top-5 accuracy as ImageNet reports them: the fraction of samples (micro averaging;
-    torchmetrics defaults to macro), top-5 as top-min(5, classes). The module's metrics and evaluate's."""
+    torchmetrics defaults to macro), top-5 as top-min(5, classes); synced over DDP ranks by torchmetrics.
+    Outside Lightning (evaluate, damage) the same counts come from randwire.models.metrics.topk_correct."""
     return (
         MulticlassAccuracy(num_classes, top_k=1, average="micro"),
         MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),

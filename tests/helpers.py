@@ -1,0 +1,30 @@
+"""What the tests share: paths, the tiny config, and training a tiny run. Fixtures live in conftest.py."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
+
+# Tiny but complete: every random stage, every code path, seconds per fit.
+TINY = [
+    "graph.n=8",
+    "regime.c=8",
+    "regime.head_channels=32",
+    "data=synthetic",
+    "data.num_samples=64",
+    "data.batch_size=16",
+    "logger=none",
+    "callbacks=none",
+    "trainer.max_epochs=1",
+    "extras.print_config=false",
+]
+# TINY with the checkpoint callbacks on (no progress bar or model summary: tests read the console).
+TINY_WITH_CHECKPOINTS = [*TINY, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary"]
+
+
+def train_tiny(run_dir: Path, *overrides: str) -> dict:
+    """Train TINY (plus ``overrides``) in-process into ``run_dir``; the run's metrics."""
+    from randwire.training.config import compose_config
+    from randwire.training.run import train
+
+    return train(compose_config("train", [*TINY, *overrides, f"paths.output_dir={run_dir}"]))
