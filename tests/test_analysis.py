@@ -450,20 +450,13 @@ def test_plots_say_counts_right_and_no_edf_line_hides_another(tmp_path, monkeypa
 @pytest.mark.parametrize("regime,size,mflops", [("lowres", 28, 5.6), ("small", 64, 1.7)])
 def test_the_cpu_preset_keeps_each_regime_cheap(regime, size, mflops):
     """experiment=cpu_budget on lowres was 64² (26M multiply-adds, a 1.1 GB step): 28² there now."""
+    from randwire.models.architecture import NetworkSpec
     from randwire.models.complexity import Cx, network_cx
     from randwire.training.config import compose_config
 
     cfg = compose_config("train", ["experiment=cpu_budget", f"regime={regime}"])
     assert cfg.data.image_size == size
     graphs = sample_stage_graphs(regime, "ws", cfg.graph.n, 0, k=4, p=0.75)
-    flops = network_cx(
-        Cx(h=size, w=size),
-        regime,
-        graphs,
-        cfg.regime.c,
-        num_classes=10,
-        node_op="sep_conv",
-        in_channels=1,
-        head_channels=cfg.regime.head_channels,
-    ).flops
+    spec = NetworkSpec(regime, cfg.regime.c, num_classes=10, in_channels=1, head_channels=cfg.regime.head_channels)
+    flops = network_cx(Cx(h=size, w=size), spec, graphs).flops
     assert flops / 1e6 == pytest.approx(mflops, abs=0.1)

@@ -442,7 +442,7 @@ def test_unreadable_last_checkpoint_falls_back_to_the_newest_readable_one(compos
 
 
 def test_checkpoints_are_written_atomically(tmp_path):
-    from randwire.training.checkpoints import AtomicCheckpointIO
+    from randwire.training.checkpoint_io import AtomicCheckpointIO
 
     io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     io.save_checkpoint({"epoch": 1, "w": torch.ones(3)}, path)
@@ -453,7 +453,7 @@ def test_checkpoints_are_written_atomically(tmp_path):
 
 
 def test_training_writes_its_checkpoints_through_the_atomic_writer(compose_cfg, tmp_path, monkeypatch):
-    from randwire.training.checkpoints import AtomicCheckpointIO
+    from randwire.training.checkpoint_io import AtomicCheckpointIO
 
     written = []
     save = AtomicCheckpointIO.save_checkpoint

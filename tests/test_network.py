@@ -306,17 +306,18 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
     built). Integer C alone leaves dense conv up to ~3% off (one channel at C≈30 moves its FLOPs ~6.5%);
     then conv1's width (C/2 in Table 1) absorbs the rest. The small regime at the paper's 580M, three
     instances each: every node op and generator within 2% (1% by construction)."""
-    from randwire.models.architecture import sample_stage_graphs
+    from randwire.models.architecture import NetworkSpec, sample_stage_graphs
     from randwire.models.complexity import Cx, complexity, network_cx, solve_c, solve_width
     from randwire.models.network import network_from_graphs, network_from_spec
 
     for seed in range(3):
         graphs = sample_stage_graphs("small", gen, 32, seed, **params)
-        c, stem = solve_width(580e6, "small", graphs, 224, node_op=op)
-        flops = network_cx(Cx(224, 224), "small", graphs, c, node_op=op, stem_channels=stem).flops
+        spec = NetworkSpec("small", "auto", node_op=op)
+        c, stem = solve_width(580e6, spec, graphs, 224)
+        flops = network_cx(Cx(224, 224), spec.replace(c=c, stem_channels=stem), graphs).flops
         assert abs(flops / 580e6 - 1) <= 0.01
-        only_c = solve_c(580e6, "small", graphs, 224, node_op=op)
-        if abs(network_cx(Cx(224, 224), "small", graphs, only_c, node_op=op).flops / 580e6 - 1) <= 0.01:
+        only_c = solve_c(580e6, spec, graphs, 224)
+        if abs(network_cx(Cx(224, 224), spec.replace(c=only_c), graphs).flops / 580e6 - 1) <= 0.01:
             assert (c, stem) == (only_c, None)  # the paper's layout whenever integer C is close enough
         else:
             assert stem is not None and c // 4 <= stem <= c and abs(c - only_c) <= 1
@@ -328,14 +329,17 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
 
 
 def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
-    from randwire.models.architecture import sample_stage_graphs
+    from randwire.models.architecture import NetworkSpec, sample_stage_graphs
     from randwire.models.complexity import Cx, complexity, network_cx
     from randwire.models.network import network_from_graphs
 
     graphs = sample_stage_graphs("regular", "ws", 16, 0, k=4, p=0.75)
     net = network_from_graphs("regular", graphs, 20, stem_channels=7)
     assert net.stages[0].c_in == 7 and net.config["stem_channels"] == 7
-    assert complexity(net, 224)["flops"] == network_cx(Cx(224, 224), "regular", graphs, 20, stem_channels=7).flops
+    assert (
+        complexity(net, 224)["flops"]
+        == network_cx(Cx(224, 224), NetworkSpec("regular", 20, stem_channels=7), graphs).flops
+    )
     assert "stem_channels" not in network_from_graphs("regular", graphs, 20).config  # paper layout: spec unchanged
 
 

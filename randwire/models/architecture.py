@@ -59,33 +59,62 @@ def validate_node_op(op: str) -> None:
     require_choice("node_op", op, NODE_OPS)
 
 
-def validate_network_args(
-    regime: str,
-    c: int,
-    num_classes: int,
-    node_op: str,
-    dropout: float,
-    edge_drop: float,
-    in_channels: int = 3,
-    head_channels: int = HEAD_CHANNELS,
-    edge_drop_mode: str = "per_node",
-    stem_channels: int | None = None,
-) -> None:
-    stage_layout(regime, 2, 2)  # the regime's name
-    validate_node_op(node_op)
-    require(is_int(c) and c >= 2, "c", c, "an integer >= 2")
-    require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
-    require(is_number(dropout) and 0 <= dropout < 1, "dropout", dropout, "a float in [0, 1)")
-    require(is_number(edge_drop) and 0 <= edge_drop <= 1, "edge_drop", edge_drop, "a probability in [0, 1]")
-    require_choice("edge_drop_mode", edge_drop_mode, EDGE_DROP_MODES)
-    require(is_int(in_channels) and in_channels >= 1, "in_channels", in_channels, "an integer >= 1")
-    require(is_int(head_channels) and head_channels >= 1, "head_channels", head_channels, "an integer >= 1")
-    require(
-        stem_channels is None or (is_int(stem_channels) and stem_channels >= 1),
-        "stem_channels",
-        stem_channels,
-        "an integer >= 1, or null (C/2)",
-    )
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec:
+    """A RandWire network's settings apart from its graphs (paper Table 1, §3.3-3.4), checked once, when made.
+
+    ``c`` is an integer >= 2, or ``"auto"``: a request to solve it from a FLOPs budget on the network's own
+    graphs (:func:`randwire.models.complexity.solve_width`); a built network needs an integer.
+    ``stem_channels``: conv1's width where ``c=auto`` moved it off C/2 (None: C/2, as in the paper)."""
+
+    regime: str
+    c: int | str
+    num_classes: int = 1000
+    node_op: str = "sep_conv"
+    dropout: float = 0.0
+    edge_drop: float = 0.0
+    in_channels: int = 3
+    head_channels: int = HEAD_CHANNELS
+    edge_drop_mode: str = "per_node"
+    stem_channels: int | None = None
+
+    def __post_init__(self) -> None:
+        stage_layout(self.regime, 2, 2)  # the regime's name
+        validate_node_op(self.node_op)
+        require(self.c == "auto" or (is_int(self.c) and self.c >= 2), "c", self.c, "an integer >= 2")
+        require(is_int(self.num_classes) and self.num_classes >= 1, "num_classes", self.num_classes, "an integer >= 1")
+        require(is_number(self.dropout) and 0 <= self.dropout < 1, "dropout", self.dropout, "a float in [0, 1)")
+        require(
+            is_number(self.edge_drop) and 0 <= self.edge_drop <= 1,
+            "edge_drop",
+            self.edge_drop,
+            "a probability in [0, 1]",
+        )
+        require_choice("edge_drop_mode", self.edge_drop_mode, EDGE_DROP_MODES)
+        require(is_int(self.in_channels) and self.in_channels >= 1, "in_channels", self.in_channels, "an integer >= 1")
+        require(
+            is_int(self.head_channels) and self.head_channels >= 1,
+            "head_channels",
+            self.head_channels,
+            "an integer >= 1",
+        )
+        require(
+            self.stem_channels is None or (is_int(self.stem_channels) and self.stem_channels >= 1),
+            "stem_channels",
+            self.stem_channels,
+            "an integer >= 1, or null (C/2)",
+        )
+
+    def replace(self, **changes: Any) -> NetworkSpec:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form (checkpoints' ``net_spec["config"]``): ``stem_channels`` only where it was moved,
+        so the specs of paper-layout networks are those of before it existed."""
+        out = dataclasses.asdict(self)
+        if out["stem_channels"] is None:
+            del out["stem_channels"]
+        return out
 
 
 def validate_width(c: Any, flops: Any) -> None:

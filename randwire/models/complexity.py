@@ -13,9 +13,9 @@ FLOPs budget (:func:`solve_width`, ``regime.c=auto``), and :func:`complexity` of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .architecture import HEAD_CHANNELS, stage_layout
+from .architecture import NetworkSpec, stage_layout
 from .errors import BadValue
 
 if TYPE_CHECKING:
@@ -119,35 +119,24 @@ def head_cx(cx: Cx, c_in: int, width: int, num_classes: int) -> Cx:
     return linear_cx(gap_cx(cx), width, num_classes)
 
 
-def network_cx(
-    cx: Cx,
-    regime: str,
-    graphs: list[StageGraph],
-    c: int,
-    num_classes: int = 1000,
-    node_op: str = "sep_conv",
-    in_channels: int = 3,
-    head_channels: int = HEAD_CHANNELS,
-    stem_channels: int | None = None,
-    **_: Any,
-) -> Cx:
-    """Stem, random stages and head of Table 1 (``**_``: config keys that cost nothing, e.g. dropout)."""
-    half, stride2 = stem_channels or c // 2, 1 if regime == "lowres" else 2
-    cx = conv_bn_cx(cx, in_channels, half, stride2)
-    if regime != "regular":
-        cx = conv_bn_cx(cx, half, c, stride2)
-    layout = stage_layout(regime, 2, c, stem_channels)
+def network_cx(cx: Cx, spec: NetworkSpec, graphs: list[StageGraph]) -> Cx:
+    """Stem, random stages and head of Table 1, from the spec and the graphs alone (no module built)."""
+    half, stride2 = spec.stem_channels or spec.c // 2, 1 if spec.regime == "lowres" else 2
+    cx = conv_bn_cx(cx, spec.in_channels, half, stride2)
+    if spec.regime != "regular":
+        cx = conv_bn_cx(cx, half, spec.c, stride2)
+    layout = stage_layout(spec.regime, 2, spec.c, spec.stem_channels)
     for graph, (_, c_in, c_out) in zip(graphs, layout):
-        cx = stage_cx(cx, graph, c_in, c_out, node_op)
-    return head_cx(cx, layout[-1][2], head_channels, num_classes)
+        cx = stage_cx(cx, graph, c_in, c_out, spec.node_op)
+    return head_cx(cx, layout[-1][2], spec.head_channels, spec.num_classes)
 
 
-def solve_c(budget: float, regime: str, graphs: list[StageGraph], image_size: int, **config: Any) -> int:
+def solve_c(budget: float, spec: NetworkSpec, graphs: list[StageGraph], image_size: int) -> int:
     """The C whose network's multiply-adds at ``image_size`` are closest to ``budget`` (FLOPs grow with C,
     so a bisection over integers; each step is the analytic count above)."""
 
     def flops(c: int) -> int:
-        return network_cx(Cx(h=image_size, w=image_size), regime, graphs, c, **config).flops
+        return network_cx(Cx(h=image_size, w=image_size), spec.replace(c=c), graphs).flops
 
     lo, hi = 2, 4
     if flops(lo) >= budget:
@@ -165,20 +154,17 @@ def solve_c(budget: float, regime: str, graphs: list[StageGraph], image_size: in
 STEM_TOLERANCE = 0.01  # reading: how far integer C may miss a FLOPs budget before the stem width moves
 
 
-def solve_width(
-    budget: float, regime: str, graphs: list[StageGraph], image_size: int, **config: Any
-) -> tuple[int, int | None]:
+def solve_width(budget: float, spec: NetworkSpec, graphs: list[StageGraph], image_size: int) -> tuple[int, int | None]:
     """(C, stem_channels) for ``c=auto``: C as :func:`solve_c`; where that integer C misses the budget by
     more than 1% (dense 3×3 conv at C≈30: one channel is ~6.5% of its FLOPs), conv1's width (Table 1: C/2)
     becomes the fine knob: of the (C±1, width in [C/4, C]) pairs within 1% of the budget, the one whose
     width is closest to C/2 (else the pair closest to the budget). The random
     stages keep Table 1's N·C, N·2C, N·4C exactly. ``stem_channels`` None: C/2, as in the paper."""
-    config = {k: v for k, v in config.items() if k != "stem_channels"}
 
     def flops(c: int, stem: int | None = None) -> int:
-        return network_cx(Cx(h=image_size, w=image_size), regime, graphs, c, stem_channels=stem, **config).flops
+        return network_cx(Cx(h=image_size, w=image_size), spec.replace(c=c, stem_channels=stem), graphs).flops
 
-    c = solve_c(budget, regime, graphs, image_size, **config)
+    c = solve_c(budget, spec.replace(stem_channels=None), graphs, image_size)
     if abs(flops(c) / budget - 1) <= STEM_TOLERANCE:
         return c, None
     candidates = [

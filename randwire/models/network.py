@@ -8,13 +8,14 @@ plan of :mod:`randwire.models.execution`) does not change its parameters or its 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from .architecture import HEAD_CHANNELS, sample_stage_graphs, stage_layout, validate_network_args
+from .architecture import NetworkSpec, sample_stage_graphs, stage_layout
 from .complexity import Cx, network_cx, node_cx, stage_cx
 from .graphs import StageGraph
 from .layers import ConvBN, Head, NodeTransform
@@ -162,61 +163,29 @@ class RandWireNet(nn.Module):
     32² input reaches the stages at 32² and leaves them at 4² (28² → 4²): 8× downsampling instead of 32×.
     """
 
-    def __init__(
-        self,
-        regime: str,
-        graphs: Sequence[StageGraph],
-        c: int,
-        num_classes: int = 1000,
-        node_op: str = "sep_conv",
-        dropout: float = 0.0,
-        edge_drop: float = 0.0,
-        in_channels: int = 3,
-        head_channels: int = HEAD_CHANNELS,
-        edge_drop_mode: str = "per_node",
-        stem_channels: int | None = None,
-    ) -> None:
+    def __init__(self, spec: NetworkSpec, graphs: Sequence[StageGraph]) -> None:
         super().__init__()
-        validate_network_args(
-            regime,
-            c,
-            num_classes,
-            node_op,
-            dropout,
-            edge_drop,
-            in_channels,
-            head_channels,
-            edge_drop_mode,
-            stem_channels,
-        )
+        if spec.c == "auto":
+            raise ValueError(
+                "c='auto' is a request, not a width: solve it first (randwire.models.complexity.solve_width)"
+            )
+        self.settings = spec
         self.graphs = list(graphs)
-        layout = stage_layout(regime, 2, c, stem_channels)  # channels only: node counts come from the graphs
+        layout = stage_layout(spec.regime, 2, spec.c, spec.stem_channels)  # channels only: nodes come from the graphs
         if len(self.graphs) != len(layout):
-            raise ValueError(f"regime={regime!r} needs {len(layout)} stage graphs, got {len(self.graphs)}")
-        self.config = dict(
-            regime=regime,
-            c=c,
-            num_classes=num_classes,
-            node_op=node_op,
-            dropout=dropout,
-            edge_drop=edge_drop,
-            in_channels=in_channels,
-            head_channels=head_channels,
-            edge_drop_mode=edge_drop_mode,
-        )
-        if stem_channels is not None:  # only where c=auto moved it: specs of paper-layout networks are unchanged
-            self.config["stem_channels"] = stem_channels
-        half = stem_channels or c // 2  # reading: C/2 = floor(C/2)
-        stride2 = 1 if regime == "lowres" else 2
-        stem: list[nn.Module] = [ConvBN(in_channels, half, stride2, relu=False)]
-        if regime != "regular":
-            stem.append(ConvBN(half, c, stride2, relu=True))
+            raise ValueError(f"regime={spec.regime!r} needs {len(layout)} stage graphs, got {len(self.graphs)}")
+        self.config = spec.to_dict()  # plain data: what checkpoints store and code reads (net.config["c"])
+        half = spec.stem_channels or spec.c // 2  # reading: C/2 = floor(C/2)
+        stride2 = 1 if spec.regime == "lowres" else 2
+        stem: list[nn.Module] = [ConvBN(spec.in_channels, half, stride2, relu=False)]
+        if spec.regime != "regular":
+            stem.append(ConvBN(half, spec.c, stride2, relu=True))
         self.stem = nn.Sequential(*stem)
         self.stages = nn.ModuleList(
-            RandomStage(graph, c_in, c_out, node_op, edge_drop, edge_drop_mode)
+            RandomStage(graph, c_in, c_out, spec.node_op, spec.edge_drop, spec.edge_drop_mode)
             for graph, (_, c_in, c_out) in zip(self.graphs, layout)
         )
-        self.head = Head(layout[-1][2], num_classes, dropout, head_channels)
+        self.head = Head(layout[-1][2], spec.num_classes, spec.dropout, spec.head_channels)
         self.plan = None  # set by randwire.models.execution when the fast execution is switched on
         self.reset_parameters()
 
@@ -250,23 +219,28 @@ class RandWireNet(nn.Module):
         return self.head(x)
 
     def complexity(self, cx: Cx) -> Cx:
-        return network_cx(cx, graphs=self.graphs, **self.config)
+        return network_cx(cx, self.settings, self.graphs)
 
     def spec(self) -> dict[str, Any]:
         """Everything needed to rebuild this network (weights aside): config and stored graphs."""
         return {"config": dict(self.config), "graphs": [g.to_dict() for g in self.graphs]}
 
 
-def network_from_graphs(
-    regime: str, graphs: Sequence[StageGraph], c: int, *, init_seed: int | None = None, **kwargs: Any
-) -> RandWireNet:
-    """Build a network from stored graphs (never re-samples). ``init_seed`` makes the initial weights a
-    pure function of the seed without touching the global RNG."""
+def _with_init_seed(init_seed: int | None, make):
+    """``make()`` with the initial weights a pure function of ``init_seed``, the global RNG untouched."""
     if init_seed is None:
-        return RandWireNet(regime, graphs, c, **kwargs)
+        return make()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
-        return RandWireNet(regime, graphs, c, **kwargs)
+        return make()
+
+
+def network_from_graphs(
+    regime: str, graphs: Sequence[StageGraph], c: int, *, init_seed: int | None = None, **settings: Any
+) -> RandWireNet:
+    """Build a network from stored graphs (never re-samples); ``settings``: the rest of :class:`NetworkSpec`."""
+    spec = NetworkSpec(regime, c, **settings)
+    return _with_init_seed(init_seed, lambda: RandWireNet(spec, graphs))
 
 
 def network_from_spec(spec: dict[str, Any], source: str = "network spec") -> RandWireNet:
@@ -274,50 +248,24 @@ def network_from_spec(spec: dict[str, Any], source: str = "network spec") -> Ran
     from .graphs import graphs_from_dicts
 
     try:
-        config = dict(spec["config"])
+        settings = NetworkSpec(**spec["config"])
         graphs = graphs_from_dicts(spec["graphs"], source=source)
     except (KeyError, TypeError) as err:
         raise ValueError(f"{source}: not a RandWire network spec (missing {err})") from None
-    regime, c = config.pop("regime"), config.pop("c")
-    return RandWireNet(regime, graphs, c, **config)
+    return RandWireNet(settings, graphs)
 
 
 def build_network(
-    regime: str,
-    *,
-    graph: str,
-    n: int,
-    c: int,
-    seed: int,
-    num_classes: int = 1000,
-    node_op: str = "sep_conv",
-    dropout: float | None = None,
-    edge_drop: float = 0.0,
-    in_channels: int = 3,
-    head_channels: int = HEAD_CHANNELS,
-    edge_drop_mode: str = "per_node",
-    **graph_params: Any,
+    regime: str, *, graph: str, n: int, c: int, seed: int, dropout: float | None = None, **settings: Any
 ) -> RandWireNet:
     """g(θ, s): sample each stage's graph from ``seed`` and build the network, weights seeded by ``seed``.
+    ``settings``: the rest of :class:`NetworkSpec`, then the generator's own parameters (``k``, ``p``, ``m``).
 
     ``dropout`` defaults to the paper's: 0.2 in the regular regime, 0 otherwise.
     """
-    if dropout is None:
-        dropout = 0.2 if regime == "regular" else 0.0
-    validate_network_args(
-        regime, c, num_classes, node_op, dropout, edge_drop, in_channels, head_channels, edge_drop_mode
-    )
+    fields = {f.name for f in dataclasses.fields(NetworkSpec)}
+    graph_params = {k: v for k, v in settings.items() if k not in fields}
+    dropout = (0.2 if regime == "regular" else 0.0) if dropout is None else dropout
+    spec = NetworkSpec(regime, c, dropout=dropout, **{k: v for k, v in settings.items() if k in fields})
     graphs = sample_stage_graphs(regime, graph, n, seed, **graph_params)
-    return network_from_graphs(
-        regime,
-        graphs,
-        c,
-        init_seed=seed,
-        num_classes=num_classes,
-        node_op=node_op,
-        dropout=dropout,
-        edge_drop=edge_drop,
-        in_channels=in_channels,
-        head_channels=head_channels,
-        edge_drop_mode=edge_drop_mode,
-    )
+    return _with_init_seed(seed, lambda: RandWireNet(spec, graphs))

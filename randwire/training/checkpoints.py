@@ -14,28 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig
 
-from ..models.files import atomic_write
 from ..models.graphs import GraphFormatError
 from .errors import CheckpointError
 from .records import METRICS_FILE
 
 CHECKPOINT_FORMAT = 2  # what checkpoint["randwire"] holds; read_checkpoint refuses any other
 MID_EPOCH_KEY = "randwire_signal_checkpoint"  # set in a checkpoint written on a signal, mid-epoch
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written to a temporary file in the destination folder, flushed, then renamed over the
-    old one: a kill mid-write leaves the previous checkpoint whole (Lightning writes the destination file
-    in place, so a kill mid-copy left a truncated ``last.ckpt`` that every resume then failed on)."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        if "://" in str(path):  # remote filesystems (fsspec): Lightning's own writer
-            return super().save_checkpoint(checkpoint, path, storage_options)
-        atomic_write(path, lambda f: torch.save(checkpoint, f), fsync=True)
 
 
 # What may differ between a run and the checkpoint it resumes from (reading: a longer schedule, another

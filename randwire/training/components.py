@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ..models.errors import BadValue
-from .config import build, graph_params
+from .config import build, graph_params, network_spec
 
 
 def build_net(cfg: DictConfig):
@@ -19,43 +19,28 @@ def build_net(cfg: DictConfig):
     from ..models.execution import configure_execution
     from ..models.network import network_from_graphs
 
-    g, r = cfg.graph, cfg.regime
+    g, r, size = cfg.graph, cfg.regime, cfg.data.image_size
+    spec = network_spec(cfg)
     graphs = sample_stage_graphs(r.name, g.name, g.n, cfg.seed, **graph_params(g))
-    sizes = dict(
-        num_classes=cfg.data.num_classes,
-        node_op=cfg.node_op.name,
-        in_channels=cfg.data.in_channels,
-        head_channels=r.head_channels,
-    )
-    c = r.c
-    if c != "auto" and r.get("flops") is not None:
+    if spec.c != "auto" and r.get("flops") is not None:
         print(
-            f"note: regime.flops={r.flops} is not used: it is read only with regime.c=auto (C={c} as given)", flush=True
+            f"note: regime.flops={r.flops} is not used: it is read only with regime.c=auto (C={spec.c} as given)",
+            flush=True,
         )
-    if c == "auto":  # the paper compares at (nearly) equal FLOPs: C from the budget, on these very graphs
+    if spec.c == "auto":  # the paper compares at (nearly) equal FLOPs: C from the budget, on these very graphs
         from ..models.complexity import Cx, network_cx, solve_width
 
-        c, stem = solve_width(float(r.flops), r.name, graphs, cfg.data.image_size, **sizes)
-        if stem is not None:
-            sizes["stem_channels"] = stem
-        got = network_cx(Cx(h=cfg.data.image_size, w=cfg.data.image_size), r.name, graphs, c, **sizes).flops
+        c, stem = solve_width(float(r.flops), spec, graphs, size)
+        spec = spec.replace(c=c, stem_channels=stem)
+        got = network_cx(Cx(h=size, w=size), spec, graphs).flops
         print(
             f"regime.c=auto: C={c}"
             + (f", conv1 width {stem} (C/2 = {c // 2} would miss by more than 1%)" if stem else "")
-            + f" for regime.flops={float(r.flops):.4g} at {cfg.data.image_size}px: {got / 1e6:.4g}M "
+            + f" for regime.flops={float(r.flops):.4g} at {size}px: {got / 1e6:.4g}M "
             f"({100 * (got / float(r.flops) - 1):+.2f}%)",
             flush=True,
         )
-    net = network_from_graphs(
-        r.name,
-        graphs,
-        c,
-        init_seed=cfg.seed,
-        dropout=r.dropout,
-        edge_drop=r.edge_drop,
-        edge_drop_mode=r.get("edge_drop_mode", "per_node"),
-        **sizes,
-    )
+    net = network_from_graphs(graphs=graphs, init_seed=cfg.seed, **spec.to_dict())
     return configure_execution(net, dict(cfg.get("execution") or {}))
 
 

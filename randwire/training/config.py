@@ -44,13 +44,32 @@ def graph_params(graph_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: graph_cfg[k] for k in GENERATOR_PARAMS.get(graph_cfg.get("name"), ()) if k in graph_cfg}
 
 
+def network_spec(cfg: Mapping[str, Any]):
+    """The network settings a composed config asks for (``c`` may be ``auto``), as one checked
+    :class:`~randwire.models.architecture.NetworkSpec`; a rejected value is named by its own key (``c``)."""
+    from ..models.architecture import NetworkSpec
+
+    r, d = cfg["regime"], cfg["data"]
+    return NetworkSpec(
+        regime=r.get("name"),
+        c=r.get("c"),
+        num_classes=d.get("num_classes"),
+        node_op=cfg["node_op"].get("name"),
+        dropout=r.get("dropout"),
+        edge_drop=r.get("edge_drop"),
+        in_channels=d.get("in_channels"),
+        head_channels=r.get("head_channels"),
+        edge_drop_mode=r.get("edge_drop_mode", "per_node"),
+    )
+
+
 def check_network_cfg(cfg: Mapping[str, Any]) -> None:
     """seed, graph, regime, node_op and the data's classes/channels, checked by their owners (no torch
     module is built, no graph is sampled); a rejected value is re-keyed to its config path."""
-    from ..models.architecture import validate_network_args, validate_stage_params, validate_width
+    from ..models.architecture import validate_stage_params, validate_width
     from .schema import extra_keys
 
-    g, r, d = cfg["graph"], cfg["regime"], cfg["data"]
+    g, r = cfg["graph"], cfg["regime"]
     for group in ("graph", "regime", "node_op"):
         extra, allowed = extra_keys(group, cfg[group])
         if extra:  # `+graph.m=3` gets past the schema (a + override may add keys)
@@ -69,17 +88,7 @@ def check_network_cfg(cfg: Mapping[str, Any]) -> None:
     }
     try:
         validate_width(r.get("c"), r.get("flops"))
-        validate_network_args(
-            r.get("name"),
-            2 if r.get("c") == "auto" else r.get("c"),
-            d.get("num_classes"),
-            cfg["node_op"].get("name"),
-            r.get("dropout"),
-            r.get("edge_drop"),
-            d.get("in_channels"),
-            r.get("head_channels"),
-            r.get("edge_drop_mode", "per_node"),
-        )
+        network_spec(cfg)
         validate_stage_params(r.get("name"), g.get("name"), g.get("n"), graph_params(g))
     except BadValue as err:
         raise BadValue(path_of.get(err.key, err.key), err.value, err.allowed, err.verdict) from None

@@ -144,7 +144,7 @@ def _build(run: Run) -> None:
     from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
 
     from .callbacks import DivergenceGuard, EpochLine, ResumableRNG, SignalCheckpoint, StepMemory
-    from .checkpoints import AtomicCheckpointIO
+    from .checkpoint_io import AtomicCheckpointIO
     from .data_order import ResumeOrder
 
     cfg = run.cfg
