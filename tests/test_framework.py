@@ -446,7 +446,7 @@ def test_checkpoints_are_written_atomically(tmp_path):
 
     io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     io.save_checkpoint({"epoch": 1, "w": torch.ones(3)}, path)
-    with pytest.raises(__import__("pickle").PicklingError, match="lambda"):
+    with pytest.raises((__import__("pickle").PicklingError, AttributeError), match="pickle"):  # local: AttributeError
         io.save_checkpoint({"epoch": 2, "bad": lambda: 0}, path)  # dies half-way through the write
     assert torch.load(path, weights_only=True)["epoch"] == 1  # the previous checkpoint is whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no temporary file left

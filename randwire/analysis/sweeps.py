@@ -1,4 +1,4 @@
-"""The jobs of one or several sweep folders: finished, failed, killed and never started (issue 11 item 8).
+"""The jobs of one or several sweep folders: finished, failed, killed and never started.
 
 A Fig. 3 grid spans several sweeps (``graph.p`` is not a BA key), so the summary and every analysis take
 several sweep folders or a parent of them. Jobs are found from what Hydra and the runs wrote: job folders

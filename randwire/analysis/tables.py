@@ -89,7 +89,7 @@ def find_runs(paths: list[str]) -> list[Path]:
 
 
 def _node_op(run: Path, metrics: dict[str, Any]) -> str | None:
-    """The run's node operation: metrics.json (since issue 11), else the config the run saved."""
+    """The run's node operation: metrics.json, else the config the run saved (runs from before metrics.json named it)."""
     if metrics.get("node_op"):
         return metrics["node_op"]
     config = run / "config.yaml"

@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..models.errors import BadValue, ConfigError, kind_of  # noqa: F401  (re-exported)
+from ..models.errors import BadValue, ConfigError, kind_of
 from ..models.graphs import GENERATOR_PARAMS, validate_seed
 from .errors import CheckpointError, DataError
 

@@ -1,4 +1,4 @@
-"""The Slurm launcher: hydra-submitit-launcher's, with a wait that always ends (issue 16 items 2 and 3).
+"""The Slurm launcher: hydra-submitit-launcher's, with a wait that always ends.
 
 The plugin submits the sweep as a job array and then waits on each job's result file through ``sacct``.
 On a real cluster that wait fails three ways: a job cancelled (``scancel``, a node failure) writes no result,
