@@ -57,3 +57,19 @@ def test_the_model_library_imports_no_training_framework():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(modules) >= 8 and done.stdout.strip() == "", f"randwire.models loads {done.stdout.strip()}"
+
+
+def test_functions_and_modules_stay_small():
+    """One job per module and per function (issue 18's bounds): a function over 60 lines or a module over
+    360 is named here, to be split where its steps are."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        if len(source.splitlines()) > 360:
+            long.append(f"{path.relative_to(ROOT)}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(
+                    f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
+                )
+    assert long == [], "\n".join(long)

@@ -32,7 +32,13 @@ def mean_std(frame, by: list[str], columns: list[str]):
     """Mean and sample std (ddof 1; NaN for a single value) of ``columns`` per group of ``by``, missing values
     skipped: the one aggregation over seeds (network instances) that the summary and the analyses share.
     Columns ``(column, "mean")`` and ``(column, "std")``, indexed by the ``by`` values."""
-    return frame.groupby(by, sort=False, dropna=False)[columns].agg(["mean", "std"])
+    return frame.groupby(by, sort=False, dropna=False)[columns].agg(["mean", std])
+
+
+def std(values) -> float:
+    """Sample std in two passes (pandas' Series.std). Reading: groupby's built-in "std" accumulates online
+    (Welford) and differs from it in the last digits; the summaries have always printed the two-pass value."""
+    return values.std(ddof=1)
 
 
 def pearson(x, y) -> float:
