@@ -204,7 +204,7 @@ def test_wrong_version_and_foreign_files_fail_clearly(tmp_path):
         ("er", 8, {"p": -0.1}, r"p=-0.1 is out of range"),
         ("ws", 8, {"k": 2, "p": 2.0}, r"p=2.0 is out of range"),
         ("er", 1, {"p": 0.5}, r"n=1 is out of range: allowed an integer >= 2"),
-        ("xx", 8, {}, r"graph='xx' is not allowed: one of \['er', 'ba', 'ws'\]"),
+        ("xx", 8, {}, r"graph='xx' is not allowed: one of \['er', 'ba', 'ws', 'ws_flex', 'networkx', 'file'\]"),
         ("er", 8, {"m": 2}, r"graph='er' takes parameters \['p'\], got unknown \['m'\]"),
         ("ws", 8, {"k": 2}, r"missing \['p'\]"),
     ],

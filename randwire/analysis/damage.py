@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..models.graphs import GENERATORS
+from ..models.generators import GENERATORS
 from ..models.plotting import count, pyplot, save_figure
 from .sweeps import read_metrics
 from .tables import _fail, _out_dir, _setting_name, find_runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.graphs import GENERATORS
+from ..models.generators import GENERATORS
 from ..models.plotting import count, pyplot, save_figure
 from .tables import finished, grid_table, load_settings_table
 

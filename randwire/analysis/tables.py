@@ -3,11 +3,12 @@ stages), and the per-setting table the grid and node-operation analyses share.""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..models.graphs import GENERATORS  # the paper's order: ER, BA, WS
+from ..models.generators import BUILTIN, GENERATOR_PARAMS, GENERATORS, setting_label
 from .sweeps import read_metrics
 
 STATS = (
@@ -202,13 +203,15 @@ def load_table(paths: list[str]):
 
 
 def _setting_name(row) -> str:
-    """ER(0.2), BA(5), WS(4, 0.75): the paper's names for a generator setting."""
+    """ER(0.2), BA(5), WS(4, 0.75), WS-flex(3.5, 0.2), powerlaw_cluster_graph(m=3, p=0.5), file:<name>."""
     gen = str(row["generator"])
-    if gen == "er":
-        return f"ER({row['graph_p']:g})"
-    if gen == "ba":
-        return f"BA({int(row['graph_m'])})"
-    return f"WS({int(row['graph_k'])}, {row['graph_p']:g})"
+    keys = GENERATOR_PARAMS[gen] if gen in BUILTIN else [k[6:] for k in row.index if k.startswith("graph_")]
+    params = {k: row.get(f"graph_{k}") for k in keys if k != "n" and not _missing(row.get(f"graph_{k}"))}
+    return setting_label(gen, params)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 # ran, left no result ("missing": killed; "unreadable": a metrics.json that cannot be parsed; "cancelled":

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any, Optional
 
 from .errors import BadValue, is_int, is_number, require, require_choice
-from .graphs import StageGraph, derive_stage_seed, sample_graph, validate_graph_params
+from .generators import read_graph_file, validate_graph_params
+from .graphs import StageGraph, derive_stage_seed, sample_graph
 
 MISSING = "???"  # OmegaConf's marker of a value the config must give (the model library does not import it)
 
@@ -132,24 +134,43 @@ def validate_width(c: Any, flops: Any) -> None:
         require(is_int(c) and c >= 2, "c", c, "an integer >= 2, or auto (with regime.flops=<multiply-adds>)")
 
 
-def validate_stage_params(regime: str, graph: str, n: int, graph_params: dict[str, Any]) -> list[int]:
-    """Check the generator parameters against every stage's node count; returns those node counts."""
-    validate_graph_params(graph, n, graph_params)
+def validate_stage_params(regime: str, graph: str, n: int | None, graph_params: dict[str, Any]) -> list[int]:
+    """Check the generator parameters against every stage's node count; returns those node counts (for
+    ``file``, the files' own, each file read and checked)."""
+    params = validate_graph_params(graph, n, graph_params)
+    stages = len(stage_layout(regime, 4, 2))
+    if graph == "file":
+        paths = params["paths"]
+        if len(paths) not in (1, stages):
+            raise BadValue(
+                "paths",
+                paths,
+                f"1 file (every stage) or {stages} (one per random stage of regime={regime})",
+                "has the wrong number of files:",
+            )
+        return [read_graph_file(path)[0] for path in (paths * stages if len(paths) == 1 else paths)]
     sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
     if min(sizes) < 2:
         raise BadValue("n", n, f"n >= 4 for regime={regime!r} (its first stage has n/2 nodes)")
     size = min(sizes)
-    if graph == "ba" and graph_params["m"] >= size:
-        raise BadValue("m", graph_params["m"], f"[1, {size}) for the {size}-node stage")
-    if graph == "ws" and graph_params["k"] >= size:
-        raise BadValue("k", graph_params["k"], f"an even integer in [2, {size}) for the {size}-node stage")
+    if graph == "ba" and params["m"] >= size:
+        raise BadValue("m", params["m"], f"[1, {size}) for the {size}-node stage")
+    if graph == "ws" and params["k"] >= size:
+        raise BadValue("k", params["k"], f"an even integer in [2, {size}) for the {size}-node stage")
+    if graph == "ws_flex" and params["k"] > size - 1:
+        raise BadValue("k", params["k"], f"an average degree in [2, {size - 1}] for the {size}-node stage")
     return sizes
 
 
-def sample_stage_graphs(regime: str, graph: str, n: int, seed: int, **graph_params: Any) -> list[StageGraph]:
-    """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``."""
+def sample_stage_graphs(regime: str, graph: str, n: int | None, seed: int, **graph_params: Any) -> list[StageGraph]:
+    """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``;
+    ``file`` graphs are read (the same for every seed: stored as ``file`` with the file's name, seed 0)."""
     sizes = validate_stage_params(regime, graph, n, graph_params)
-    return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
+    if graph != "file":
+        return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
+    paths = list(graph_params["paths"])
+    paths = paths * len(sizes) if len(paths) == 1 else paths
+    return [StageGraph("file", {"file": Path(p).name}, 0, *read_graph_file(p)) for p in paths]
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
-"""Random graph generators ER, BA, WS and their stored, DAG-oriented form (paper §3.2-3.3).
+"""The stored, DAG-oriented form of a stage graph (paper §3.3), and sampling one from a generator.
 
-No torch here: this module is the bottom layer. Every sampler draws only ``Generator.random()`` doubles
-from a ``numpy.random.Generator`` (PCG64), whose bit stream numpy keeps stable, and never calls
-networkx's samplers, so (generator, params, N, seed) gives the same edges on any machine and with any
-networkx or numpy version. networkx is used for analysis and drawing only (:meth:`StageGraph.to_networkx`).
+No torch here. The generators themselves live in :mod:`randwire.models.generators`; what any of them
+returns is stored here the same way: nodes 0..n-1, edges u < v, a content hash, so a network is always
+rebuilt from its stored graphs and never re-sampled.
 """
 
 from __future__ import annotations
@@ -18,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, is_int, is_number, require, require_choice
+from .errors import is_int, require
 from .files import atomic_write
+from .generators import sample_edges, setting_label, validate_graph_params
 
 FORMAT_VERSION = 1
-GENERATORS = ("er", "ba", "ws")
-GENERATOR_PARAMS = {"er": ("p",), "ba": ("m",), "ws": ("k", "p")}
 
 Edge = tuple[int, int]
 
@@ -41,108 +39,6 @@ def validate_seed(seed: Any) -> int:
     """The instance seed s of g(θ, s): any integer >= 0 (0 is a seed like any other)."""
     require(is_int(seed) and seed >= 0, "seed", seed, "an integer >= 0")
     return int(seed)
-
-
-def validate_graph_params(model: str, n: int, params: dict[str, Any]) -> dict[str, Any]:
-    """Check a generator's parameters and return them normalised (ints as int, floats as float)."""
-    require_choice("graph", model, GENERATORS)
-    require(is_int(n) and n >= 2, "n", n, "an integer >= 2")
-    expected = set(GENERATOR_PARAMS[model])
-    unknown = set(params) - expected
-    if unknown:
-        raise ConfigError(f"graph={model!r} takes parameters {sorted(expected)}, got unknown {sorted(unknown)}")
-    missing = expected - set(params)
-    if missing:
-        raise ConfigError(f"graph={model!r} needs parameters {sorted(expected)}, missing {sorted(missing)}")
-    out: dict[str, Any] = {}
-    if "p" in expected:
-        p = params["p"]
-        require(is_number(p) and 0 <= p <= 1, "p", p, "a probability in [0, 1]")
-        out["p"] = float(p)
-    if model == "ba":
-        m = params["m"]
-        require(is_int(m) and 1 <= m < n, "m", m, f"an integer in [1, n) = [1, {n})")
-        out["m"] = int(m)
-    if model == "ws":
-        k = params["k"]
-        require(is_int(k) and k % 2 == 0 and 2 <= k < n, "k", k, f"an even integer in [2, n) = [2, {n})")
-        out["k"] = int(k)
-    return {key: out[key] for key in GENERATOR_PARAMS[model]}
-
-
-# ----------------------------------------------------------------------------------------------------
-# Samplers. Each returns undirected edges as (u, v) with u < v, nodes already indexed as the paper says.
-# ----------------------------------------------------------------------------------------------------
-
-
-def _uniform_index(rng: np.random.Generator, size: int) -> int:
-    """A uniform integer in [0, size) from one stable double (Generator.integers' algorithm may change)."""
-    return min(int(rng.random() * size), size - 1)
-
-
-def _er_edges(n: int, p: float, rng: np.random.Generator) -> list[Edge]:
-    # §3.2 ER(P): every pair independently with probability P; then indices in a random order (§3.3).
-    us, vs = np.triu_indices(n, 1)
-    keep = rng.random(us.size) < p
-    order = np.argsort(rng.random(n), kind="stable")  # a uniformly random permutation
-    label = np.empty(n, dtype=np.int64)
-    label[order] = np.arange(n)
-    return [(int(min(a, b)), int(max(a, b))) for a, b in zip(label[us[keep]], label[vs[keep]])]
-
-
-def _ba_edges(n: int, m: int, rng: np.random.Generator) -> list[Edge]:
-    # §3.2 BA(M): M initial nodes 0..M-1 with no edges; node v = M..N-1 is added with M distinct edges to
-    # existing nodes chosen with probability proportional to degree. The first new node (all degrees 0)
-    # joins all M initial nodes. reading: degrees are those before v is added; a repeat draw is redrawn.
-    degree = np.zeros(n, dtype=np.float64)
-    edges: list[Edge] = []
-    for v in range(m, n):
-        if v == m:
-            targets = list(range(m))
-        else:
-            cdf = np.cumsum(degree[:v])
-            chosen: set[int] = set()
-            while len(chosen) < m:
-                t = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
-                chosen.add(min(t, v - 1))
-            targets = sorted(chosen)
-        for t in targets:
-            edges.append((t, v))
-        degree[targets] += 1
-        degree[v] += m
-    return edges
-
-
-def _ws_edges(n: int, k: int, p: float, rng: np.random.Generator) -> list[Edge]:
-    # §3.2 WS(K, P): ring lattice, each node joined to its K/2 neighbours on each side, indices clockwise.
-    # Then for i = 1..K/2 (outer), for v clockwise (inner): with probability P rewire edge (v, v+i) to a
-    # node chosen uniformly among those that are not v and not adjacent to v.
-    adj = [set() for _ in range(n)]
-    for v in range(n):
-        for i in range(1, k // 2 + 1):
-            w = (v + i) % n
-            adj[v].add(w)
-            adj[w].add(v)
-    for i in range(1, k // 2 + 1):
-        for v in range(n):
-            if rng.random() < p:
-                candidates = [w for w in range(n) if w != v and w not in adj[v]]
-                if not candidates:  # v is joined to every node: nothing to rewire to
-                    continue
-                old = (v + i) % n
-                new = candidates[_uniform_index(rng, len(candidates))]
-                adj[v].discard(old)
-                adj[old].discard(v)
-                adj[v].add(new)
-                adj[new].add(v)
-    return [(v, w) for v in range(n) for w in adj[v] if v < w]
-
-
-_SAMPLERS = {
-    "er": lambda n, prm, rng: _er_edges(n, prm["p"], rng),
-    "ba": lambda n, prm, rng: _ba_edges(n, prm["m"], rng),
-    "ws": lambda n, prm, rng: _ws_edges(n, prm["k"], prm["p"], rng),
-}
 
 
 def derive_stage_seed(seed: int, stage_index: int) -> int:
@@ -299,16 +195,15 @@ class StageGraph:
         return cls.from_dict(data, source=str(path))
 
     def describe(self) -> str:
-        params = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in self.params.values())
-        return f"{self.generator.upper()}({params}) N={self.n}"
+        return f"{setting_label(self.generator, self.params)} N={self.n}"
 
 
 def sample_graph(model: str, n: int, seed: int, **params: Any) -> StageGraph:
-    """Sample one stage graph: ``sample_graph("ws", 32, seed=0, k=4, p=0.75)``."""
+    """Sample one stage graph: ``sample_graph("ws", 32, seed=0, k=4, p=0.75)``, or any function:
+    ``sample_graph("networkx", 32, 0, fn="networkx.powerlaw_cluster_graph", kwargs={"m": 3, "p": 0.5})``."""
     params = validate_graph_params(model, n, params)
     validate_seed(seed)
-    rng = np.random.Generator(np.random.PCG64(int(seed)))
-    edges = _SAMPLERS[model](int(n), params, rng)
+    edges = sample_edges(model, int(n), params, int(seed))
     return StageGraph(generator=model, params=params, seed=int(seed), n=int(n), edges=tuple(edges))
 
 

@@ -12,6 +12,7 @@ config key of whatever they reject.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ..models.errors import BadValue, ConfigError, kind_of
-from ..models.graphs import GENERATOR_PARAMS, validate_seed
+from ..models.generators import GENERATOR_PARAMS
+from ..models.graphs import validate_seed
 from .errors import CheckpointError, DataError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/, as train.py reads it
@@ -41,7 +43,11 @@ def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
 
 def graph_params(graph_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The generator's own parameters from ``cfg.graph`` (name and n removed)."""
-    return {k: graph_cfg[k] for k in GENERATOR_PARAMS.get(graph_cfg.get("name"), ()) if k in graph_cfg}
+
+    def plain(value: Any) -> Any:  # graph.kwargs / graph.paths arrive as OmegaConf containers
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+    return {k: plain(graph_cfg[k]) for k in GENERATOR_PARAMS.get(graph_cfg.get("name"), ()) if k in graph_cfg}
 
 
 def network_spec(cfg: Mapping[str, Any]):
@@ -90,8 +96,27 @@ def check_network_cfg(cfg: Mapping[str, Any]) -> None:
         validate_width(r.get("c"), r.get("flops"))
         network_spec(cfg)
         validate_stage_params(r.get("name"), g.get("name"), g.get("n"), graph_params(g))
+        _warn_if_seed_ignored(g, r.get("name"))
     except BadValue as err:
         raise BadValue(path_of.get(err.key, err.key), err.value, err.allowed, err.verdict) from None
+
+
+def _warn_if_seed_ignored(graph_cfg: Mapping[str, Any], regime: str) -> None:
+    """graph=networkx: a function that gives the same graph for two seeds makes every instance one network."""
+    if graph_cfg.get("name") != "networkx":
+        return
+    from ..models.architecture import stage_layout
+    from ..models.generators import seed_is_ignored
+
+    params = graph_params(graph_cfg)
+    size = min(nodes for nodes, _, _ in stage_layout(regime, graph_cfg.get("n"), 2))
+    if seed_is_ignored(params["fn"], params.get("kwargs") or {}, size):
+        print(
+            f"warning: graph.fn={params['fn']} gave the same graph for two seeds: it ignores the seed, so every "
+            f"instance (seed=...) of this setting is the same network",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def check_execution_cfg(execution: Mapping[str, Any] | None) -> None:

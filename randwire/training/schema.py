@@ -9,7 +9,7 @@ switches in :mod:`randwire.models.execution`), not here. No torch here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from omegaconf import MISSING
@@ -41,6 +41,29 @@ class WSGraph:
 
 
 @dataclass
+class WSFlexGraph:
+    name: str = "ws_flex"
+    n: int = MISSING
+    k: float = MISSING  # average degree, any real number in [2, n - 1]
+    p: float = MISSING
+
+
+@dataclass
+class NetworkXGraph:
+    name: str = "networkx"
+    n: int = MISSING
+    fn: str = MISSING  # import path of a function (n, seed=..., **kwargs) -> networkx graph
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FileGraph:
+    name: str = "file"
+    n: Optional[int] = None  # unused: the files give each stage's nodes
+    paths: list[str] = MISSING
+
+
+@dataclass
 class Regime:
     name: str = MISSING
     c: Any = MISSING  # an integer, or "auto": solved from `flops` (randwire.models.architecture.solve_c)
@@ -60,6 +83,9 @@ SCHEMAS = {
     ("graph", "er"): ERGraph,
     ("graph", "ba"): BAGraph,
     ("graph", "ws"): WSGraph,
+    ("graph", "ws_flex"): WSFlexGraph,
+    ("graph", "networkx"): NetworkXGraph,
+    ("graph", "file"): FileGraph,
     ("regime", "regime"): Regime,
     ("node_op", "node_op"): NodeOp,
     ("execution", "execution"): Execution,
