@@ -241,24 +241,22 @@ CPU_TINY = [
 
 
 @pytest.mark.slow
-def test_networkx_own_file_and_ws_flex_sweep_train_and_feed_the_stats_analysis(tmp_path):
+def test_networkx_own_file_and_ws_flex_sweep_train_and_feed_the_stats_analysis(tmp_path, compose_cfg, monkeypatch):
+    """The README's three commands on experiment=cpu_budget (tiny): the user's generator file and hand-made
+    graphs trained in-process (the user's folder is the current one), the WS-flex sweep as a command."""
+    from randwire.training.run import train as train_run
+
     (tmp_path / "mygens.py").write_text((ROOT / "examples" / "mygens.py").read_text())  # the README's example
-    train = [sys.executable, str(ROOT / "train.py"), *CPU_TINY]
+    (tmp_path / "chain.txt").write_text("0 1\n1 2\n2 3\n3 4\n")
+    monkeypatch.chdir(tmp_path)
     runs = {
         "nx": ["graph=networkx", "graph.fn=mygens.ring_of_cliques", "+graph.kwargs.k=4"],
         "file": ["graph=file", "graph.paths=[chain.txt]"],
     }
-    (tmp_path / "chain.txt").write_text("0 1\n1 2\n2 3\n3 4\n")
     for name, args in runs.items():
-        done = subprocess.run(
-            [*train, *args, f"hydra.run.dir={tmp_path / name}"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+        assert train_run(compose_cfg(*CPU_TINY, *args, run_dir=tmp_path / name))["status"] == "ok"
         assert json.loads((tmp_path / name / "metrics.json").read_text())["status"] == "ok"
+    train = [sys.executable, str(ROOT / "train.py"), *CPU_TINY]
     sweep = tmp_path / "flex"
     done = subprocess.run(
         [*train, "graph=ws_flex", "graph.k=3.5", "graph.p=0.2", f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"],
@@ -268,29 +266,20 @@ def test_networkx_own_file_and_ws_flex_sweep_train_and_feed_the_stats_analysis(t
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "randwire.analysis",
-            "stats",
-            str(sweep),
-            str(tmp_path / "nx"),
-            str(tmp_path / "file"),
-            "--out",
-            str(tmp_path / "an"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    from randwire.analysis.cli import main as analysis
+
+    folders = [str(sweep), str(tmp_path / "nx"), str(tmp_path / "file")]
+    assert analysis(["stats", *folders, "--out", str(tmp_path / "an")]) == 0
     import pandas as pd
 
     from randwire.analysis.tables import _setting_name, load_table
 
-    table = load_table([str(sweep), str(tmp_path / "nx"), str(tmp_path / "file")])  # as stats reads them
+    table = load_table(folders)  # as stats reads them
     names = sorted(table.apply(_setting_name, axis=1).unique())  # stats.png's legend
     assert names == ["WS-flex(3.5, 0.2)", "file:chain.txt", "ring_of_cliques(k=4)"]
     assert len(pd.read_csv(tmp_path / "an" / "runs.csv")) == 4
+    assert analysis(["grid", *folders, "--out", str(tmp_path / "an")]) == 0
+    grid = pd.read_csv(tmp_path / "an" / "grid.csv")  # the paper's order first, then the others
+    assert list(grid["setting"]) == ["WS-flex(3.5, 0.2)", "ring_of_cliques(k=4)", "file:chain.txt"]
+    assert list(grid["n"]) == [2, 1, 1]
     assert table["stage0_avg_clustering"].notna().all() and (tmp_path / "an" / "stats.png").is_file()

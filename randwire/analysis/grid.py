@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.generators import GENERATORS
+from ..models.generators import GENERATORS, generator_title
 from ..models.plotting import count, pyplot, save_figure
 from .tables import finished, grid_table, load_settings_table
 
@@ -17,28 +17,39 @@ def plot_grid(grid, path: Path) -> None:
     )
     for ax, gen in zip(axes[0], gens):
         part = grid[grid["generator"] == gen]
-        if gen == "ws":
-            for k, line in part.groupby("graph_k"):
-                ax.errorbar(
-                    line["graph_p"],
-                    line["top1_mean"],
-                    yerr=line["top1_std"].fillna(0),
-                    marker="o",
-                    capsize=3,
-                    label=f"K={int(k)}",
-                )
-            ax.legend(fontsize=8)
-            ax.set_xlabel("P")
-            ax.set_xlim(-0.05, 1.05)  # the paper's axes: WS P in [0, 1], ER P in [0.1, 0.8], BA M in [1, 7]
-        else:
-            x = part["graph_p"] if gen == "er" else part["graph_m"]
-            ax.errorbar(x, part["top1_mean"], yerr=part["top1_std"].fillna(0), marker="o", capsize=3)
-            ax.set_xlabel("P" if gen == "er" else "M")
-            ax.set_xlim(*((0.05, 0.85) if gen == "er" else (0.5, max(7.5, float(x.max()) + 0.5))))
-        ax.set_title(f"{gen.upper()}  ({count(int(part['n'].sum()), 'instance')})")
+        _plot_generator(ax, gen, part)
+        ax.set_title(f"{generator_title(gen)}  ({count(int(part['n'].sum()), 'instance')})")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test top-1 (%), mean ± std")
     save_figure(fig, path)
+
+
+def _plot_generator(ax, gen: str, part) -> None:
+    """One generator's panel: WS and WS-flex over P with a line per K, ER over P, BA over M (the paper's
+    axes); any other generator one point per setting, named."""
+    if gen in ("ws", "ws_flex"):
+        for k, line in part.groupby("graph_k"):
+            ax.errorbar(
+                line["graph_p"],
+                line["top1_mean"],
+                yerr=line["top1_std"].fillna(0),
+                marker="o",
+                capsize=3,
+                label=f"K={k:g}",
+            )
+        ax.legend(fontsize=8)
+        ax.set_xlabel("P")
+        ax.set_xlim(-0.05, 1.05)  # the paper's axes: WS P in [0, 1], ER P in [0.1, 0.8], BA M in [1, 7]
+    elif gen in ("er", "ba"):
+        x = part["graph_p"] if gen == "er" else part["graph_m"]
+        ax.errorbar(x, part["top1_mean"], yerr=part["top1_std"].fillna(0), marker="o", capsize=3)
+        ax.set_xlabel("P" if gen == "er" else "M")
+        ax.set_xlim(*((0.05, 0.85) if gen == "er" else (0.5, max(7.5, float(x.max()) + 0.5))))
+    else:
+        x = list(range(len(part)))
+        ax.errorbar(x, part["top1_mean"], yerr=part["top1_std"].fillna(0), marker="o", capsize=3, linestyle="none")
+        ax.set_xticks(x, list(part["setting"]), rotation=25, ha="right", fontsize=7)
+        ax.set_xlim(-0.5, len(x) - 0.5)
 
 
 def plot_edf(table, path: Path) -> None:
@@ -63,7 +74,7 @@ def plot_edf(table, path: Path) -> None:
             linestyle=style,
             linewidth=width,
             alpha=0.85,
-            label=f"{gen.upper()} (n={len(err)})",
+            label=f"{generator_title(gen)} (n={len(err)})",
         )
     ax.set_xlabel("test error (%)")
     ax.set_ylabel("cumulative fraction of instances")

@@ -207,8 +207,12 @@ def setting_label(model: str, params: dict[str, Any]) -> str:
         return f"{str(params.get('fn')).rsplit('.', 1)[-1]}({kwargs})"
     if model == "file":
         return f"file:{params.get('file')}"
-    name = {"ws_flex": "WS-flex"}.get(model, model.upper())
-    return f"{name}({', '.join(value(v) for v in params.values())})"
+    return f"{generator_title(model)}({', '.join(value(v) for v in params.values())})"
+
+
+def generator_title(model: str) -> str:
+    """ER, BA, WS, WS-flex, networkx, file: a generator's name in titles and legends."""
+    return {"ws_flex": "WS-flex", "networkx": "networkx", "file": "file"}.get(model, model.upper())
 
 
 # ----------------------------------------------------------------------------------------------------
