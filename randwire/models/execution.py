@@ -238,16 +238,27 @@ class FastNetPlan:
     once, in place, where the tensor is produced; stage inputs are handed over so they can be freed."""
 
     def __call__(self, net: RandWireNet, x: torch.Tensor) -> torch.Tensor:
+        return net.head(self._run(net, x, keep=False)[-1], relu_done=True)
+
+    def levels(self, net: RandWireNet, x: torch.Tensor) -> list[torch.Tensor]:
+        """conv2..conv5 (RandWireNet.feature_info), post-ReLU, by the very steps of the classifier's forward."""
+        return self._run(net, x, keep=True)
+
+    def _run(self, net: RandWireNet, x: torch.Tensor, keep: bool) -> list[torch.Tensor]:
+        """Stem and stages; every level's output kept (``keep``) or only the last (so the others can be freed)."""
         for i, m in enumerate(net.stem):
             if m.relu:  # in place, except on the caller's image (stem[0] has no ReLU, but never assume it)
                 x = x.relu_() if i > 0 else torch.relu(x)
             x = conv_bn(x, m.conv, m.bn, m.fold_bn)
         x = x.relu_()
+        levels = [x] if keep and net.settings.regime != "regular" else []
         for stage in net.stages:
             holder = [x]
             del x
-            x = stage.plan.run(stage, holder, relu_out=True)
-        return net.head(x, relu_done=True)
+            x = stage.plan.run(stage, holder, relu_out=True)  # reads its input, never writes it
+            if keep:
+                levels.append(x)
+        return levels if keep else [x]
 
 
 def configure_execution(net: RandWireNet, cfg: dict[str, Any]) -> RandWireNet:

@@ -201,14 +201,34 @@ class RandWireNet(nn.Module):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Outputs of every random stage (for detection backbones and analyses)."""
+    def feature_info(self) -> list[dict[str, Any]]:
+        """The levels :meth:`forward_features` returns, in timm's convention (``num_chs``, ``reduction``,
+        ``module``): Table 1's conv2..conv5, at reductions 4, 8, 16, 32 in the small and regular regimes
+        (lowres: 1, 2, 4, 8). Small/lowres: conv2 is the stem's second conv, conv3..conv5 the random stages;
+        regular: conv2..conv5 are the four random stages."""
+        stride = 1 if self.settings.regime == "lowres" else 2
+        info, reduction = [], stride  # conv1
+        if self.settings.regime != "regular":
+            reduction *= stride
+            info.append({"num_chs": self.settings.c, "reduction": reduction, "module": f"stem.{len(self.stem) - 1}"})
+        for i, stage in enumerate(self.stages):
+            reduction *= 2  # every random stage's input-fed nodes have stride 2 (§3.3)
+            info.append({"num_chs": stage.c_out, "reduction": reduction, "module": f"stages.{i}"})
+        return info
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """conv2..conv5's outputs (:meth:`feature_info`), after the ReLU that every reader of them applies, as
+        the classifier computes them on the way to its head (in either execution)."""
+        if self.plan is not None:
+            return self.plan.levels(self, x)
+        levels = []
         x = self.stem(x)
-        feats = []
+        if self.settings.regime != "regular":
+            levels.append(torch.relu(x))
         for stage in self.stages:
             x = stage(x)
-            feats.append(x)
-        return feats
+            levels.append(torch.relu(x))
+        return levels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.plan is not None:
