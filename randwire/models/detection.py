@@ -1,0 +1,85 @@
+"""RandWire as a detection backbone (paper §5, its COCO table): conv2..conv5 of a network built from stored
+graphs, an FPN on them, and torchvision's Faster R-CNN as ``fasterrcnn_resnet50_fpn`` builds it (its
+anchors, RPN and RoI heads). torch + torchvision only, like the rest of the model library.
+
+The detection convention of the paper's time (Detectron): the backbone's BatchNorm frozen (its ImageNet
+statistics and affine parameters become constants) and conv1 not trained; ``trainable_bn=True`` keeps
+BatchNorm training instead (SyncBN on several GPUs: Lightning's ``trainer.sync_batchnorm``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from .network import RandWireNet
+
+FPN_CHANNELS = 256  # torchvision's and Detectron's FPN width
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Every BatchNorm2d below ``module`` replaced, in place, by a FrozenBatchNorm2d with its statistics and
+    affine parameters (the state_dict keeps its names; train() no longer updates them)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            with torch.no_grad():
+                for key in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(frozen, key).copy_(getattr(child, key))
+            setattr(module, name, frozen)
+        else:
+            freeze_batchnorm(child)
+    return module
+
+
+class RandWireBackbone(nn.Module):
+    """A RandWire network without its classifier head, giving FPN levels: ``body`` keeps the network's
+    stored graphs and weights (``body.graphs``, ``body.spec()``), ``fpn`` turns conv2..conv5 into
+    ``out_channels``-wide maps "0".."3" plus "pool" (the extra level torchvision's anchors expect)."""
+
+    def __init__(self, net: RandWireNet, trainable_bn: bool = False, out_channels: int = FPN_CHANNELS) -> None:
+        super().__init__()
+        net.head = None  # the classifier is not part of a detector (and would leave unused parameters in DDP)
+        self.body = net if trainable_bn else freeze_batchnorm(net)
+        for p in self.body.stem[0].parameters():  # conv1 is not trained (Detectron's FREEZE_AT)
+            p.requires_grad_(False)
+        self.info = net.feature_info()
+        self.fpn = FeaturePyramidNetwork([i["num_chs"] for i in self.info], out_channels, LastLevelMaxPool())
+        self.out_channels = out_channels
+
+    def forward(self, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        levels = self.body.forward_features(images)
+        return self.fpn(OrderedDict((str(i), level) for i, level in enumerate(levels)))
+
+
+def randwire_faster_rcnn(
+    net: RandWireNet,
+    num_classes: int,
+    min_size: int = 800,
+    max_size: int = 1333,
+    trainable_bn: bool = False,
+    image_mean: tuple[float, ...] = IMAGENET_MEAN,
+    image_std: tuple[float, ...] = IMAGENET_STD,
+    **faster_rcnn: object,
+) -> FasterRCNN:
+    """Faster R-CNN with FPN on ``net`` (its graphs and weights as they are). ``num_classes`` counts the
+    object classes; torchvision's background class is added here. Images are resized so the shorter side is
+    ``min_size`` and the longer at most ``max_size`` (COCO: 800 / 1333) and normalised as the backbone was
+    trained (ImageNet's mean/std by default); ``faster_rcnn``: any of torchvision's FasterRCNN options."""
+    backbone = RandWireBackbone(net, trainable_bn=trainable_bn)
+    return FasterRCNN(
+        backbone,
+        num_classes=num_classes + 1,
+        min_size=min_size,
+        max_size=max_size,
+        image_mean=list(image_mean),
+        image_std=list(image_std),
+        **faster_rcnn,
+    )

@@ -1,0 +1,67 @@
+"""RandWire as a detection backbone (issue 19 part 2): Faster R-CNN + FPN on a network's stored graphs."""
+
+import torch
+from helpers import ROOT
+
+from randwire import build_network
+from randwire.models.detection import randwire_faster_rcnn
+
+OLD = ROOT / "tests" / "data" / "pre_redesign" / "last.ckpt"
+
+
+def _targets(n: int) -> list[dict]:
+    return [
+        {"boxes": torch.tensor([[4.0, 6.0, 30.0, 28.0], [34.0, 30.0, 60.0, 62.0]]), "labels": torch.tensor([1, 2])}
+    ] * n
+
+
+def _detector(**kwargs):
+    net = build_network("small", graph="ws", n=8, c=8, seed=0, k=4, p=0.75, num_classes=3, head_channels=16)
+    kwargs = {"min_size": 64, "max_size": 64, "rpn_batch_size_per_image": 32, "box_batch_size_per_image": 32, **kwargs}
+    return randwire_faster_rcnn(net, num_classes=2, **kwargs)
+
+
+def test_a_training_step_moves_the_detector_but_not_frozen_bn_or_conv1():
+    torch.manual_seed(0)
+    model = _detector().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
+    images = list(torch.rand(2, 3, 64, 64))
+    losses = model(images, _targets(2))
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    sum(losses.values()).backward()
+    optimizer.step()
+    after = model.state_dict()
+    frozen = [
+        k for k in before if k.startswith("backbone.body.") and (".bn." in k or k.startswith("backbone.body.stem.0."))
+    ]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # BN statistics and affine, conv1
+    assert not any(k.endswith("num_batches_tracked") for k in after if k.startswith("backbone.body."))
+    moved = [k for k in before if k.startswith("backbone.body.stages.") and k.endswith("conv_pw.weight")]
+    assert moved and all(not torch.equal(before[k], after[k]) for k in moved)
+    assert not torch.equal(
+        before["backbone.fpn.layer_blocks.0.0.weight"], after["backbone.fpn.layer_blocks.0.0.weight"]
+    )
+
+
+def test_trainable_bn_keeps_batchnorm_and_eval_gives_boxes():
+    model = _detector(trainable_bn=True)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.body.modules())
+    model.eval()
+    with torch.no_grad():
+        (out,) = model([torch.rand(3, 64, 64)])
+    assert set(out) == {"boxes", "labels", "scores"} and out["boxes"].shape[1] == 4
+
+
+def test_a_backbone_from_a_classification_checkpoint_keeps_its_graphs_and_weights():
+    from randwire.training.checkpoints import load_checkpoint
+
+    net, info = load_checkpoint(OLD)  # the network rebuilt from its stored graphs, checkpoint checks included
+    weights = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("head.")}
+    model = randwire_faster_rcnn(net, num_classes=3, min_size=32, max_size=32)
+    body = model.backbone.body
+    assert [g.hash for g in body.graphs] == [g["hash"] for g in info["net_spec"]["graphs"]]
+    state = body.state_dict()
+    assert set(state) == {k for k in weights if not k.endswith("num_batches_tracked")}
+    assert all(torch.equal(state[k], weights[k]) for k in state)
+    assert [i["num_chs"] for i in body.feature_info()] == [4, 4, 8, 16] and model.backbone.out_channels == 256
