@@ -136,7 +136,7 @@ COMPOSE_BAD = [
     ("regime.foo=1", "regime.foo is not a key of this config group (Regime)"),
     ("graph.n=null", "graph.n=null is not allowed: it needs a value (an integer)"),
     ("graph.p=null", "graph.p=null is not allowed: it needs a value (a number)"),
-    ("graph=foo", "graph='foo' is not allowed: one of ['ba', 'er', 'ws']"),
+    ("graph=foo", "graph='foo' is not allowed: one of ['ba', 'er', 'file', 'networkx', 'ws', 'ws_flex']"),
     ("experiment=nope", "experiment='nope' is not allowed: one of ['analysis_small', 'cpu_budget'"),
     ("optimizer=lamb", "optimizer='lamb' is not allowed: one of ['adamw', 'sgd']"),
 ]
@@ -254,7 +254,7 @@ def test_bad_evaluate_input_is_one_line(compose_cfg, tmp_path, checkpoint, chang
 
 INSPECT_BAD = [
     (["graph=ws", "graph.k=5"], "graph.k=5 is out of range: allowed an even integer in [2, n) = [2, 32)"),
-    (["graph=foo"], "graph='foo' is not allowed: one of ['ba', 'er', 'ws']"),
+    (["graph=foo"], "graph='foo' is not allowed: one of ['ba', 'er', 'file', 'networkx', 'ws', 'ws_flex']"),
     (["experiment=nope"], "experiment='nope' is not allowed: one of ['analysis_small', 'cpu_budget'"),
     (["graph.k=abc"], "graph.k='abc' is not allowed: the schema wants integer"),
     (["regime.c=1"], "regime.c=1 is out of range: allowed an integer >= 2"),
