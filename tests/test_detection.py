@@ -65,3 +65,20 @@ def test_a_backbone_from_a_classification_checkpoint_keeps_its_graphs_and_weight
     assert set(state) == {k for k in weights if not k.endswith("num_batches_tracked")}
     assert all(torch.equal(state[k], weights[k]) for k in state)
     assert [i["num_chs"] for i in body.feature_info()] == [4, 4, 8, 16] and model.backbone.out_channels == 256
+
+
+def test_complexity_of_the_backbone_and_of_the_whole_detector():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from randwire.models.detection import detector_complexity, weight_count
+
+    model = _detector(min_size=96, max_size=128)
+    cx = detector_complexity(model, (64, 80))  # resized to 96 x 120, padded to multiples of 32: 96 x 128
+    body = model.backbone.body
+    assert cx["input_size"] == [96, 128]
+    assert cx["backbone_params"] == weight_count(body)  # frozen BN's scale and shift included, as the paper counts
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        body.eval().forward_features(torch.zeros(1, 3, 96, 128))
+    assert cx["backbone_flops"] == counter.get_total_flops() // 2
+    assert cx["flops"] > cx["backbone_flops"] and cx["params"] > cx["backbone_params"]
+    assert model.training  # measured in eval mode, left as it was

@@ -121,14 +121,21 @@ def head_cx(cx: Cx, c_in: int, width: int, num_classes: int) -> Cx:
 
 def network_cx(cx: Cx, spec: NetworkSpec, graphs: list[StageGraph]) -> Cx:
     """Stem, random stages and head of Table 1, from the spec and the graphs alone (no module built)."""
+    cx = backbone_cx(cx, spec, graphs)
+    return head_cx(
+        cx, stage_layout(spec.regime, 2, spec.c, spec.stem_channels)[-1][2], spec.head_channels, spec.num_classes
+    )
+
+
+def backbone_cx(cx: Cx, spec: NetworkSpec, graphs: list[StageGraph]) -> Cx:
+    """Stem and random stages (conv1..conv5: what a detector keeps of the classifier)."""
     half, stride2 = spec.stem_channels or spec.c // 2, 1 if spec.regime == "lowres" else 2
     cx = conv_bn_cx(cx, spec.in_channels, half, stride2)
     if spec.regime != "regular":
         cx = conv_bn_cx(cx, half, spec.c, stride2)
-    layout = stage_layout(spec.regime, 2, spec.c, spec.stem_channels)
-    for graph, (_, c_in, c_out) in zip(graphs, layout):
+    for graph, (_, c_in, c_out) in zip(graphs, stage_layout(spec.regime, 2, spec.c, spec.stem_channels)):
         cx = stage_cx(cx, graph, c_in, c_out, spec.node_op)
-    return head_cx(cx, layout[-1][2], spec.head_channels, spec.num_classes)
+    return cx
 
 
 def solve_c(budget: float, spec: NetworkSpec, graphs: list[StageGraph], image_size: int) -> int:

@@ -83,3 +83,36 @@ def randwire_faster_rcnn(
         image_std=list(image_std),
         **faster_rcnn,
     )
+
+
+def weight_count(module: nn.Module) -> int:
+    """Parameters, counting a frozen BatchNorm's scale and shift too (buffers there, parameters in the count
+    of the classifier and of the paper)."""
+    frozen = sum(m.weight.numel() + m.bias.numel() for m in module.modules() if isinstance(m, FrozenBatchNorm2d))
+    return sum(p.numel() for p in module.parameters()) + frozen
+
+
+def detector_complexity(model: FasterRCNN, image_size: tuple[int, int]) -> dict[str, int]:
+    """Params and multiply-add FLOPs of a detector on one image of ``image_size`` (H, W) in eval mode, by
+    torch's counter (2 FLOPs per multiply-add, halved here), and its backbone's analytic count at the size
+    the backbone sees (the image resized, then padded to a multiple of 32 as torchvision batches it)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .complexity import Cx, backbone_cx
+
+    was_training = model.training
+    model.eval()
+    image = torch.zeros(3, *image_size)
+    resized = model.transform([image])[0].tensors.shape[-2:]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model([image])
+    model.train(was_training)
+    body = model.backbone.body
+    backbone = backbone_cx(Cx(h=int(resized[0]), w=int(resized[1])), body.settings, body.graphs)
+    return {
+        "params": weight_count(model),
+        "flops": counter.get_total_flops() // 2,
+        "backbone_params": backbone.params,
+        "backbone_flops": backbone.flops,
+        "input_size": [int(resized[0]), int(resized[1])],
+    }
