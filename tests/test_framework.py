@@ -21,7 +21,7 @@ from randwire.training.run import train
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in Path(CONF).iterdir() if p.is_dir()}
 
 
-def test_every_group_option_and_experiment_composes(compose_cfg):
+def test_every_group_option_and_experiment_composes(compose_cfg, tmp_path):
     assert set(GROUPS) >= {
         "graph",
         "regime",
@@ -38,10 +38,15 @@ def test_every_group_option_and_experiment_composes(compose_cfg):
         "debug",
         "hparams_search",
     }
-    assert GROUPS["graph"] == ["ba", "er", "ws"] and len(GROUPS["node_op"]) == 4
+    assert GROUPS["graph"] == ["ba", "er", "file", "networkx", "ws", "ws_flex"] and len(GROUPS["node_op"]) == 4
+    (tmp_path / "chain.txt").write_text("0 1\n1 2\n")
+    required = {  # the generators with no default: a function, or files
+        "graph=networkx": ["graph.fn=networkx.powerlaw_cluster_graph", "+graph.kwargs.m=2", "+graph.kwargs.p=0.5"],
+        "graph=file": [f"graph.paths=[{tmp_path / 'chain.txt'}]"],
+    }
     for group, options in GROUPS.items():
         for option in options:
-            cfg = compose_cfg(f"{group}={option}")
+            cfg = compose_cfg(f"{group}={option}", *required.get(f"{group}={option}", []))
             OmegaConf.to_container(cfg, resolve=False)
             check_network_cfg(cfg)
     for exp in GROUPS["experiment"]:
