@@ -140,24 +140,29 @@ def _ws_edges(n: int, k: int, p: float, rng: np.random.Generator) -> list[Edge]:
     for i in range(1, k // 2 + 1):
         for v in range(n):
             if rng.random() < p:
-                candidates = [w for w in range(n) if w != v and w not in adj[v]]
-                if not candidates:  # v is joined to every node: nothing to rewire to
-                    continue
-                old = (v + i) % n
-                new = candidates[_uniform_index(rng, len(candidates))]
-                adj[v].discard(old)
-                adj[old].discard(v)
-                adj[v].add(new)
-                adj[new].add(v)
+                _rewire(adj, v, (v + i) % n, rng)
     return [(v, w) for v in range(n) for w in adj[v] if v < w]
+
+
+def _rewire(adj: list[set[int]], v: int, old: int, rng: np.random.Generator) -> None:
+    """Edge (v, old) moved to (v, new), ``new`` uniform among the nodes that are not v and not adjacent to v;
+    kept where v is joined to every node (nothing to rewire to)."""
+    candidates = [u for u in range(len(adj)) if u != v and u not in adj[v]]
+    if not candidates:
+        return
+    new = candidates[_uniform_index(rng, len(candidates))]
+    adj[v].discard(old)
+    adj[old].discard(v)
+    adj[v].add(new)
+    adj[new].add(v)
 
 
 def _ws_flex_edges(n: int, k: float, p: float, rng: np.random.Generator) -> list[Edge]:
     # WS-flex (You, Leskovec, He, Xie 2020, §4): WS with a real average degree K. reading: round(N·K/2) edges
     # are dealt to the nodes in turn (the first ones get one more), node v joins the next count[v] nodes
     # clockwise; then each dealt edge (v, w), v in order, is rewired with probability P to a node chosen
-    # uniformly among those not v and not adjacent to v (as WS here). K = 4 deals WS(4, P)'s ring lattice
-    # (the rewiring then visits the edges node by node, WS ring distance by ring distance).
+    # uniformly among those not v and not adjacent to v (as WS here). K = 4 deals WS(4, P)'s ring lattice;
+    # the rewiring visits the edges node by node (WS: ring distance by ring distance), so P > 0 differs.
     m = int(round(n * k / 2))
     count = [m // n + (1 if v < m % n else 0) for v in range(n)]
     adj: list[set[int]] = [set() for _ in range(n)]
@@ -167,14 +172,7 @@ def _ws_flex_edges(n: int, k: float, p: float, rng: np.random.Generator) -> list
         adj[w].add(v)
     for v, w in dealt:
         if rng.random() < p and w in adj[v]:
-            candidates = [u for u in range(n) if u != v and u not in adj[v]]
-            if not candidates:
-                continue
-            new = candidates[_uniform_index(rng, len(candidates))]
-            adj[v].discard(w)
-            adj[w].discard(v)
-            adj[v].add(new)
-            adj[new].add(v)
+            _rewire(adj, v, w, rng)
     return [(v, w) for v in range(n) for w in adj[v] if v < w]
 
 

@@ -41,11 +41,9 @@ class WSGraph:
 
 
 @dataclass
-class WSFlexGraph:
+class WSFlexGraph(WSGraph):
     name: str = "ws_flex"
-    n: int = MISSING
     k: float = MISSING  # average degree, any real number in [2, n - 1]
-    p: float = MISSING
 
 
 @dataclass
