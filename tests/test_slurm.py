@@ -143,12 +143,17 @@ def test_a_cancelled_job_is_summarised_and_the_rerun_finishes_it(tmp_path):
     assert _metrics(sweep, "1")["status"] == "ok" and "cancelled" not in (sweep / "summary.md").read_text()
 
 
+SAMPLES = 15360
+
+
 def test_a_time_limit_requeue_mid_epoch_gives_the_uninterrupted_result(tmp_path):
     """Items 1 and 4: timeout_min=2 with Slurm's warning 60 s before it: SIGUSR2 lands mid-epoch (slurmctld
     checks time limits every 30 s and warns up to 30 s early: 30-60 s into each allocation), submitit
     requeues, the job resumes at the next batch, as often as it takes; the final weights and test metrics
     equal those of the same job run without a time limit (a second sweep, at the same time on the other CPU)."""
-    args = ("logger=csv", "data.num_samples=10240", "data.augment=crop", "trainer.max_epochs=2", "seed=0")
+    # 960 steps an epoch, 1920 in all: more than one allocation's 30-60 s before its warning even where the job
+    # has both CPUs to itself (the free sweep done), so some stop falls mid-epoch, not only after training
+    args = ("logger=csv", f"data.num_samples={SAMPLES}", "data.augment=crop", "trainer.max_epochs=2", "seed=0")
     limited = _start_sweep(
         tmp_path / "limited", *args, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"
     )
@@ -164,7 +169,7 @@ def test_a_time_limit_requeue_mid_epoch_gives_the_uninterrupted_result(tmp_path)
         for line in logs.splitlines()
         if line.startswith("interrupted by SIGUSR2 at epoch ")
     ]
-    assert steps and any(step % (10240 // 16) for step in steps), steps  # at least one stop mid-epoch
+    assert steps and any(step % (SAMPLES // 16) for step in steps), steps  # at least one stop mid-epoch
     for key in ("test/acc1", "test/loss", "val/acc1_best", "global_step"):
         assert a[key] == b[key], key
     wa, wb = _weights(tmp_path / "limited", "0"), _weights(tmp_path / "free", "0")
