@@ -1,4 +1,4 @@
-"""What ``train.py`` and ``evaluate.py`` do, as functions of a composed config (testable in-process).
+"""What ``train.py`` does, as a function of a composed config (testable in-process): check, build, fit, test.
 
 A run directory holds everything a later analysis needs, written by rank 0 only:
 ``metrics.json``, ``config.yaml`` (resolved), ``graphs/stage{i}.json|png``, ``checkpoints/{last,best}.ckpt``.
