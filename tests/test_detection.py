@@ -82,3 +82,48 @@ def test_complexity_of_the_backbone_and_of_the_whole_detector():
     assert cx["backbone_flops"] == counter.get_total_flops() // 2
     assert cx["flops"] > cx["backbone_flops"] and cx["params"] > cx["backbone_params"]
     assert model.training  # measured in eval mode, left as it was
+
+
+def test_the_detection_task_fits_validates_tests_and_checkpoints_its_graphs(tmp_path):
+    """The Lightning side: a tiny detector on a tiny shapes set for two epochs; COCO AP logged under test/,
+    the checkpoint carries the backbone's graphs and the task, frozen BN is untouched by the fit."""
+    from functools import partial
+
+    import pytorch_lightning as pl
+
+    from randwire.training.detection_data import DetectionDataModule
+    from randwire.training.detection_module import DetectionModule
+
+    pl.seed_everything(0, verbose=False)
+    net = build_network("small", graph="ws", n=8, c=8, seed=0, k=4, p=0.75, num_classes=3, head_channels=16)
+    hashes = [g.hash for g in net.graphs]
+    module = DetectionModule(
+        net,
+        num_classes=3,
+        optimizer=partial(torch.optim.SGD, lr=0.01, momentum=0.9),
+        min_size=64,
+        max_size=64,
+        batch_size=4,
+    )
+    frozen = {k: v.clone() for k, v in module.state_dict().items() if ".bn." in k}
+    data = DetectionDataModule(str(tmp_path / "shapes"), batch_size=4, shapes={"train": 8, "val": 4, "size": 64})
+    trainer = pl.Trainer(
+        max_epochs=2,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
+    trainer.fit(module, datamodule=data)
+    assert "val/map_best" in trainer.callback_metrics and trainer.global_step == 4
+    (results,) = trainer.test(module, datamodule=data, verbose=False)
+    assert {"test/map", "test/map_50", "test/map_75", "test/map_small", "test/map_medium", "test/map_large"} <= set(
+        results
+    )
+    assert all(torch.equal(frozen[k], module.state_dict()[k]) for k in frozen)
+    ckpt = next((tmp_path / "checkpoints").glob("*.ckpt"))
+    info = torch.load(ckpt, weights_only=True)["randwire"]
+    assert info["task"] == "detection" and [g["hash"] for g in info["net_spec"]["graphs"]] == hashes
+    assert module.cx["backbone_flops"] > 0 and module.cx["input_size"] == [64, 64]

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytorch_lightning as pl
 
+from ..models.errors import is_int, require
 from ..models.files import atomic_write
 from .errors import DataError
 
@@ -133,6 +135,90 @@ def coco_dataset(root: str | Path, split: str, train: bool) -> Any:
 
 
 def collate(batch: list) -> tuple[list, list]:
-    """Images and targets as lists (torchvision's detection models take images of different sizes)."""
+    """Images and targets as lists (torchvision's detection models take images of different sizes), the
+    targets' tensors plain (transforms.v2's BoundingBoxes subclass stays in the data pipeline)."""
+    import torch
+
     images, targets = zip(*batch)
-    return list(images), list(targets)
+    plain = [
+        {k: v.as_subclass(torch.Tensor) if isinstance(v, torch.Tensor) else v for k, v in t.items()} for t in targets
+    ]
+    return list(images), plain
+
+
+class DetectionDataModule(pl.LightningDataModule):
+    """A COCO folder's splits for the detection task, the training order and flips drawn from (seed, epoch,
+    index) as for classification (EpochOrder, SeededSamples: a resumed run trains on what an uninterrupted
+    one would). ``test=None``: the test split is ``val`` (COCO's val2017 is its test set here), so the run
+    tests its final weights. ``shapes``: ``{"train": images, "val": images, "size": pixels}`` writes the
+    synthetic shapes set into ``root`` first, where it is not there yet."""
+
+    def __init__(
+        self,
+        root: str,
+        train: str = "train",
+        val: str = "val",
+        test: str | None = None,
+        batch_size: int = 2,
+        num_workers: int = 0,
+        shapes: dict[str, int] | None = None,
+        seed: int = 0,
+        name: str = "coco",
+    ) -> None:
+        super().__init__()
+        require(is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1")
+        require(is_int(num_workers) and num_workers >= 0, "num_workers", num_workers, "an integer >= 0")
+        if shapes is None and not annotation_file(root, train).is_file():
+            raise DataError(
+                f"data.root={root!r}: {annotation_file(root, train)} does not exist (a COCO folder: "
+                f"<root>/{train}/ and <root>/annotations/instances_{train}.json)"
+            )
+        self.root, self.splits, self.shapes = str(root), {"train": train, "val": val, "test": test or val}, shapes
+        self.batch_size, self.num_workers, self.seed, self.test_is_val = batch_size, num_workers, seed, test is None
+        self.datasets: dict[str, Any] = {}
+
+    def prepare_data(self) -> None:
+        for split in ("train", "val"):
+            if self.shapes and not annotation_file(self.root, self.splits[split]).is_file():
+                write_shapes_coco(
+                    self.root,
+                    self.splits[split],
+                    int(self.shapes[split]),
+                    int(self.shapes.get("size", 64)),
+                    seed=1 if split == "val" else 0,
+                )
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in ("train", "val", "test"):
+            if split not in self.datasets:
+                self.datasets[split] = coco_dataset(self.root, self.splits[split], train=split == "train")
+
+    def _loader(self, split: str):
+        import torch
+        from torch.utils.data import DataLoader
+
+        from .data_order import EpochOrder, SeededSamples
+
+        data, sampler = self.datasets[split], None
+        if split == "train":
+            world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+            rank = torch.distributed.get_rank() if world > 1 else 0
+            data = SeededSamples(data)
+            sampler = EpochOrder(data, self.seed, num_replicas=world, rank=rank)
+        return DataLoader(
+            data,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self):
+        return self._loader("train")
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")

@@ -33,7 +33,70 @@ def accuracy_metrics(num_classes: int) -> tuple[MulticlassAccuracy, MulticlassAc
     )
 
 
-class RandWireModule(pl.LightningModule):
+class RandWireTask(pl.LightningModule):
+    """What every task on a RandWire network shares: the rank check of its graphs, the checkpoint record
+    that carries them, and the optimiser with §5's linear lr scaling and the schedule of ``conf/scheduler``.
+    A subclass sets ``net`` (its RandWireNet), ``cx``, ``run_config``, ``make_optimizer``/``make_scheduler`` and
+    the ``batch_size``/``lr_reference_batch`` hyperparameters."""
+
+    task = "classification"
+
+    def setup(self, stage: str) -> None:
+        """Every rank must hold the same stage graphs (they are sampled from the seed on each rank): compared
+        across ranks before any step, one line on every rank if they differ."""
+        self.ranks_with_same_graphs = 1
+        if self.trainer.world_size <= 1 or not torch.distributed.is_initialized():
+            return
+        mine = [g.hash for g in self.net.graphs]
+        every = [None] * self.trainer.world_size
+        torch.distributed.all_gather_object(every, mine)
+        differ = [rank for rank, hashes in enumerate(every) if hashes != every[0]]
+        if differ:
+            from ..models.errors import ConfigError
+
+            raise ConfigError(
+                f"ranks {differ} built other stage graphs than rank 0 ({every[differ[0]]} vs {every[0]}): "
+                f"every rank must run the same code and config"
+            )
+        self.ranks_with_same_graphs = len(every)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["randwire"] = {
+            "format": CHECKPOINT_FORMAT,
+            "net_spec": self.net.spec(),
+            "complexity": self.cx,
+            "run_config": self.run_config,
+            **({"task": self.task} if self.task != "classification" else {}),
+        }
+
+    # -- optimisation ---------------------------------------------------------------------------------
+    def global_batch_size(self) -> int:
+        batch = int(self.hparams.batch_size)
+        trainer = self._trainer
+        if trainer is None:
+            return batch
+        return batch * trainer.world_size * trainer.accumulate_grad_batches
+
+    def configure_optimizers(self):
+        kwargs: dict[str, Any] = {}
+        reference = self.hparams.lr_reference_batch
+        base_lr = getattr(self.make_optimizer, "keywords", {}).get("lr")
+        if reference and base_lr is not None:
+            # §5: lr 0.1 per 256 images, scaled linearly with the actual global batch.
+            kwargs["lr"] = base_lr * self.global_batch_size() / reference
+        opt = self.make_optimizer(params=[p for p in self.parameters() if p.requires_grad], **kwargs)
+        if self.make_scheduler is None:
+            return opt
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        epochs = max(1, int(self.trainer.max_epochs or 1))
+        context = scheduler_context(
+            self.make_scheduler, total_steps=total, max_epochs=epochs, steps_per_epoch=max(1, total // epochs)
+        )
+        sched = self.make_scheduler(optimizer=opt, **context)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": getattr(sched, "interval", "epoch")}}
+
+
+class RandWireModule(RandWireTask):
     """Loss, metrics, optimiser and schedule around a network; the optimizer and scheduler arrive as
     partials built by Hydra (``conf/optimizer``, ``conf/scheduler``), in the lightning-hydra-template way."""
 
@@ -117,61 +180,8 @@ class RandWireModule(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
-    def setup(self, stage: str) -> None:
-        """Every rank must hold the same stage graphs (they are sampled from the seed on each rank): compared
-        across ranks before any step, one line on every rank if they differ."""
-        self.ranks_with_same_graphs = 1
-        if self.trainer.world_size <= 1 or not torch.distributed.is_initialized():
-            return
-        mine = [g.hash for g in self.net.graphs]
-        every = [None] * self.trainer.world_size
-        torch.distributed.all_gather_object(every, mine)
-        differ = [rank for rank, hashes in enumerate(every) if hashes != every[0]]
-        if differ:
-            from ..models.errors import ConfigError
-
-            raise ConfigError(
-                f"ranks {differ} built other stage graphs than rank 0 ({every[differ[0]]} vs {every[0]}): "
-                f"every rank must run the same code and config"
-            )
-        self.ranks_with_same_graphs = len(every)
-
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # the sanity batches are not a validation result
             return
         self.val_acc1_best(self.val_acc1.compute())
         self.log("val/acc1_best", self.val_acc1_best.compute(), sync_dist=True)  # equal on every rank already
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["randwire"] = {
-            "format": CHECKPOINT_FORMAT,
-            "net_spec": self.net.spec(),
-            "complexity": self.cx,
-            "run_config": self.run_config,
-        }
-
-    # -- optimisation ---------------------------------------------------------------------------------
-    def global_batch_size(self) -> int:
-        batch = int(self.hparams.batch_size)
-        trainer = self._trainer
-        if trainer is None:
-            return batch
-        return batch * trainer.world_size * trainer.accumulate_grad_batches
-
-    def configure_optimizers(self):
-        kwargs: dict[str, Any] = {}
-        reference = self.hparams.lr_reference_batch
-        base_lr = getattr(self.make_optimizer, "keywords", {}).get("lr")
-        if reference and base_lr is not None:
-            # §5: lr 0.1 per 256 images, scaled linearly with the actual global batch.
-            kwargs["lr"] = base_lr * self.global_batch_size() / reference
-        opt = self.make_optimizer(params=self.parameters(), **kwargs)
-        if self.make_scheduler is None:
-            return opt
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        epochs = max(1, int(self.trainer.max_epochs or 1))
-        context = scheduler_context(
-            self.make_scheduler, total_steps=total, max_epochs=epochs, steps_per_epoch=max(1, total // epochs)
-        )
-        sched = self.make_scheduler(optimizer=opt, **context)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": getattr(sched, "interval", "epoch")}}
