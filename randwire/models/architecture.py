@@ -138,17 +138,8 @@ def validate_stage_params(regime: str, graph: str, n: int | None, graph_params: 
     """Check the generator parameters against every stage's node count; returns those node counts (for
     ``file``, the files' own, each file read and checked)."""
     params = validate_graph_params(graph, n, graph_params)
-    stages = len(stage_layout(regime, 4, 2))
     if graph == "file":
-        paths = params["paths"]
-        if len(paths) not in (1, stages):
-            raise BadValue(
-                "paths",
-                paths,
-                f"1 file (every stage) or {stages} (one per random stage of regime={regime})",
-                "has the wrong number of files:",
-            )
-        return [read_graph_file(path)[0] for path in (paths * stages if len(paths) == 1 else paths)]
+        return [g.n for g in _file_stage_graphs(regime, params["paths"])]
     sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
     if min(sizes) < 2:
         raise BadValue("n", n, f"n >= 4 for regime={regime!r} (its first stage has n/2 nodes)")
@@ -165,12 +156,27 @@ def validate_stage_params(regime: str, graph: str, n: int | None, graph_params: 
 def sample_stage_graphs(regime: str, graph: str, n: int | None, seed: int, **graph_params: Any) -> list[StageGraph]:
     """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``;
     ``file`` graphs are read (the same for every seed: stored as ``file`` with the file's name, seed 0)."""
+    if graph == "file":
+        return _file_stage_graphs(regime, validate_graph_params(graph, n, graph_params)["paths"])
     sizes = validate_stage_params(regime, graph, n, graph_params)
-    if graph != "file":
-        return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
-    paths = list(graph_params["paths"])
-    paths = paths * len(sizes) if len(paths) == 1 else paths
-    return [StageGraph("file", {"file": Path(p).name}, 0, *read_graph_file(p)) for p in paths]
+    return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
+
+
+def _file_stage_graphs(regime: str, paths: list[str]) -> list[StageGraph]:
+    """One graph per random stage from ``paths`` (one file for every stage, or one per stage), each file read
+    and checked once; stored as ``file`` with the file's name and seed 0 (the same for every seed)."""
+    stages = len(stage_layout(regime, 4, 2))
+    if len(paths) not in (1, stages):
+        raise BadValue(
+            "paths",
+            paths,
+            f"1 file (every stage) or {stages} (one per random stage of regime={regime})",
+            "has the wrong number of files:",
+        )
+    read = {
+        path: StageGraph("file", {"file": Path(path).name}, 0, *read_graph_file(path)) for path in dict.fromkeys(paths)
+    }
+    return [read[path] for path in (paths * stages if len(paths) == 1 else paths)]
 
 
 # ----------------------------------------------------------------------------------------------------

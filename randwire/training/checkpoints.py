@@ -150,7 +150,7 @@ def read_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[dict[st
             f"{key}={str(path)!r}: randwire checkpoint format {info.get('format')!r} is not "
             f"supported (expected {CHECKPOINT_FORMAT})"
         )
-    info["run_config"] = _moved_targets(info.get("run_config"))
+    info["run_config"] = map_strings(info.get("run_config"), _moved_target)
     return ckpt, info
 
 
@@ -163,16 +163,20 @@ MOVED = {
 }
 
 
-def _moved_targets(node: Any) -> Any:
+def map_strings(node: Any, change) -> Any:
+    """A stored (plain) config with ``change`` applied to every string in it, at any depth."""
     if isinstance(node, dict):
-        return {k: _moved_targets(v) for k, v in node.items()}
+        return {k: map_strings(v, change) for k, v in node.items()}
     if isinstance(node, list):
-        return [_moved_targets(v) for v in node]
-    if isinstance(node, str):
-        for old, new in MOVED.items():
-            if node.startswith(old):
-                return new + node[len(old) :]
-    return node
+        return [map_strings(v, change) for v in node]
+    return change(node) if isinstance(node, str) else node
+
+
+def _moved_target(text: str) -> str:
+    for old, new in MOVED.items():
+        if text.startswith(old):
+            return new + text[len(old) :]
+    return text
 
 
 def _unreadable_why(err: BaseException) -> str:

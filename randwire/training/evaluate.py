@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..models.errors import ConfigError, is_int, require, require_choice
 from ..models.files import atomic_write
-from .checkpoints import load_checkpoint
+from .checkpoints import load_checkpoint, map_strings
 from .config import build, check_execution_cfg
 from .errors import CheckpointError
 
@@ -23,13 +23,11 @@ EVAL_PRECISIONS = {"32-true": "float32", "bf16-mixed": "bfloat16", "16-mixed": "
 
 def _reroot(node: Any, old: str, new: str) -> Any:
     """The stored (resolved) data config with every path under the old ``data.root`` moved to the new one."""
-    if isinstance(node, dict):
-        return {k: _reroot(v, old, new) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_reroot(v, old, new) for v in node]
-    if isinstance(node, str) and old and (node == old or node.startswith(old.rstrip("/") + "/")):
-        return new + node[len(old) :]
-    return node
+
+    def moved(text: str) -> str:
+        return new + text[len(old) :] if old and (text == old or text.startswith(old.rstrip("/") + "/")) else text
+
+    return map_strings(node, moved)
 
 
 def stored_data_config(run_cfg: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
