@@ -5,12 +5,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 
+# The tiny network on synthetic images, for commands that set the rest themselves.
+TINY_NET = ["graph.n=8", "regime.c=8", "regime.head_channels=32", "data=synthetic"]
 # Tiny but complete: every random stage, every code path, seconds per fit.
 TINY = [
-    "graph.n=8",
-    "regime.c=8",
-    "regime.head_channels=32",
-    "data=synthetic",
+    *TINY_NET,
     "data.num_samples=64",
     "data.batch_size=16",
     "logger=none",

@@ -8,13 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, TINY_NET
 
 TINY_CLI = [
-    "graph.n=8",
-    "regime.c=8",
-    "regime.head_channels=32",
-    "data=synthetic",
+    *TINY_NET,
     "data.batch_size=16",
     "extras.print_config=false",
 ]

@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, TINY_NET
 
 TINY_SLURM = [
-    "graph.n=8",
-    "regime.c=8",
-    "regime.head_channels=32",
-    "data=synthetic",
+    *TINY_NET,
     "data.batch_size=16",
     "extras.print_config=false",
     "-m",

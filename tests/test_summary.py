@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers import ROOT
+from helpers import ROOT, TINY_NET
 
 from randwire.analysis.summary import main, summarize
 from randwire.analysis.sweeps import collect
@@ -80,10 +80,7 @@ def test_two_seed_sweep_end_to_end(tmp_path):
         sys.executable,
         "train.py",
         "graph=er",
-        "graph.n=8",
-        "regime.c=8",
-        "regime.head_channels=32",
-        "data=synthetic",
+        *TINY_NET,
         "data.num_samples=64",
         "data.batch_size=16",
         "logger=wandb",
@@ -129,10 +126,7 @@ def test_optuna_sweeper_is_given_the_validation_metric(tmp_path):
         "hparams_search=lr_optuna",
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.sampler.n_startup_trials=2",
-        "graph.n=8",
-        "regime.c=8",
-        "regime.head_channels=32",
-        "data=synthetic",
+        *TINY_NET,
         "data.num_samples=64",
         "data.batch_size=16",
         "logger=none",
@@ -159,10 +153,7 @@ def test_a_sweep_runs_past_failed_and_diverged_jobs(tmp_path):
     cmd = [
         sys.executable,
         "train.py",
-        "graph.n=8",
-        "regime.c=8",
-        "regime.head_channels=32",
-        "data=synthetic",
+        *TINY_NET,
         "data.num_samples=64",
         "data.batch_size=16",
         "logger=csv",
@@ -225,10 +216,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
         return [
             sys.executable,
             "train.py",
-            "graph.n=8",
-            "regime.c=8",
-            "regime.head_channels=32",
-            "data=synthetic",
+            *TINY_NET,
             "data.num_samples=1024",
             "data.batch_size=16",
             f"logger={logger}",
@@ -281,10 +269,7 @@ def test_a_cut_short_sweep_is_completed_by_rerunning_it_into_its_folder(tmp_path
     cmd = [
         sys.executable,
         "train.py",
-        "graph.n=8",
-        "regime.c=8",
-        "regime.head_channels=32",
-        "data=synthetic",
+        *TINY_NET,
         "data.num_samples=64",
         "data.batch_size=16",
         "logger=csv",
