@@ -174,7 +174,6 @@ class RandWireNet(nn.Module):
         layout = stage_layout(spec.regime, 2, spec.c, spec.stem_channels)  # channels only: nodes come from the graphs
         if len(self.graphs) != len(layout):
             raise ValueError(f"regime={spec.regime!r} needs {len(layout)} stage graphs, got {len(self.graphs)}")
-        self.config = spec.to_dict()  # plain data: what checkpoints store and code reads (net.config["c"])
         half = spec.stem_channels or spec.c // 2  # reading: C/2 = floor(C/2)
         stride2 = 1 if spec.regime == "lowres" else 2
         stem: list[nn.Module] = [ConvBN(spec.in_channels, half, stride2, relu=False)]
@@ -200,6 +199,11 @@ class RandWireNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.zeros_(m.bias)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The settings as plain data: what checkpoints store and code reads (``net.config["c"]``)."""
+        return self.settings.to_dict()
 
     def feature_info(self) -> list[dict[str, Any]]:
         """The levels :meth:`forward_features` returns, in timm's convention (``num_chs``, ``reduction``,
@@ -243,7 +247,7 @@ class RandWireNet(nn.Module):
 
     def spec(self) -> dict[str, Any]:
         """Everything needed to rebuild this network (weights aside): config and stored graphs."""
-        return {"config": dict(self.config), "graphs": [g.to_dict() for g in self.graphs]}
+        return {"config": self.config, "graphs": [g.to_dict() for g in self.graphs]}
 
 
 def _with_init_seed(init_seed: int | None, make):

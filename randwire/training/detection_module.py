@@ -5,6 +5,7 @@ reference batch) and the schedule of ``conf/scheduler``."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,12 @@ class DetectionModule(RandWireTask):
         self.run_config = run_config
         self.val_map, self.test_map = coco_map(), coco_map()
         self.val_map_best = MaxMetric()
-        self.cx = detector_complexity(self.detector, (min_size, min_size))
+
+    @functools.cached_property
+    def cx(self) -> dict[str, Any]:
+        """Params and FLOPs of the detector at min_size² (a forward pass: counted when first asked for,
+        not when the module is built)."""
+        return detector_complexity(self.detector, (self.hparams.min_size, self.hparams.min_size))
 
     @property
     def net(self) -> RandWireNet:
