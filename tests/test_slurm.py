@@ -54,6 +54,7 @@ def _env() -> dict:
         **{k: v for k, v in os.environ.items() if k not in dropped},
         "WANDB_MODE": "offline",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT / "tests"),  # the jobs' test-only callbacks (pacing.Pace)
     }
 
 
@@ -148,11 +149,13 @@ def test_a_time_limit_requeue_mid_epoch_gives_the_uninterrupted_result(tmp_path)
     checks time limits every 30 s and warns up to 30 s early: 30-60 s into each allocation), submitit
     requeues, the job resumes at the next batch, as often as it takes; the final weights and test metrics
     equal those of the same job run without a time limit (a second sweep, at the same time on the other CPU)."""
-    # 960 steps an epoch, 1920 in all: more than one allocation's 30-60 s before its warning even where the job
-    # has both CPUs to itself (the free sweep done), so some stop falls mid-epoch, not only after training
+    # 960 steps an epoch, 1920 in all, each paced to at least 30 ms: about a minute of training, more than
+    # one allocation's 30-60 s before its warning on any machine, so some stop falls mid-epoch, not only
+    # after training (a fast machine trained the unpaced job in 37 s, inside its first allocation)
     args = ("logger=csv", f"data.num_samples={SAMPLES}", "data.augment=crop", "trainer.max_epochs=2", "seed=0")
+    paced = ("+callbacks.pace._target_=pacing.Pace", "+callbacks.pace.min_step_s=0.03")
     limited = _start_sweep(
-        tmp_path / "limited", *args, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"
+        tmp_path / "limited", *args, *paced, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"
     )
     free = _sweep(tmp_path / "free", *args)
     assert free.returncode == 0, free.stderr[-3000:]
@@ -169,6 +172,7 @@ def test_a_time_limit_requeue_mid_epoch_gives_the_uninterrupted_result(tmp_path)
     assert steps and any(step % (SAMPLES // 16) for step in steps), steps  # at least one stop mid-epoch
     for key in ("test/acc1", "test/loss", "val/acc1_best", "global_step"):
         assert a[key] == b[key], key
+    assert Path(a["test_checkpoint"]).name == Path(b["test_checkpoint"]).name == "best.ckpt"
     wa, wb = _weights(tmp_path / "limited", "0"), _weights(tmp_path / "free", "0")
     for name in wa:
         torch.testing.assert_close(wa[name], wb[name], rtol=0, atol=0, msg=name)

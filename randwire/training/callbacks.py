@@ -61,11 +61,11 @@ class DivergenceGuard(pl.Callback):
 
 class SignalCheckpoint(pl.Callback):
     """Slurm warns a job before its time limit (``--signal=USR2@<s>`` under submitit, USR1 in Lightning's
-    convention) and preempts with SIGTERM; a user presses Ctrl-C (SIGINT). Each stops the run at the end of the current training step on
-    every rank (Lightning's own SIGTERM stop, which it syncs over ranks; SIGUSR1/2 are routed into it) and
-    writes ``last.ckpt`` there, so
-    a requeued job (submitit requeues: ``randwire.training.distributed``) or a rerun continues from that step, not from
-    the last epoch end: with the next batch of that epoch's order (``randwire.training.data_order.EpochOrder``), so a run
+    convention) and preempts with SIGTERM; a user presses Ctrl-C (SIGINT). Each stops the run at the end of
+    the current training step on every rank (Lightning's own SIGTERM stop, which it syncs over ranks;
+    SIGUSR1/2 are routed into it), or at the end of the current validation, and writes ``last.ckpt`` there.
+    A requeued job (submitit requeues: ``randwire.training.distributed``) or a rerun continues from that
+    step with the next batch of that epoch's order (``randwire.training.data_order.EpochOrder``), so a run
     resumed mid-epoch equals an uninterrupted one."""
 
     def __init__(self, path: str | os.PathLike, before_fit: SignalsBeforeFit | None = None) -> None:
@@ -74,33 +74,47 @@ class SignalCheckpoint(pl.Callback):
         self.signum: int | None = None
         self._saving = False  # True while this callback writes the signal checkpoint
         self._previous_int = None  # the SIGINT handler before fit
+        self._validating = False  # inside a validation of the fit (sanity check included)
+        self._deferred = False  # a signal came during it: stop when it ends
+        self._installed = False
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.signum = None
+        self._validating = self._deferred = self._installed = False
+
+    def on_sanity_check_start(self, trainer, pl_module) -> None:
+        self._install(trainer)  # a SIGTERM in the sanity check must not cut it short either
 
     def on_train_start(self, trainer, pl_module) -> None:
+        self._install(trainer)
+        if self.before_fit is not None:
+            self.before_fit.training_started = True
+            if self.before_fit.signum is not None:
+                self._stop(trainer, self.before_fit.signum)
+
+    def _install(self, trainer) -> None:
+        """This callback's handlers, after Lightning registered its own (Lightning puts the previous ones
+        back at teardown); once per fit."""
         import signal
         import threading
 
-        if threading.current_thread() is not threading.main_thread():
+        if self._installed or threading.current_thread() is not threading.main_thread():
             return
-        self.signum = None
-        # After Lightning registered its handlers: Lightning puts the previous ones back at teardown.
+        self._installed = True
         # SIGUSR2 is submitit's timeout/preemption signal (``#SBATCH --signal=USR2@...``), SIGUSR1 Lightning's.
         for signum in (signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(signum, lambda signum, frame: self._stop(trainer, signum))
         previous_term = signal.getsignal(signal.SIGTERM)
 
         def on_term(signum, frame):
-            self.signum = signum
             if callable(previous_term):
-                previous_term(signum, frame)  # Lightning's: forwards to child ranks and stops after this step
+                previous_term(signum, frame)  # Lightning's: forwards to child ranks, raises its stop flag
+            self._stop(trainer, signum)
 
         signal.signal(signal.SIGTERM, on_term)
         # Ctrl-C: like SIGTERM (a checkpoint at the end of this step, exit 130); a second one quits at once.
         # Lightning does not own SIGINT (it would stop without a checkpoint): put back in teardown.
         self._previous_int = signal.signal(signal.SIGINT, lambda signum, frame: self._on_ctrl_c(trainer))
-        if self.before_fit is not None:
-            self.before_fit.training_started = True
-            if self.before_fit.signum is not None:
-                self._stop(trainer, self.before_fit.signum)
 
     def _on_ctrl_c(self, trainer) -> None:
         import signal
@@ -115,8 +129,9 @@ class SignalCheckpoint(pl.Callback):
             os._exit(128 + signal.SIGINT)
         self._stop(trainer, signal.SIGINT)  # first: a second Ctrl-C may interrupt this handler's print
         if trainer.is_global_zero:
+            where = "this validation" if self._validating else "this step"
             print(
-                "Ctrl-C: stopping at the end of this step to write a checkpoint (Ctrl-C again to quit at once)",
+                f"Ctrl-C: stopping at the end of {where} to write a checkpoint (Ctrl-C again to quit at once)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -131,7 +146,24 @@ class SignalCheckpoint(pl.Callback):
 
     def _stop(self, trainer, signum: int) -> None:
         self.signum = signum
-        trainer._signal_connector.received_sigterm = True  # Lightning stops at the end of this step
+        # Reading: a validation is finished before the run stops. Lightning would stop it at its next batch,
+        # and a resume from there skips the rest of it: that epoch's validation never happens, so the best
+        # checkpoint (and the test metrics on it) differ from an uninterrupted run's.
+        self._deferred = self._validating
+        self._raise_stop_flag(trainer, not self._validating)
+
+    @staticmethod
+    def _raise_stop_flag(trainer, up: bool) -> None:
+        trainer._signal_connector.received_sigterm = up  # up: Lightning stops at the end of this step
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._validating = trainer.state.fn == "fit"
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self._validating = False
+        if self._deferred:
+            self._deferred = False
+            self._raise_stop_flag(trainer, True)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         from pytorch_lightning.utilities.exceptions import SIGTERMException
