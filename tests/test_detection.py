@@ -106,7 +106,9 @@ def test_the_detection_task_fits_validates_tests_and_checkpoints_its_graphs(tmp_
         batch_size=4,
     )
     frozen = {k: v.clone() for k, v in module.state_dict().items() if ".bn." in k}
-    data = DetectionDataModule(str(tmp_path / "shapes"), batch_size=4, shapes={"train": 8, "val": 4, "size": 64})
+    data = DetectionDataModule(
+        str(tmp_path / "shapes"), num_classes=3, batch_size=4, shapes={"train": 8, "val": 4, "size": 64}
+    )
     trainer = pl.Trainer(
         max_epochs=2,
         default_root_dir=tmp_path,

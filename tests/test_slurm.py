@@ -152,7 +152,15 @@ def test_a_time_limit_requeue_mid_epoch_gives_the_uninterrupted_result(tmp_path)
     # 960 steps an epoch, 1920 in all, each paced to at least 30 ms: about a minute of training, more than
     # one allocation's 30-60 s before its warning on any machine, so some stop falls mid-epoch, not only
     # after training (a fast machine trained the unpaced job in 37 s, inside its first allocation)
-    args = ("logger=csv", f"data.num_samples={SAMPLES}", "data.augment=crop", "trainer.max_epochs=2", "seed=0")
+    # validation cut to 10 batches: a signal during it waits for its end, an epoch boundary, not mid-epoch
+    args = (
+        "logger=csv",
+        f"data.num_samples={SAMPLES}",
+        "data.augment=crop",
+        "trainer.max_epochs=2",
+        "seed=0",
+        "+trainer.limit_val_batches=10",
+    )
     paced = ("+callbacks.pace._target_=pacing.Pace", "+callbacks.pace.min_step_s=0.03")
     limited = _start_sweep(
         tmp_path / "limited", *args, *paced, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"

@@ -67,20 +67,28 @@ def randwire_faster_rcnn(
     trainable_bn: bool = False,
     image_mean: tuple[float, ...] = IMAGENET_MEAN,
     image_std: tuple[float, ...] = IMAGENET_STD,
+    fpn_channels: int = FPN_CHANNELS,
+    box_head_dim: int = 1024,
     **faster_rcnn: object,
 ) -> FasterRCNN:
     """Faster R-CNN with FPN on ``net`` (its graphs and weights as they are). ``num_classes`` counts the
     object classes; torchvision's background class is added here. Images are resized so the shorter side is
     ``min_size`` and the longer at most ``max_size`` (COCO: 800 / 1333) and normalised as the backbone was
-    trained (ImageNet's mean/std by default); ``faster_rcnn``: any of torchvision's FasterRCNN options."""
-    backbone = RandWireBackbone(net, trainable_bn=trainable_bn)
+    trained (ImageNet's mean/std by default). ``fpn_channels`` (256) and ``box_head_dim`` (the RoI head's
+    two 1024-wide layers) are torchvision's and Detectron's widths; ``faster_rcnn``: any of torchvision's
+    FasterRCNN options (``rpn_post_nms_top_n_train``, ``box_batch_size_per_image``, ...)."""
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+
+    backbone = RandWireBackbone(net, trainable_bn=trainable_bn, out_channels=fpn_channels)
+    resolution = 7  # torchvision's RoIAlign output (MultiScaleRoIAlign, 7x7)
     return FasterRCNN(
         backbone,
-        num_classes=num_classes + 1,
         min_size=min_size,
         max_size=max_size,
         image_mean=list(image_mean),
         image_std=list(image_std),
+        box_head=TwoMLPHead(fpn_channels * resolution**2, box_head_dim),
+        box_predictor=FastRCNNPredictor(box_head_dim, num_classes + 1),
         **faster_rcnn,
     )
 

@@ -194,19 +194,50 @@ def _unreadable_why(err: BaseException) -> str:
     return f"{type(err).__name__}: {text if len(text) <= 160 else text[:157].rsplit(' ', 1)[0] + ' ...'}"
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
-    """Rebuild the network **from the graphs stored in the checkpoint** and load its weights."""
+def _network_of(path: str | os.PathLike, key: str, info: dict[str, Any]):
     from ..models.network import network_from_spec
 
-    ckpt, info = read_checkpoint(path)
     try:
-        net = network_from_spec(info["net_spec"], source=str(path))
+        return network_from_spec(info["net_spec"], source=str(path))
     except (GraphFormatError, ValueError) as err:
-        raise CheckpointError(str(err)) from None
-    state = {k[len("net.") :]: v for k, v in (ckpt.get("state_dict") or {}).items() if k.startswith("net.")}
-    missing, unexpected = net.load_state_dict(state, strict=False)
+        raise CheckpointError(f"{key}={str(path)!r}: {err}") from None
+
+
+def _load_weights(model, state: dict[str, Any], path: str | os.PathLike, key: str) -> None:
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(
-            f"ckpt={str(path)!r}: weights do not match the stored graphs (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            f"{key}={str(path)!r}: weights do not match the stored graphs (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]})"
         )
+
+
+def load_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[Any, dict[str, Any]]:
+    """Rebuild the classifier **from the graphs stored in the checkpoint** and load its weights."""
+    ckpt, info = read_checkpoint(path, key)
+    if info.get("task", "classification") != "classification":
+        raise CheckpointError(
+            f"{key}={str(path)!r}: a {info['task']} checkpoint, not a classifier (evaluate.py evaluates it "
+            f"as what it is)"
+        )
+    net = _network_of(path, key, info)
+    prefix = "net."
+    _load_weights(
+        net, {k[len(prefix) :]: v for k, v in (ckpt.get("state_dict") or {}).items() if k.startswith(prefix)}, path, key
+    )
     return net, info
+
+
+def load_detector(path: str | os.PathLike, key: str = "ckpt") -> tuple[Any, dict[str, Any]]:
+    """Rebuild a detector checkpoint's Faster R-CNN: its backbone from the stored graphs (never
+    re-sampled), the detector's settings from its stored config, all weights loaded."""
+    from .detection_module import detector_from_hparams
+
+    ckpt, info = read_checkpoint(path, key)
+    if info.get("task") != "detection":
+        raise CheckpointError(f"{key}={str(path)!r}: a classification checkpoint, not a detector")
+    model = detector_from_hparams(_network_of(path, key, info), ckpt.get("hyper_parameters") or {})
+    prefix = "detector."
+    state = {k[len(prefix) :]: v for k, v in (ckpt.get("state_dict") or {}).items() if k.startswith(prefix)}
+    _load_weights(model, state, path, key)
+    return model, info

@@ -19,8 +19,20 @@ def build_net(cfg: DictConfig):
     from ..models.execution import configure_execution
     from ..models.network import network_from_graphs
 
-    g, r, size = cfg.graph, cfg.regime, cfg.data.image_size
+    backbone = (cfg.get("backbone") or {}).get("ckpt") if cfg.get("detection") is not None else None
+    if backbone:  # its stored graphs and weights, never re-sampled
+        return configure_execution(_backbone_from_checkpoint(str(backbone)), dict(cfg.get("execution") or {}))
+    g, r = cfg.graph, cfg.regime
     spec = network_spec(cfg)
+    if cfg.get("detection") is not None and spec.c == "auto":
+        raise BadValue(
+            "regime.c",
+            "auto",
+            "an integer for task=detection (C is solved for a classification budget at "
+            "data.image_size; or give backbone.ckpt)",
+            verdict="is not allowed:",
+        )
+    size = cfg.data.image_size if spec.c == "auto" else None
     graphs = sample_stage_graphs(r.name, g.name, g.n, cfg.seed, **graph_params(g))
     if spec.c != "auto" and r.get("flops") is not None:
         print(
@@ -42,6 +54,40 @@ def build_net(cfg: DictConfig):
         )
     net = network_from_graphs(graphs=graphs, init_seed=cfg.seed, **spec.to_dict())
     return configure_execution(net, dict(cfg.get("execution") or {}))
+
+
+def _backbone_from_checkpoint(path: str):
+    """The network of a classification checkpoint of this framework, rebuilt from its stored graphs, with
+    its weights (the checkpoint checks of ``ckpt_path`` apply: weights_only, foreign or corrupt: one line)."""
+    from .checkpoints import load_checkpoint
+    from .errors import CheckpointError
+
+    net, info = load_checkpoint(path, key="backbone.ckpt")
+    if info.get("task", "classification") != "classification":
+        raise CheckpointError(
+            f"backbone.ckpt={path!r}: a {info['task']} checkpoint; the backbone comes from a classification "
+            f"checkpoint of train.py (its best.ckpt or last.ckpt)"
+        )
+    return net
+
+
+def adopt_backbone_config(cfg: DictConfig) -> None:
+    """task=detection with ``backbone.ckpt``: the run's graph, regime and node_op become those of the
+    checkpoint's run (its network is used as stored), so config.yaml and the summaries name the network
+    that is trained. One line says so where they differ from what the command composed."""
+    path = (cfg.get("backbone") or {}).get("ckpt") if cfg.get("detection") is not None else None
+    if not path:
+        return
+    from .checkpoints import read_checkpoint
+
+    stored = read_checkpoint(str(path), key="backbone.ckpt")[1].get("run_config") or {}
+    changed = []
+    for group in ("graph", "regime", "node_op"):
+        if isinstance(stored.get(group), dict) and stored[group] != OmegaConf.to_container(cfg[group], resolve=True):
+            cfg[group] = OmegaConf.create(stored[group])
+            changed.append(group)
+    if changed:
+        print(f"backbone.ckpt: {', '.join(changed)} as its run had them (its stored graphs are used)", flush=True)
 
 
 def print_config_tree(cfg: DictConfig) -> None:
@@ -80,9 +126,12 @@ def user_callbacks(built: dict[str, Any], has_logger: bool) -> list:
 
 
 def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
-    """The LightningModule around ``net`` with the optimizer and scheduler partials Hydra builds."""
+    """The LightningModule around ``net`` with the optimizer and scheduler partials Hydra builds: the
+    classifier, or the detector where the config has a ``detection`` node (task=detection)."""
     from .module import RandWireModule
 
+    if cfg.get("detection") is not None:
+        return _detection_module(cfg, net, config_dict)
     model = cfg.get("model") or {}
     try:
         return RandWireModule(
@@ -98,3 +147,28 @@ def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
         )
     except BadValue as err:
         raise err.under("model.") from None
+
+
+def _detection_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
+    from .detection_module import DetectionModule
+
+    d = cfg.detection
+    try:
+        return DetectionModule(
+            net=net,
+            num_classes=cfg.data.num_classes,
+            optimizer=build("optimizer", cfg.optimizer),
+            scheduler=build("scheduler", cfg.scheduler) if cfg.get("scheduler") is not None else None,
+            min_size=d.get("min_size", 800),
+            max_size=d.get("max_size", 1333),
+            trainable_bn=d.get("trainable_bn", False),
+            fpn_channels=d.get("fpn_channels", 256),
+            box_head_dim=d.get("box_head_dim", 1024),
+            detector=OmegaConf.to_container(d.get("detector") or {}),
+            lr_reference_batch=d.get("lr_reference_batch", 16),
+            batch_size=cfg.data.batch_size,
+            execution=OmegaConf.to_container(cfg.get("execution") or {}),
+            run_config=config_dict,
+        )
+    except BadValue as err:
+        raise err.under("detection.") from None

@@ -70,11 +70,11 @@ def write_shapes_coco(root: str | Path, split: str, images: int, size: int = 64,
     return atomic_write(annotation_file(root, split), json.dumps(content) + "\n")
 
 
-def check_coco(root: str | Path, split: str, train: bool) -> list[int]:
+def check_coco(root: str | Path, split: str, train: bool, num_classes: int | None = None) -> list[int]:
     """The ids of the images to use, after the checks a COCO folder gets before training: one line for an
     annotation file that is missing or not COCO, an empty image list, a missing image file, an unknown
-    category or a box outside its image; images without annotations are skipped in training (COCO's
-    convention), with one warning line."""
+    category (or one above ``num_classes``, the detector's class count) or a box outside its image; images
+    without annotations are skipped in training (COCO's convention), with one warning line."""
     path = annotation_file(root, split)
     try:
         data = json.loads(path.read_text())
@@ -88,6 +88,11 @@ def check_coco(root: str | Path, split: str, train: bool) -> list[int]:
         raise DataError(f"{path}: not a COCO annotation file ({type(err).__name__}: {err})") from None
     if not images:
         raise DataError(f"{path}: lists no images")
+    if num_classes is not None and max(categories, default=0) > num_classes:
+        raise DataError(
+            f"{path}: category id {max(categories)} is above data.num_classes={num_classes} (the detector "
+            f"predicts ids 1..num_classes: set data.num_classes to the largest category id)"
+        )
     by_id = {image["id"]: image for image in images}
     for image in images:
         if not (Path(root) / split / image["file_name"]).is_file():
@@ -118,7 +123,7 @@ def check_coco(root: str | Path, split: str, train: bool) -> list[int]:
     return ids
 
 
-def coco_dataset(root: str | Path, split: str, train: bool) -> Any:
+def coco_dataset(root: str | Path, split: str, train: bool, num_classes: int | None = None) -> Any:
     """The checked COCO split as torchvision's CocoDetection wrapped for transforms.v2: items are (image as
     a float tensor in [0, 1], {"boxes": XYXY, "labels", "image_id"}); training flips horizontally."""
     import torch
@@ -126,7 +131,7 @@ def coco_dataset(root: str | Path, split: str, train: bool) -> Any:
     from torchvision.datasets import CocoDetection, wrap_dataset_for_transforms_v2
     from torchvision.transforms import v2
 
-    ids = check_coco(root, split, train)
+    ids = check_coco(root, split, train, num_classes)
     steps = [v2.ToImage(), *([v2.RandomHorizontalFlip()] if train else []), v2.ToDtype(torch.float32, scale=True)]
     dataset = CocoDetection(str(Path(root) / split), str(annotation_file(root, split)), transforms=v2.Compose(steps))
     dataset = wrap_dataset_for_transforms_v2(dataset, target_keys=("boxes", "labels", "image_id"))
@@ -150,12 +155,14 @@ class DetectionDataModule(pl.LightningDataModule):
     """A COCO folder's splits for the detection task, the training order and flips drawn from (seed, epoch,
     index) as for classification (EpochOrder, SeededSamples: a resumed run trains on what an uninterrupted
     one would). ``test=None``: the test split is ``val`` (COCO's val2017 is its test set here), so the run
-    tests its final weights. ``shapes``: ``{"train": images, "val": images, "size": pixels}`` writes the
-    synthetic shapes set into ``root`` first, where it is not there yet."""
+    tests its final weights. ``shapes``: ``{"train": images, "val": images, "test": images, "size": pixels}``
+    writes the synthetic shapes set into ``root`` first, where it is not there yet. ``num_classes``: the
+    largest category id (the detector predicts 1..num_classes; COCO: 90)."""
 
     def __init__(
         self,
         root: str,
+        num_classes: int,
         train: str = "train",
         val: str = "val",
         test: str | None = None,
@@ -164,10 +171,13 @@ class DetectionDataModule(pl.LightningDataModule):
         shapes: dict[str, int] | None = None,
         seed: int = 0,
         name: str = "coco",
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
+        require(is_int(num_classes) and num_classes >= 1, "num_classes", num_classes, "an integer >= 1")
         require(is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1")
         require(is_int(num_workers) and num_workers >= 0, "num_workers", num_workers, "an integer >= 0")
+        require(in_channels == 3, "in_channels", in_channels, "3 (detection reads RGB images)")
         if shapes is None and not annotation_file(root, train).is_file():
             raise DataError(
                 f"data.root={root!r}: {annotation_file(root, train)} does not exist (a COCO folder: "
@@ -175,23 +185,19 @@ class DetectionDataModule(pl.LightningDataModule):
             )
         self.root, self.splits, self.shapes = str(root), {"train": train, "val": val, "test": test or val}, shapes
         self.batch_size, self.num_workers, self.seed, self.test_is_val = batch_size, num_workers, seed, test is None
+        self.num_classes = num_classes
         self.datasets: dict[str, Any] = {}
 
     def prepare_data(self) -> None:
-        for split in ("train", "val"):
-            if self.shapes and not annotation_file(self.root, self.splits[split]).is_file():
-                write_shapes_coco(
-                    self.root,
-                    self.splits[split],
-                    int(self.shapes[split]),
-                    int(self.shapes.get("size", 64)),
-                    seed=1 if split == "val" else 0,
-                )
+        for seed, split in enumerate(("train", "val", "test")):
+            if self.shapes and split in self.shapes and not annotation_file(self.root, self.splits[split]).is_file():
+                size = int(self.shapes.get("size", 64))
+                write_shapes_coco(self.root, self.splits[split], int(self.shapes[split]), size, seed=seed)
 
     def setup(self, stage: str | None = None) -> None:
         for split in ("train", "val", "test"):
             if split not in self.datasets:
-                self.datasets[split] = coco_dataset(self.root, self.splits[split], train=split == "train")
+                self.datasets[split] = coco_dataset(self.root, self.splits[split], split == "train", self.num_classes)
 
     def _loader(self, split: str):
         import torch

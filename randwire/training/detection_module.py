@@ -13,7 +13,7 @@ import torch
 from torchmetrics import MaxMetric
 
 from ..models.detection import detector_complexity, randwire_faster_rcnn
-from ..models.errors import is_int, require
+from ..models.errors import BadValue, is_int, require
 from ..models.network import RandWireNet
 from .detection_metrics import AP_KEYS, coco_map
 from .module import RandWireTask
@@ -21,6 +21,8 @@ from .module import RandWireTask
 
 class DetectionModule(RandWireTask):
     task = "detection"
+    val_metric = "val/map"
+    test_metrics = tuple(f"test/{name}" for name in AP_KEYS.values())
 
     def __init__(
         self,
@@ -31,8 +33,12 @@ class DetectionModule(RandWireTask):
         min_size: int = 800,
         max_size: int = 1333,
         trainable_bn: bool = False,
+        fpn_channels: int = 256,
+        box_head_dim: int = 1024,
+        detector: dict[str, Any] | None = None,
         lr_reference_batch: int | None = 16,
         batch_size: int = 16,
+        execution: dict[str, Any] | None = None,
         run_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -42,9 +48,12 @@ class DetectionModule(RandWireTask):
         require(is_int(min_size) and 16 <= min_size, "min_size", min_size, "an integer >= 16 (pixels)")
         require(is_int(max_size) and max_size >= min_size, "max_size", max_size, f"an integer >= min_size={min_size}")
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "run_config"])
-        self.detector = randwire_faster_rcnn(net, num_classes, min_size, max_size, trainable_bn)
+        require(is_int(fpn_channels) and fpn_channels >= 1, "fpn_channels", fpn_channels, "an integer >= 1")
+        require(is_int(box_head_dim) and box_head_dim >= 1, "box_head_dim", box_head_dim, "an integer >= 1")
+        self.detector = detector_from_hparams(net, self.hparams)
         self.make_optimizer, self.make_scheduler = optimizer, scheduler
         self.run_config = run_config
+        self.execution = dict(execution or {})  # how the backbone runs (conf/execution), read by StepMemory
         self.val_map, self.test_map = coco_map(), coco_map()
         self.val_map_best = MaxMetric()
 
@@ -92,3 +101,39 @@ class DetectionModule(RandWireTask):
         self.test_map.reset()
         for key, name in AP_KEYS.items():
             self.log(f"test/{name}", result[key])
+
+
+def detector_from_hparams(net: RandWireNet, hp: Any) -> Any:
+    """The Faster R-CNN a DetectionModule's hyperparameters describe, on ``net``: at training, and when a
+    detector checkpoint is rebuilt for evaluation."""
+    import inspect
+
+    from torchvision.models.detection import FasterRCNN
+
+    options = dict(hp.get("detector") or {})
+    set_here = {
+        "backbone",
+        "num_classes",
+        "min_size",
+        "max_size",
+        "image_mean",
+        "image_std",
+        "box_head",
+        "box_predictor",
+    }
+    known = sorted(set(inspect.signature(FasterRCNN).parameters) - set_here)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise BadValue(
+            f"detector.{unknown[0]}", options[unknown[0]], f"the options of torchvision's FasterRCNN: {known}"
+        )
+    return randwire_faster_rcnn(
+        net,
+        hp["num_classes"],
+        hp.get("min_size", 800),
+        hp.get("max_size", 1333),
+        hp.get("trainable_bn", False),
+        fpn_channels=hp.get("fpn_channels", 256),
+        box_head_dim=hp.get("box_head_dim", 1024),
+        **options,
+    )

@@ -10,7 +10,7 @@ two places where Lightning and Hydra disagree mended.
   wait for them forever. The same context puts both back.
 - Slurm: the requeue has one owner, submitit (``hydra/launcher=submitit_slurm``, ``max_num_timeout``).
   Lightning's own SIGUSR1 requeue is switched off (:func:`leave_requeue_to_submitit`) so a timeout is not
-  requeued twice (submitit #1709); the checkpoint on the signal is ``module.SignalCheckpoint``'s.
+  requeued twice (submitit #1709); the checkpoint on the signal is ``signals.SignalCheckpoint``'s.
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ class RandWireTask(pl.LightningModule):
     the ``batch_size``/``lr_reference_batch`` hyperparameters."""
 
     task = "classification"
+    val_metric = "val/acc1"  # what best.ckpt keeps; "<val_metric>_best" is logged too
+    test_metrics: tuple[str, ...] = ("test/acc1", "test/acc5", "test/loss")  # into metrics.json
 
     def setup(self, stage: str) -> None:
         """Every rank must hold the same stage graphs (they are sampled from the seed on each rank): compared

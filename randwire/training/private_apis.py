@@ -85,7 +85,7 @@ def _hydra_config_settable() -> bool:
 PRIVATE_APIS: tuple[PrivateAPI, ...] = (
     PrivateAPI(
         "Trainer._signal_connector.received_sigterm",
-        "training.callbacks.SignalCheckpoint._raise_stop_flag",
+        "training.signals.SignalCheckpoint._raise_stop_flag",
         "SIGUSR1/2 and Ctrl-C stop training at the end of the step, with a checkpoint; a signal during a "
         "validation waits for its end",
         _trainer_has("_signal_connector.received_sigterm"),

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..models.files import atomic_write, disk_error, write_error_line
 from .attempts import end_attempt, start_attempt
 from .checkpoints import finished_metrics, start_checkpoint
-from .components import build_module, build_net, print_config_tree, user_callbacks
+from .components import adopt_backbone_config, build_module, build_net, print_config_tree, user_callbacks
 from .config import (
     build,
     build_each,
@@ -58,6 +58,7 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
 
 
 def _train(cfg: DictConfig, script: str | os.PathLike | None) -> dict[str, Any]:
+    adopt_backbone_config(cfg)  # task=detection with backbone.ckpt: the network its checkpoint stores
     check_network_cfg(cfg)  # seed, graph, regime, node_op: before any heavy import
     check_data_cfg(OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else None)
     check_execution_cfg(cfg.get("execution"))
@@ -112,7 +113,7 @@ def _quiet_lightning() -> None:
 
 
 def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: contextlib.ExitStack) -> dict[str, Any]:
-    from .callbacks import SignalsBeforeFit
+    from .signals import SignalsBeforeFit
 
     _quiet_lightning()
     run = Run(cfg, OmegaConf.to_container(cfg, resolve=True), Path(cfg.paths.output_dir), SignalsBeforeFit())
@@ -143,9 +144,10 @@ def _build(run: Run) -> None:
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
 
-    from .callbacks import DivergenceGuard, EpochLine, ResumableRNG, SignalCheckpoint, StepMemory
+    from .callbacks import DivergenceGuard, EpochLine, ResumableRNG, StepMemory
     from .checkpoint_io import AtomicCheckpointIO
     from .data_order import ResumeOrder
+    from .signals import SignalCheckpoint
 
     cfg = run.cfg
     run.datamodule = build("data", cfg.data, seed=cfg.seed)  # checks its values and paths; loads nothing yet
@@ -196,6 +198,14 @@ def _write_start(run: Run) -> None:
     for i, graph in enumerate(net.graphs):
         graph.save(run.dir / "graphs" / f"stage{i}.json")
         draw_stage(graph, run.dir / "graphs" / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  seed={cfg.seed}")
+    cx = run.module.cx
+    if "backbone_flops" in cx:
+        h, w = cx["input_size"]
+        print(
+            f"detector: {cx['params'] / 1e6:.2f}M params, {cx['flops'] / 1e9:.3g}G multiply-adds at {h}x{w} "
+            f"(backbone {cx['backbone_params'] / 1e6:.2f}M, {cx['backbone_flops'] / 1e9:.3g}G)",
+            flush=True,
+        )
     run.wandb_run = wandb_record(run.loggers, run.dir)  # starts (or reattaches to) the W&B run first
     for logger in run.loggers:  # the W&B (or CSV, TensorBoard) config: the resolved Hydra config, once
         logger.log_hyperparams(
@@ -209,13 +219,16 @@ def _write_start(run: Run) -> None:
         )
 
 
+DETECTOR_CX = ("backbone_params", "backbone_flops", "input_size")  # a detector's complexity, besides params/flops
+
+
 def _fit_guarded(run: Run, script: str | os.PathLike | None) -> dict[str, Any]:
     """:func:`_fit_and_test`, with each way a fit can stop early turned into its record and one line."""
     import signal
 
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from .callbacks import SignalCheckpoint
+    from .signals import SignalCheckpoint
 
     rank0 = run.trainer.is_global_zero
     try:
@@ -256,13 +269,14 @@ def _test_checkpoint(run: Run) -> tuple[str | None, str]:
     return None, "the final weights (no best-validation checkpoint)"
 
 
-def _best_val(trainer) -> float | None:
-    """Best validation top-1: the checkpoint callback's (it spans resumed epochs too), else the logged
-    ``val/acc1_best`` (there without a checkpoint callback). Read before test() logs its own metrics."""
+def _best_val(trainer, metric: str) -> float | None:
+    """Best validation result of the task's ``metric`` (``val/acc1``, ``val/map``): the checkpoint
+    callback's (it spans resumed epochs too), else the logged ``<metric>_best`` (there without a checkpoint
+    callback). Read before test() logs its own metrics."""
     checkpoint_cb = trainer.checkpoint_callback
-    if checkpoint_cb and checkpoint_cb.best_model_score is not None and checkpoint_cb.monitor == "val/acc1":
+    if checkpoint_cb and checkpoint_cb.best_model_score is not None and checkpoint_cb.monitor == metric:
         return float(checkpoint_cb.best_model_score)
-    logged = trainer.callback_metrics.get("val/acc1_best")
+    logged = trainer.callback_metrics.get(f"{metric}_best")
     return None if logged is None else float(logged)
 
 
@@ -272,19 +286,19 @@ def _fit_and_test(run: Run) -> dict[str, Any]:
 
     cfg, trainer, net, module = run.cfg, run.trainer, run.net, run.module
     trainer.fit(module, datamodule=run.datamodule, ckpt_path=run.ckpt_path)
-    best_val = _best_val(trainer)
+    best_val = _best_val(trainer, module.val_metric)
     peak_mb, peak_kind = run.callback(StepMemory).result()
     test_ckpt, why = _test_checkpoint(run)
     results = trainer.test(module, datamodule=run.datamodule, ckpt_path=test_ckpt, verbose=trainer.is_global_zero)[0]
     metrics = {
         "status": "ok",
-        "test/acc1": results.get("test/acc1"),
-        "test/acc5": results.get("test/acc5"),
-        "test/loss": results.get("test/loss"),
-        "val/acc1_best": best_val,
+        **({"task": module.task} if module.task != "classification" else {}),
+        **{key: results.get(key) for key in module.test_metrics},
+        f"{module.val_metric}_best": best_val,
         "params": module.cx["params"],
         "flops": module.cx["flops"],
-        "image_size": cfg.data.image_size,
+        **{k: module.cx[k] for k in DETECTOR_CX if k in module.cx},
+        "image_size": cfg.data.get("image_size"),
         "c": net.config["c"],
         "node_op": net.config["node_op"],
         "stem_channels": net.config.get("stem_channels"),

@@ -56,6 +56,51 @@ class WarmupCosine(torch.optim.lr_scheduler.LambdaLR):
         super().__init__(optimizer, factor)
 
 
+class WarmupMultiStep(torch.optim.lr_scheduler.LambdaLR):
+    """Detectron's 1x schedule for detection: a linear warm-up from ``warmup_factor`` of the lr over the
+    first ``warmup_fraction`` of the steps, then the lr times ``gamma`` at each milestone. Milestones and
+    warm-up are fractions of the run's steps (1x: 60k and 80k of 90k iterations, 500 of warm-up), so the
+    schedule keeps its shape at any global batch (§5's scaling changes the step count, not the shape)."""
+
+    interval = "step"
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        total_steps: int,
+        milestones: tuple[float, ...] = (2 / 3, 8 / 9),
+        gamma: float = 0.1,
+        warmup_fraction: float = 1 / 180,
+        warmup_factor: float = 1 / 3,
+    ) -> None:
+        milestones = tuple(milestones)
+        require(
+            all(is_number(m) and 0 < m < 1 for m in milestones) and list(milestones) == sorted(milestones),
+            "milestones",
+            list(milestones),
+            "increasing fractions of the run's steps in (0, 1)",
+        )
+        require(is_number(gamma) and 0 < gamma <= 1, "gamma", gamma, "a factor in (0, 1]")
+        require(
+            is_number(warmup_fraction) and 0 <= warmup_fraction < 1,
+            "warmup_fraction",
+            warmup_fraction,
+            "a fraction in [0, 1)",
+        )
+        require(is_number(warmup_factor) and 0 < warmup_factor <= 1, "warmup_factor", warmup_factor, "in (0, 1]")
+        total = max(1, int(total_steps))
+        steps = [int(round(m * total)) for m in milestones]
+        warmup = int(round(warmup_fraction * total))
+
+        def factor(step: int) -> float:
+            decay = gamma ** sum(step >= s for s in steps)
+            if step < warmup:
+                return decay * (warmup_factor + (1 - warmup_factor) * step / warmup)
+            return decay
+
+        super().__init__(optimizer, factor)
+
+
 def scheduler_context(make_scheduler: Any, **context: Any) -> dict[str, Any]:
     """The run facts (``total_steps``, ``max_epochs``, ``steps_per_epoch``) that a scheduler constructor
     takes by name: torch's own schedulers take none of them, :class:`~randwire.training.schedules.WarmupCosine` two."""
