@@ -2,6 +2,7 @@
 
 python evaluate.py ckpt=outputs/randwire/<run>/checkpoints/best.ckpt
 python evaluate.py ckpt=.../best.ckpt split=val image_size=320 data.root=/datasets/imagenet
+python evaluate.py ckpt=<a detection run>/checkpoints/best.ckpt        # its COCO box AP table
 """
 
 import hydra
@@ -9,6 +10,16 @@ from omegaconf import DictConfig
 
 from randwire.training import schema  # noqa: F401  (registers the config schemas before Hydra composes)
 from randwire.training.cli import report, run_app
+
+# the six numbers of the paper's COCO table, as evaluate's result names them
+AP_NAMES = {
+    "map": "AP",
+    "map_50": "AP50",
+    "map_75": "AP75",
+    "map_small": "APs",
+    "map_medium": "APm",
+    "map_large": "APl",
+}
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -19,6 +30,13 @@ def main(cfg: DictConfig) -> None:
         r = evaluate(cfg)
     except ValueError as err:  # ConfigError, DataError, CheckpointError, GraphFormatError: one line each
         report(err)
+    if r.get("task") == "detection":
+        print(f"{r['split']}, {r['images']} images, shorter side {r['min_size']}px: COCO box AP (%)")
+        print("  ".join(f"{name:>6}" for name in AP_NAMES.values()))
+        print(
+            "  ".join(f"{100 * r[key]:6.2f}" if r[key] >= 0 else f"{'–':>6}" for key in AP_NAMES) + f"  ->  {r['out']}"
+        )
+        return
     print(
         f"{r['split']} @ {r['image_size']}px, {r['samples']} images: top-1 {100 * r['acc1']:.2f}%  "
         f"top-5 {100 * r['acc5']:.2f}%  loss {r['loss']:.4f}  ->  {r['out']}"

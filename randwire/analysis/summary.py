@@ -29,6 +29,9 @@ from .sweeps import collect_many, shared_overrides, short_setting
 COLUMNS = [
     ("test/acc1", "top-1 (%)", 100.0),
     ("test/acc5", "top-5 (%)", 100.0),
+    ("test/map", "AP (%)", 100.0),
+    ("test/map_50", "AP50 (%)", 100.0),
+    ("test/map_75", "AP75 (%)", 100.0),
     ("params", "params (M)", 1e-6),
     ("flops", "FLOPs (M)", 1e-6),
     ("peak_train_memory_mb", "train step MB", 1.0),
@@ -73,13 +76,29 @@ def _code(origin: dict[str, Any], dirty: str = "+dirty", missing: str = "unknown
     return f"{commit[:10]}{dirty if origin.get('dirty') else ''}" if commit else missing
 
 
+TASK_METRICS = {"test/acc1", "test/acc5", "test/map", "test/map_50", "test/map_75"}
+
+
+def columns_of(done: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """COLUMNS less the task metrics no finished job has: top-1/top-5 for classifiers, AP for detectors
+    (a sweep with none finished shows the classifier's)."""
+    has = {key for row in done for key in TASK_METRICS if row.get(key) is not None} or {"test/acc1", "test/acc5"}
+    return [column for column in COLUMNS if column[0] not in TASK_METRICS or column[0] in has]
+
+
+def _table_columns(table: list[dict[str, Any]]) -> list[tuple[str, str, float]]:
+    return [column for column in COLUMNS if not table or column[0] in table[0]]
+
+
 def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per setting: its finished seeds, failed seeds, code versions, and mean ± std of COLUMNS."""
+    """One entry per setting: its finished seeds, failed seeds, code versions, and mean ± std of the
+    columns its jobs have (:func:`columns_of`)."""
     import pandas as pd
 
     from .tables import mean_std
 
-    keys = [key for key, _, _ in COLUMNS]
+    columns = columns_of(done)
+    keys = [key for key, _, _ in columns]
     frame = pd.DataFrame(
         [
             {"group": r["group"], **{k: float(r[k]) if r.get(k) is not None else float("nan") for k in keys}}
@@ -102,7 +121,7 @@ def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[
             "failed_seeds": sorted((r["seed"] for r in failed if r["group"] == group), key=lambda s: (s is None, s)),
         }
         entry["code"] = sorted({_code(r.get("provenance") or {}) for r in rows})
-        for key, _, _ in COLUMNS:
+        for key, _, _ in columns:
             has = group in stats.index
             entry[key] = (
                 (float(stats.loc[group, (key, "mean")]), float(stats.loc[group, (key, "std")]))
@@ -124,14 +143,15 @@ def _fmt(mean: float, std: float, scale: float) -> str:
 
 def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), done: list[dict[str, Any]] = ()) -> str:
     shared = shared_overrides([e["group"] for e in table])
-    head = ["setting", "n", *[c[1] for c in COLUMNS], "seeds", "failed"]
+    columns = _table_columns(table)
+    head = ["setting", "n", *[c[1] for c in columns], "seeds", "failed"]
     lines = [f"Every setting below also has: {','.join(shared)}", ""] if shared else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
         cells = [
             short_setting(e["group"], shared),
             str(e["n"]),
-            *[_fmt(*e[k], s) for k, _, s in COLUMNS],
+            *[_fmt(*e[k], s) for k, _, s in columns],
             ",".join(map(str, e["seeds"])),
             ",".join(map(str, e["failed_seeds"])) or "–",
         ]
@@ -155,15 +175,16 @@ def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), 
 def to_csv(table: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
+    columns = _table_columns(table)
     w.writerow(
-        ["setting", "n", *[f"{k}_{s}" for k, _, _ in COLUMNS for s in ("mean", "std")], "seeds", "failed_seeds", "code"]
+        ["setting", "n", *[f"{k}_{s}" for k, _, _ in columns for s in ("mean", "std")], "seeds", "failed_seeds", "code"]
     )
     for e in table:
         w.writerow(
             [
                 e["group"],
                 e["n"],
-                *[v for k, _, _ in COLUMNS for v in e[k]],
+                *[v for k, _, _ in columns for v in e[k]],
                 " ".join(map(str, e["seeds"])),
                 " ".join(map(str, e["failed_seeds"])),
                 " ".join(e.get("code", [])),
@@ -204,12 +225,13 @@ def _print(table, failed, sweep_dir: Path) -> None:
         title=f"mean ± std over seeds · {sweep_dir}",
         caption=f"every setting also has: {','.join(shared)}" if shared else None,
     )
-    for col in ["setting", "n", *[c[1] for c in COLUMNS]]:
+    columns = _table_columns(table)
+    for col in ["setting", "n", *[c[1] for c in columns]]:
         t.add_column(
             col, justify="left" if col == "setting" else "right", overflow="fold" if col == "setting" else "ellipsis"
         )  # a setting wraps, never cut
     for e in table:
-        t.add_row(short_setting(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in COLUMNS])
+        t.add_row(short_setting(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in columns])
     console = wide_console()
     console.print(t)
     for row in failed:
@@ -257,8 +279,9 @@ def _log_wandb_table(config, table, sweep_dir: Path) -> None:
         mode=mode,
         reinit="finish_previous",
     )
-    cols = ["setting", "n", *[f"{k} mean" for k, _, _ in COLUMNS], *[f"{k} std" for k, _, _ in COLUMNS]]
-    data = [[e["group"], e["n"], *[e[k][0] for k, _, _ in COLUMNS], *[e[k][1] for k, _, _ in COLUMNS]] for e in table]
+    keys = [k for k, _, _ in _table_columns(table)]
+    cols = ["setting", "n", *[f"{k} mean" for k in keys], *[f"{k} std" for k in keys]]
+    data = [[e["group"], e["n"], *[e[k][0] for k in keys], *[e[k][1] for k in keys]] for e in table]
     run.log({"summary": wandb.Table(columns=cols, data=data)})
     run.finish()
 

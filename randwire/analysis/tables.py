@@ -128,6 +128,7 @@ def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | No
         "error": metrics.get("error", job.get("error")),
         "test_acc1": metrics.get("test/acc1"),
         "test_acc5": metrics.get("test/acc5"),
+        **{k.replace("/", "_"): metrics[k] for k in ("test/map", "test/map_50", "test/map_75") if k in metrics},
         "params": metrics.get("params"),
         "flops": metrics.get("flops"),
         "c": metrics.get("c"),

@@ -217,8 +217,8 @@ def load_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[Any, di
     ckpt, info = read_checkpoint(path, key)
     if info.get("task", "classification") != "classification":
         raise CheckpointError(
-            f"{key}={str(path)!r}: a {info['task']} checkpoint, not a classifier (evaluate.py evaluates it "
-            f"as what it is)"
+            f"{key}={str(path)!r}: a {info['task']} checkpoint, not a classifier's (a backbone and the "
+            f"classifier analyses take a classification run's checkpoint; evaluate.py takes either)"
         )
     net = _network_of(path, key, info)
     prefix = "net."

@@ -60,15 +60,8 @@ def _backbone_from_checkpoint(path: str):
     """The network of a classification checkpoint of this framework, rebuilt from its stored graphs, with
     its weights (the checkpoint checks of ``ckpt_path`` apply: weights_only, foreign or corrupt: one line)."""
     from .checkpoints import load_checkpoint
-    from .errors import CheckpointError
 
-    net, info = load_checkpoint(path, key="backbone.ckpt")
-    if info.get("task", "classification") != "classification":
-        raise CheckpointError(
-            f"backbone.ckpt={path!r}: a {info['task']} checkpoint; the backbone comes from a classification "
-            f"checkpoint of train.py (its best.ckpt or last.ckpt)"
-        )
-    return net
+    return load_checkpoint(path, key="backbone.ckpt")[0]
 
 
 def adopt_backbone_config(cfg: DictConfig) -> None:

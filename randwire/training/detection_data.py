@@ -8,6 +8,8 @@ longer 1333 is the detector's (torchvision's GeneralizedRCNNTransform, ``min_siz
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -133,7 +135,10 @@ def coco_dataset(root: str | Path, split: str, train: bool, num_classes: int | N
 
     ids = check_coco(root, split, train, num_classes)
     steps = [v2.ToImage(), *([v2.RandomHorizontalFlip()] if train else []), v2.ToDtype(torch.float32, scale=True)]
-    dataset = CocoDetection(str(Path(root) / split), str(annotation_file(root, split)), transforms=v2.Compose(steps))
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' "loading annotations into memory..." lines
+        dataset = CocoDetection(
+            str(Path(root) / split), str(annotation_file(root, split)), transforms=v2.Compose(steps)
+        )
     dataset = wrap_dataset_for_transforms_v2(dataset, target_keys=("boxes", "labels", "image_id"))
     position = {image_id: i for i, image_id in enumerate(dataset.ids)}
     return Subset(dataset, [position[i] for i in ids])
@@ -195,18 +200,28 @@ class DetectionDataModule(pl.LightningDataModule):
                 write_shapes_coco(self.root, self.splits[split], int(self.shapes[split]), size, seed=seed)
 
     def setup(self, stage: str | None = None) -> None:
-        for split in ("train", "val", "test"):
+        self.setup_splits(("train", "val", "test"))
+
+    def setup_splits(self, splits) -> None:
+        """Only these splits are checked and read (evaluation needs the test images alone)."""
+        for split in splits:
             if split not in self.datasets:
                 self.datasets[split] = coco_dataset(self.root, self.splits[split], split == "train", self.num_classes)
 
-    def _loader(self, split: str):
+    def loader(self, split: str):
+        """One split in a fixed order, for evaluation."""
+        self.prepare_data()
+        self.setup_splits([split])
+        return self._loader(split, ordered=True)
+
+    def _loader(self, split: str, ordered: bool = False):
         import torch
         from torch.utils.data import DataLoader
 
         from .data_order import EpochOrder, SeededSamples
 
         data, sampler = self.datasets[split], None
-        if split == "train":
+        if split == "train" and not ordered:
             world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
             rank = torch.distributed.get_rank() if world > 1 else 0
             data = SeededSamples(data)

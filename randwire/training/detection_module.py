@@ -125,7 +125,10 @@ def detector_from_hparams(net: RandWireNet, hp: Any) -> Any:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise BadValue(
-            f"detector.{unknown[0]}", options[unknown[0]], f"the options of torchvision's FasterRCNN: {known}"
+            f"detection.detector.{unknown[0]}",
+            options[unknown[0]],
+            f"the options of torchvision's FasterRCNN: {known}",
+            verdict="is not allowed:",
         )
     return randwire_faster_rcnn(
         net,

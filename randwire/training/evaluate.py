@@ -1,5 +1,6 @@
 """What ``evaluate.py`` does: a checkpoint's accuracy on a split, optionally at another input size (the
-paper's 320² test, Table 3), with the network rebuilt from the graphs stored in the checkpoint."""
+paper's 320² test, Table 3), with the network rebuilt from the graphs stored in the checkpoint; for a
+detector checkpoint (task=detection), its COCO box AP table."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..models.errors import ConfigError, is_int, require, require_choice
 from ..models.files import atomic_write
-from .checkpoints import load_checkpoint, map_strings
+from .checkpoints import load_checkpoint, load_detector, map_strings, read_checkpoint
 from .config import build, check_execution_cfg
 from .errors import CheckpointError
 
@@ -148,6 +149,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     precision, execution = _checked_options(cfg)
     out = _eval_output(cfg)
+    if read_checkpoint(cfg.ckpt)[1].get("task") == "detection":
+        return _evaluate_detector(cfg, out, precision)
     net, info = load_checkpoint(cfg.ckpt)
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
     dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size, split=cfg.split)
@@ -165,6 +168,53 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "execution": execution,
         "graph_hashes": [g.hash for g in net.graphs],
         **{f"complexity_{key}": v for key, v in complexity(net, size).items()},
+    }
+    atomic_write(out, json.dumps(result, indent=1) + "\n")
+    result["out"] = str(out)
+    return result
+
+
+def _evaluate_detector(cfg: DictConfig, out: Path, precision: str) -> dict[str, Any]:
+    """COCO AP, AP50, AP75, APs, APm, APl of a detector checkpoint on a split, at its training sizes."""
+    import torch
+
+    from .detection_metrics import ap_table, coco_map
+
+    if cfg.image_size is not None:
+        raise ConfigError(
+            f"image_size={cfg.image_size} is for classifiers: a detector resizes images to the "
+            f"detection.min_size/max_size it was trained with"
+        )
+    model, info = load_detector(cfg.ckpt)
+    overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
+    data_cfg = stored_data_config(info.get("run_config") or {}, overrides)
+    if cfg.batch_size:
+        data_cfg["batch_size"] = int(cfg.batch_size)
+    dm = build("data", OmegaConf.create(data_cfg))
+    loader = dm.loader(cfg.split)
+    device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    model = model.to(device).eval()
+    metric, images = coco_map(), 0
+    dtype = getattr(torch, EVAL_PRECISIONS[precision])
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=precision != "32-true"):
+        for batch, targets in loader:
+            predictions = model([image.to(device) for image in batch])
+            metric.update(
+                [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in p.items()} for p in predictions],
+                targets,
+            )
+            images += len(batch)
+    body = model.backbone.body
+    result = {
+        "ckpt": str(cfg.ckpt),
+        "task": "detection",
+        "split": cfg.split,
+        "images": images,
+        **ap_table(metric.compute()),
+        "precision": precision,
+        "graph_hashes": [g.hash for g in body.graphs],
+        "min_size": model.transform.min_size[0],
+        "max_size": model.transform.max_size,
     }
     atomic_write(out, json.dumps(result, indent=1) + "\n")
     result["out"] = str(out)

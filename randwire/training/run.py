@@ -155,7 +155,7 @@ def _build(run: Run) -> None:
     run.built_in = [
         StepMemory(),
         DivergenceGuard(),
-        ResumableRNG(),
+        ResumableRNG(cfg.seed),
         ResumeOrder(),
         SignalCheckpoint(run.dir / "checkpoints" / "last.ckpt", before_fit=run.early),
         *([] if sys.stdout.isatty() else [EpochLine()]),

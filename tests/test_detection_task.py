@@ -1,0 +1,152 @@
+"""The detection task through train.py and evaluate.py (issue 19): experiment=detection_cpu made tiny, a
+backbone from a classification checkpoint, a kill-and-resume, a seed sweep's AP summary, bad values."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers import ROOT
+
+from randwire.training.run import train
+
+
+def tiny_detection(tmp_path, *extra: str) -> list[str]:
+    """experiment=detection_cpu at 64 px on 16 training images: 4 steps an epoch, seconds a run."""
+    return [
+        "experiment=detection_cpu",
+        "graph.n=6",
+        "regime.c=8",
+        "data.shapes={train: 16, val: 8, test: 8, size: 64}",
+        "data.batch_size=4",
+        "detection.min_size=64",
+        "detection.max_size=64",
+        "trainer.max_epochs=2",
+        "logger=none",
+        "callbacks=default",
+        "~callbacks.progress_bar",
+        "~callbacks.model_summary",
+        "extras.print_config=false",
+        f"paths.data_dir={tmp_path / 'data'}",
+        *extra,
+    ]
+
+
+AP = ("test/map", "test/map_50", "test/map_75", "test/map_small", "test/map_medium", "test/map_large")
+
+
+def test_detection_trains_tests_on_best_and_evaluate_gives_the_same_ap_table(compose_cfg, tmp_path, capsys):
+    from randwire.training.evaluate import evaluate
+
+    run = tmp_path / "run"
+    metrics = train(compose_cfg(*tiny_detection(tmp_path), run_dir=run))
+    assert metrics["task"] == "detection" and metrics["status"] == "ok" and metrics["global_step"] == 8
+    assert all(0 <= metrics[key] <= 1 or metrics[key] == -1 for key in AP)
+    assert "test/acc1" not in metrics and metrics["val/map_best"] is not None
+    assert metrics["test_checkpoint"] == str(run / "checkpoints" / "best.ckpt")
+    assert metrics["input_size"] == [64, 64] and metrics["backbone_flops"] < metrics["flops"]
+    assert "detector: " in capsys.readouterr().out  # the complexity, said at start
+    saved = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert saved["randwire"]["task"] == "detection"
+    assert [g["hash"] for g in saved["randwire"]["net_spec"]["graphs"]] == metrics["graph_hashes"]
+    result = evaluate(compose_cfg(f"ckpt={run / 'checkpoints' / 'best.ckpt'}", config="evaluate"))
+    assert result["images"] == 8 and result["graph_hashes"] == metrics["graph_hashes"]
+    assert [result[key.split("/")[1]] for key in AP] == pytest.approx([metrics[key] for key in AP], abs=1e-7)
+
+
+def test_a_backbone_from_a_classification_checkpoint_keeps_its_graphs_weights_and_config(
+    compose_cfg, tiny_run, tmp_path
+):
+    import yaml
+
+    from randwire.training.checkpoints import load_checkpoint
+    from randwire.training.components import adopt_backbone_config, build_net
+
+    classifier_run, classifier = tiny_run
+    ckpt = classifier_run / "checkpoints" / "best.ckpt"
+    cfg = compose_cfg(*tiny_detection(tmp_path, f"backbone.ckpt={ckpt}"), run_dir=tmp_path / "run")
+    adopt_backbone_config(cfg)
+    stored = yaml.safe_load((classifier_run / "config.yaml").read_text())
+    assert cfg.regime.name == stored["regime"]["name"] == "lowres" and cfg.graph.n == stored["graph"]["n"] == 8
+    net, reference = build_net(cfg), load_checkpoint(ckpt)[0]
+    assert [g.hash for g in net.graphs] == classifier["graph_hashes"]
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in net.state_dict().items())
+    metrics = train(compose_cfg(*tiny_detection(tmp_path, f"backbone.ckpt={ckpt}"), run_dir=tmp_path / "run"))
+    assert metrics["graph_hashes"] == classifier["graph_hashes"]
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["regime"] == stored["regime"]
+    detector = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    from randwire.training.errors import CheckpointError
+
+    with pytest.raises(
+        CheckpointError,
+        match=r"^backbone\.ckpt='.*best\.ckpt': a detection checkpoint, not a classifier's \(a backbone",
+    ):
+        build_net(compose_cfg(*tiny_detection(tmp_path, f"backbone.ckpt={detector}")))
+    with pytest.raises(CheckpointError, match=r"^ckpt='.*best\.ckpt': a detection checkpoint, not a classifier's"):
+        load_checkpoint(detector)
+
+
+def test_a_killed_detection_run_resumes_to_the_same_ap_and_weights(compose_cfg, tmp_path):
+    from randwire.training.errors import RunInterrupted
+
+    straight = train(compose_cfg(*tiny_detection(tmp_path), run_dir=tmp_path / "straight"))
+    signal_at = ["+callbacks.signal._target_=test_faults.SignalAt", "+callbacks.signal.step=6"]
+    with pytest.raises(RunInterrupted, match=r"^interrupted by SIGUSR2 at epoch 1, step 6: "):
+        train(compose_cfg(*tiny_detection(tmp_path, *signal_at), run_dir=tmp_path / "resumed"))
+    resumed = train(compose_cfg(*tiny_detection(tmp_path), run_dir=tmp_path / "resumed"))
+    assert [a["how"] for a in resumed["attempts"]] == ["interrupted", "ok"]
+    for key in (*AP, "val/map_best", "global_step"):
+        assert resumed[key] == straight[key], key
+    a, b = (torch.load(tmp_path / r / "checkpoints" / "last.ckpt", weights_only=True) for r in ("straight", "resumed"))
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for name in a["state_dict"]:
+        torch.testing.assert_close(a["state_dict"][name], b["state_dict"][name], rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.slow
+def test_a_detection_seed_sweep_is_summarised_as_mean_and_std_of_ap(tmp_path):
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", *tiny_detection(tmp_path), "-m", "seed=0,1", f"hydra.sweep.dir={sweep}"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    aps = [json.loads((sweep / job / "metrics.json").read_text())["test/map"] for job in ("0", "1")]
+    header, _, row = (sweep / "summary.md").read_text().splitlines()[:3]  # one setting: no shared-overrides line
+    assert "| AP (%) | AP50 (%) | AP75 (%) |" in header and "top-1" not in header
+    mean, std = torch.tensor(aps).double().mean().item(), torch.tensor(aps).double().std().item()
+    assert f"| {100 * mean:.2f} ± {100 * std:.2f} |" in row and "| 0,1 |" in row
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("regime.c=auto regime.flops=5e6", "regime.c='auto' is not allowed: an integer for task=detection"),
+        ("+detection.detector.anchors=3", "detection.detector.anchors=3 is not allowed: the options of torchvision's"),
+        ("detection.min_size=8", "detection.min_size=8 is out of range"),
+        ("backbone.ckpt=/nowhere/best.ckpt", "backbone.ckpt='/nowhere/best.ckpt': no such checkpoint file"),
+        ("data.num_classes=2", "category id 3 is above data.num_classes=2"),
+    ],
+)
+def test_bad_detection_values_are_one_line(compose_cfg, tmp_path, override, message):
+    with pytest.raises(ValueError) as err:
+        train(compose_cfg(*tiny_detection(tmp_path, *override.split())))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_1x_schedule_warms_up_then_steps_down_at_two_thirds_and_eight_ninths():
+    from randwire.models.errors import BadValue
+    from randwire.training.schedules import WarmupMultiStep
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.02)
+    sched = WarmupMultiStep(opt, total_steps=900, warmup_fraction=1 / 180, warmup_factor=1 / 3)  # 5 warm-up steps
+    lrs = []
+    for _ in range(900):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.02 / 3) and lrs[5] == pytest.approx(0.02)
+    assert lrs[1:5] == pytest.approx([0.02 * (1 / 3 + 2 / 3 * s / 5) for s in range(1, 5)])
+    assert lrs[599] == pytest.approx(0.02) and lrs[600] == pytest.approx(0.002)  # 60k of 90k
+    assert lrs[799] == pytest.approx(0.002) and lrs[800] == pytest.approx(0.0002)  # 80k of 90k
+    with pytest.raises(BadValue, match=r"^milestones=\[0\.9, 0\.5\] is not allowed: increasing fractions"):
+        WarmupMultiStep(opt, total_steps=10, milestones=(0.9, 0.5))
