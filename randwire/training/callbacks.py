@@ -140,6 +140,8 @@ class EpochLine(pl.Callback):
             ("train/loss_epoch", "train/loss", 1, ".4f"),
             ("val/loss", "val/loss", 1, ".4f"),
             ("val/acc1", "val/acc1", 100, ".2f"),
+            ("val/map", "val AP", 100, ".2f"),
+            ("val/map_50", "AP50", 100, ".2f"),
         ):
             if key in m:
                 parts.append(f"{name} {float(m[key]) * scale:{fmt}}{'%' if scale == 100 else ''}")

@@ -79,8 +79,8 @@ def adopt_backbone_config(cfg: DictConfig) -> None:
         if isinstance(stored.get(group), dict) and stored[group] != OmegaConf.to_container(cfg[group], resolve=True):
             cfg[group] = OmegaConf.create(stored[group])
             changed.append(group)
-    if changed:
-        print(f"backbone.ckpt: {', '.join(changed)} as its run had them (its stored graphs are used)", flush=True)
+    taken = f"; {', '.join(changed)} set as its run had them" if changed else ""
+    print(f"backbone.ckpt: the network of {path} (its stored graphs and weights){taken}", flush=True)
 
 
 def print_config_tree(cfg: DictConfig) -> None:
