@@ -115,7 +115,7 @@ def _start(run: Path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"},
+        env={**env, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "tests")},
     )
 
 
@@ -237,21 +237,29 @@ def _descendants(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_slurms_sigterm_to_every_process_of_the_job_with_the_default_wandb_logger_is_an_interrupt(tmp_path):
+@pytest.mark.parametrize("during", ["training", "validation"])
+def test_slurms_sigterm_to_every_process_of_the_job_with_the_default_wandb_logger_is_an_interrupt(tmp_path, during):
     """Issue 16 item 1: Slurm signals every process of a job step on preemption or scancel, W&B's service
-    too; finishing the W&B run then failed with ConnectionResetError and the job was recorded as failed."""
+    too; finishing the W&B run then failed with ConnectionResetError and the job was recorded as failed.
+    During a validation the run stops when it ends (at the epoch boundary, 160 steps an epoch), and the W&B
+    logs of that validation must not fail the run either (they did, once validation finished first)."""
     run = tmp_path / "run"
-    proc = _start(run, "logger=wandb", "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary")
-    _wait_for(proc, "epoch 1/2")
-    service = _descendants(proc.pid)
-    assert service, "W&B runs a service process beside the run"
-    for pid in [proc.pid, *service]:
-        os.kill(pid, signal.SIGTERM)
+    extra = ["logger=wandb", "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary"]
+    if during == "validation":
+        proc = _start(run, *extra, "+callbacks.preempt._target_=job_callbacks.PreemptInValidation")
+    else:
+        proc = _start(run, *extra)
+        _wait_for(proc, "epoch 1/2")
+        service = _descendants(proc.pid)
+        assert service, "W&B runs a service process beside the run"
+        for pid in [proc.pid, *service]:
+            os.kill(pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
     record = json.loads((run / "metrics.json").read_text())
     assert record["status"] == "interrupted", record
-    assert "interrupted by SIGTERM at epoch 1, step " in err and "Traceback" not in err
+    stop = "at epoch 1, step 160: " if during == "validation" else "at epoch 1, step "
+    assert f"interrupted by SIGTERM {stop}" in err and "Traceback" not in err
 
 
 def test_a_full_disk_at_start_up_names_the_run_folder_and_leaves_none(tmp_path):

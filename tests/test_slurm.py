@@ -54,7 +54,7 @@ def _env() -> dict:
         **{k: v for k, v in os.environ.items() if k not in dropped},
         "WANDB_MODE": "offline",
         "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(ROOT / "tests"),  # the jobs' test-only callbacks (pacing.Pace)
+        "PYTHONPATH": str(ROOT / "tests"),  # the jobs' test-only callbacks (job_callbacks)
     }
 
 
@@ -161,7 +161,7 @@ def test_a_time_limit_requeue_mid_epoch_gives_the_uninterrupted_result(tmp_path)
         "seed=0",
         "+trainer.limit_val_batches=10",
     )
-    paced = ("+callbacks.pace._target_=pacing.Pace", "+callbacks.pace.min_step_s=0.03")
+    paced = ("+callbacks.pace._target_=job_callbacks.Pace", "+callbacks.pace.min_step_s=0.03")
     limited = _start_sweep(
         tmp_path / "limited", *args, *paced, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"
     )

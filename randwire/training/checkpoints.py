@@ -200,7 +200,7 @@ def _network_of(path: str | os.PathLike, key: str, info: dict[str, Any]):
     try:
         return network_from_spec(info["net_spec"], source=str(path))
     except (GraphFormatError, ValueError) as err:
-        raise CheckpointError(f"{key}={str(path)!r}: {err}") from None
+        raise CheckpointError(str(err)) from None  # it names the checkpoint's file already
 
 
 def _load_weights(model, state: dict[str, Any], path: str | os.PathLike, key: str) -> None:

@@ -6,6 +6,7 @@ up ends it as an interruption, not a failure. The framework's built-in callbacks
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,6 @@ class SignalCheckpoint(pl.Callback):
     def _install(self, trainer) -> None:
         """This callback's handlers, after Lightning registered its own (Lightning puts the previous ones
         back at teardown); once per fit."""
-        import signal
         import threading
 
         if self._installed or threading.current_thread() is not threading.main_thread():
@@ -73,7 +73,6 @@ class SignalCheckpoint(pl.Callback):
         self._previous_int = signal.signal(signal.SIGINT, lambda signum, frame: self._on_ctrl_c(trainer))
 
     def _on_ctrl_c(self, trainer) -> None:
-        import signal
         import sys
 
         if self.signum == signal.SIGINT:
@@ -93,7 +92,6 @@ class SignalCheckpoint(pl.Callback):
             )
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
-        import signal
 
         # After a first Ctrl-C the quit-at-once handler stays for the rest of the shutdown (test, W&B).
         if self._previous_int is not None and self.signum != signal.SIGINT:
@@ -107,6 +105,13 @@ class SignalCheckpoint(pl.Callback):
         # checkpoint (and the test metrics on it) differ from an uninterrupted run's.
         self._deferred = self._validating
         self._raise_stop_flag(trainer, not self._validating)
+        if signum == signal.SIGTERM:
+            # Slurm's SIGTERM reaches every process of the job, W&B's service too: any W&B call from here
+            # on (the step's or the validation's log) would fail the run with "Connection lost"; the other
+            # loggers go on. The W&B run is closed at the end as far as it can be (loggers.finish_wandb).
+            from pytorch_lightning.loggers import WandbLogger
+
+            trainer.loggers = [logger for logger in trainer.loggers if not isinstance(logger, WandbLogger)]
 
     @staticmethod
     def _raise_stop_flag(trainer, up: bool) -> None:
@@ -126,7 +131,6 @@ class SignalCheckpoint(pl.Callback):
 
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
             return
-        import signal
 
         self._saving = True
         try:
@@ -158,7 +162,6 @@ class SignalsBeforeFit:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalsBeforeFit:
-        import signal
         import threading
 
         if threading.current_thread() is threading.main_thread():
@@ -171,7 +174,6 @@ class SignalsBeforeFit:
         self.signum = self.signum or signum
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        import signal
 
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
