@@ -10,16 +10,7 @@ from omegaconf import DictConfig
 
 from randwire.training import schema  # noqa: F401  (registers the config schemas before Hydra composes)
 from randwire.training.cli import report, run_app
-
-# the six numbers of the paper's COCO table, as evaluate's result names them
-AP_NAMES = {
-    "map": "AP",
-    "map_50": "AP50",
-    "map_75": "AP75",
-    "map_small": "APs",
-    "map_medium": "APm",
-    "map_large": "APl",
-}
+from randwire.training.detection_metrics import AP_LABELS
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -32,9 +23,9 @@ def main(cfg: DictConfig) -> None:
         report(err)
     if r.get("task") == "detection":
         print(f"{r['split']}, {r['images']} images, shorter side {r['min_size']}px: COCO box AP (%)")
-        print("  ".join(f"{name:>6}" for name in AP_NAMES.values()))
+        print("  ".join(f"{name:>6}" for name in AP_LABELS.values()))
         print(
-            "  ".join(f"{100 * r[key]:6.2f}" if r[key] >= 0 else f"{'–':>6}" for key in AP_NAMES) + f"  ->  {r['out']}"
+            "  ".join(f"{100 * r[key]:6.2f}" if r[key] >= 0 else f"{'–':>6}" for key in AP_LABELS) + f"  ->  {r['out']}"
         )
         return
     print(

@@ -24,14 +24,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from ..training.cli import LAST_SWEEP  # the sweep's outcome, for the entry point's exit code
+from ..training.detection_metrics import AP_LABELS
 from .sweeps import collect_many, shared_overrides, short_setting
 
 COLUMNS = [
     ("test/acc1", "top-1 (%)", 100.0),
     ("test/acc5", "top-5 (%)", 100.0),
-    ("test/map", "AP (%)", 100.0),
-    ("test/map_50", "AP50 (%)", 100.0),
-    ("test/map_75", "AP75 (%)", 100.0),
+    *((f"test/{key}", f"{AP_LABELS[key]} (%)", 100.0) for key in ("map", "map_50", "map_75")),
     ("params", "params (M)", 1e-6),
     ("flops", "FLOPs (M)", 1e-6),
     ("peak_train_memory_mb", "train step MB", 1.0),

@@ -194,7 +194,7 @@ def _unreadable_why(err: BaseException) -> str:
     return f"{type(err).__name__}: {text if len(text) <= 160 else text[:157].rsplit(' ', 1)[0] + ' ...'}"
 
 
-def _network_of(path: str | os.PathLike, key: str, info: dict[str, Any]):
+def _network_of(path: str | os.PathLike, info: dict[str, Any]):
     from ..models.network import network_from_spec
 
     try:
@@ -212,15 +212,18 @@ def _load_weights(model, state: dict[str, Any], path: str | os.PathLike, key: st
         )
 
 
-def load_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[Any, dict[str, Any]]:
-    """Rebuild the classifier **from the graphs stored in the checkpoint** and load its weights."""
-    ckpt, info = read_checkpoint(path, key)
+def load_checkpoint(
+    path: str | os.PathLike, key: str = "ckpt", read: tuple[dict[str, Any], dict[str, Any]] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Rebuild the classifier **from the graphs stored in the checkpoint** and load its weights. ``read``:
+    what :func:`read_checkpoint` already gave for ``path`` (the file is then not read again)."""
+    ckpt, info = read or read_checkpoint(path, key)
     if info.get("task", "classification") != "classification":
         raise CheckpointError(
             f"{key}={str(path)!r}: a {info['task']} checkpoint, not a classifier's (a backbone and the "
             f"classifier analyses take a classification run's checkpoint; evaluate.py takes either)"
         )
-    net = _network_of(path, key, info)
+    net = _network_of(path, info)
     prefix = "net."
     _load_weights(
         net, {k[len(prefix) :]: v for k, v in (ckpt.get("state_dict") or {}).items() if k.startswith(prefix)}, path, key
@@ -228,15 +231,18 @@ def load_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[Any, di
     return net, info
 
 
-def load_detector(path: str | os.PathLike, key: str = "ckpt") -> tuple[Any, dict[str, Any]]:
+def load_detector(
+    path: str | os.PathLike, key: str = "ckpt", read: tuple[dict[str, Any], dict[str, Any]] | None = None
+) -> tuple[Any, dict[str, Any]]:
     """Rebuild a detector checkpoint's Faster R-CNN: its backbone from the stored graphs (never
-    re-sampled), the detector's settings from its stored config, all weights loaded."""
+    re-sampled), the detector's settings from its stored config, all weights loaded. ``read``: as for
+    :func:`load_checkpoint`."""
     from .detection_module import detector_from_hparams
 
-    ckpt, info = read_checkpoint(path, key)
+    ckpt, info = read or read_checkpoint(path, key)
     if info.get("task") != "detection":
         raise CheckpointError(f"{key}={str(path)!r}: a classification checkpoint, not a detector")
-    model = detector_from_hparams(_network_of(path, key, info), ckpt.get("hyper_parameters") or {})
+    model = detector_from_hparams(_network_of(path, info), ckpt.get("hyper_parameters") or {})
     prefix = "detector."
     state = {k[len(prefix) :]: v for k, v in (ckpt.get("state_dict") or {}).items() if k.startswith(prefix)}
     _load_weights(model, state, path, key)

@@ -21,7 +21,10 @@ def build_net(cfg: DictConfig):
 
     backbone = (cfg.get("backbone") or {}).get("ckpt") if cfg.get("detection") is not None else None
     if backbone:  # its stored graphs and weights, never re-sampled
-        return configure_execution(_backbone_from_checkpoint(str(backbone)), dict(cfg.get("execution") or {}))
+        from .checkpoints import load_checkpoint  # the checks of ckpt_path: weights_only, foreign or corrupt
+
+        net = load_checkpoint(str(backbone), key="backbone.ckpt")[0]
+        return configure_execution(net, dict(cfg.get("execution") or {}))
     g, r = cfg.graph, cfg.regime
     spec = network_spec(cfg)
     if cfg.get("detection") is not None and spec.c == "auto":
@@ -54,14 +57,6 @@ def build_net(cfg: DictConfig):
         )
     net = network_from_graphs(graphs=graphs, init_seed=cfg.seed, **spec.to_dict())
     return configure_execution(net, dict(cfg.get("execution") or {}))
-
-
-def _backbone_from_checkpoint(path: str):
-    """The network of a classification checkpoint of this framework, rebuilt from its stored graphs, with
-    its weights (the checkpoint checks of ``ckpt_path`` apply: weights_only, foreign or corrupt: one line)."""
-    from .checkpoints import load_checkpoint
-
-    return load_checkpoint(path, key="backbone.ckpt")[0]
 
 
 def adopt_backbone_config(cfg: DictConfig) -> None:

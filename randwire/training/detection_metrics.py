@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-# torchmetrics' result keys → the names logged (test/<name>) and written to metrics.json
-AP_KEYS = {
-    "map": "map",
-    "map_50": "map_50",
-    "map_75": "map_75",
-    "map_small": "map_small",
-    "map_medium": "map_medium",
-    "map_large": "map_large",
+# torchmetrics' result keys (logged as test/<key>, in metrics.json and evaluate's result) → the paper's names
+AP_LABELS = {
+    "map": "AP",
+    "map_50": "AP50",
+    "map_75": "AP75",
+    "map_small": "APs",
+    "map_medium": "APm",
+    "map_large": "APl",
 }
 
 
@@ -25,4 +25,4 @@ def coco_map():
 
 def ap_table(result: dict[str, Any]) -> dict[str, float]:
     """The six COCO numbers of a computed metric, as plain floats (-1 where COCO has no object of that size)."""
-    return {name: float(result[key]) for key, name in AP_KEYS.items()}
+    return {key: float(result[key]) for key in AP_LABELS}

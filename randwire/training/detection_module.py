@@ -15,14 +15,14 @@ from torchmetrics import MaxMetric
 from ..models.detection import detector_complexity, randwire_faster_rcnn
 from ..models.errors import BadValue, is_int, require
 from ..models.network import RandWireNet
-from .detection_metrics import AP_KEYS, coco_map
+from .detection_metrics import AP_LABELS, coco_map
 from .module import RandWireTask
 
 
 class DetectionModule(RandWireTask):
     task = "detection"
     val_metric = "val/map"
-    test_metrics = tuple(f"test/{name}" for name in AP_KEYS.values())
+    test_metrics = tuple(f"test/{key}" for key in AP_LABELS)
 
     def __init__(
         self,
@@ -47,9 +47,9 @@ class DetectionModule(RandWireTask):
         )
         require(is_int(min_size) and 16 <= min_size, "min_size", min_size, "an integer >= 16 (pixels)")
         require(is_int(max_size) and max_size >= min_size, "max_size", max_size, f"an integer >= min_size={min_size}")
-        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "run_config"])
         require(is_int(fpn_channels) and fpn_channels >= 1, "fpn_channels", fpn_channels, "an integer >= 1")
         require(is_int(box_head_dim) and box_head_dim >= 1, "box_head_dim", box_head_dim, "an integer >= 1")
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "run_config"])
         self.detector = detector_from_hparams(net, self.hparams)
         self.make_optimizer, self.make_scheduler = optimizer, scheduler
         self.run_config = run_config
@@ -99,8 +99,8 @@ class DetectionModule(RandWireTask):
     def on_test_epoch_end(self) -> None:
         result = self.test_map.compute()
         self.test_map.reset()
-        for key, name in AP_KEYS.items():
-            self.log(f"test/{name}", result[key])
+        for key in AP_LABELS:
+            self.log(f"test/{key}", result[key])
 
 
 def detector_from_hparams(net: RandWireNet, hp: Any) -> Any:

@@ -142,19 +142,19 @@ def _score(net, loader, device, execution: dict[str, Any], precision: str, batch
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Top-1/top-5 of a checkpoint on a split, optionally at another input size (e.g. the paper's 320²)."""
-    import torch
 
     from ..models.complexity import complexity
     from ..models.execution import configure_execution
 
     precision, execution = _checked_options(cfg)
     out = _eval_output(cfg)
-    if read_checkpoint(cfg.ckpt)[1].get("task") == "detection":
-        return _evaluate_detector(cfg, out, precision)
-    net, info = load_checkpoint(cfg.ckpt)
+    read = read_checkpoint(cfg.ckpt)  # once: a checkpoint can be hundreds of MB
+    if read[1].get("task") == "detection":
+        return _evaluate_detector(cfg, out, precision, read)
+    net, info = load_checkpoint(cfg.ckpt, read=read)
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
     dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size, split=cfg.split)
-    device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    device = _device(cfg)
     net = configure_execution(net.to(device).eval(), execution)
     smoothing = ((info.get("run_config") or {}).get("model") or {}).get("label_smoothing", 0.0)
     scores = _score(net, dm.loader(cfg.split), device, execution, precision, int(data_cfg["batch_size"]), smoothing)
@@ -174,7 +174,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-def _evaluate_detector(cfg: DictConfig, out: Path, precision: str) -> dict[str, Any]:
+def _device(cfg: DictConfig):
+    import torch
+
+    return torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+def _evaluate_detector(cfg: DictConfig, out: Path, precision: str, read: tuple) -> dict[str, Any]:
     """COCO AP, AP50, AP75, APs, APm, APl of a detector checkpoint on a split, at its training sizes."""
     import torch
 
@@ -185,14 +191,14 @@ def _evaluate_detector(cfg: DictConfig, out: Path, precision: str) -> dict[str, 
             f"image_size={cfg.image_size} is for classifiers: a detector resizes images to the "
             f"detection.min_size/max_size it was trained with"
         )
-    model, info = load_detector(cfg.ckpt)
+    model, info = load_detector(cfg.ckpt, read=read)
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
     data_cfg = stored_data_config(info.get("run_config") or {}, overrides)
     if cfg.batch_size:
         data_cfg["batch_size"] = int(cfg.batch_size)
     dm = build("data", OmegaConf.create(data_cfg))
     loader = dm.loader(cfg.split)
-    device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    device = _device(cfg)
     model = model.to(device).eval()
     metric, images = coco_map(), 0
     dtype = getattr(torch, EVAL_PRECISIONS[precision])

@@ -32,12 +32,11 @@ class SignalCheckpoint(pl.Callback):
         self._saving = False  # True while this callback writes the signal checkpoint
         self._previous_int = None  # the SIGINT handler before fit
         self._validating = False  # inside a validation of the fit (sanity check included)
-        self._deferred = False  # a signal came during it: stop when it ends
         self._installed = False
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self.signum = None
-        self._validating = self._deferred = self._installed = False
+        self._validating = self._installed = False
 
     def on_sanity_check_start(self, trainer, pl_module) -> None:
         self._install(trainer)  # a SIGTERM in the sanity check must not cut it short either
@@ -92,7 +91,6 @@ class SignalCheckpoint(pl.Callback):
             )
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
-
         # After a first Ctrl-C the quit-at-once handler stays for the rest of the shutdown (test, W&B).
         if self._previous_int is not None and self.signum != signal.SIGINT:
             signal.signal(signal.SIGINT, self._previous_int)
@@ -103,8 +101,7 @@ class SignalCheckpoint(pl.Callback):
         # Reading: a validation is finished before the run stops. Lightning would stop it at its next batch,
         # and a resume from there skips the rest of it: that epoch's validation never happens, so the best
         # checkpoint (and the test metrics on it) differ from an uninterrupted run's.
-        self._deferred = self._validating
-        self._raise_stop_flag(trainer, not self._validating)
+        self._raise_stop_flag(trainer, not self._validating)  # held down until the validation ends
         if signum == signal.SIGTERM:
             # Slurm's SIGTERM reaches every process of the job, W&B's service too: any W&B call from here
             # on (the step's or the validation's log) would fail the run with "Connection lost"; the other
@@ -122,8 +119,7 @@ class SignalCheckpoint(pl.Callback):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         self._validating = False
-        if self._deferred:
-            self._deferred = False
+        if self.signum is not None:  # a signal came during it (or before: the flag is up already)
             self._raise_stop_flag(trainer, True)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
@@ -174,7 +170,6 @@ class SignalsBeforeFit:
         self.signum = self.signum or signum
 
     def __exit__(self, exc_type, exc, tb) -> None:
-
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
