@@ -91,8 +91,8 @@ def test_the_detection_task_fits_validates_tests_and_checkpoints_its_graphs(tmp_
 
     import pytorch_lightning as pl
 
-    from randwire.training.detection_data import DetectionDataModule
-    from randwire.training.detection_module import DetectionModule
+    from randwire.training.detection.data import DetectionDataModule
+    from randwire.training.detection.module import DetectionModule
 
     pl.seed_everything(0, verbose=False)
     net = build_network("small", graph="ws", n=8, c=8, seed=0, k=4, p=0.75, num_classes=3, head_channels=16)

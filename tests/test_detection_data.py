@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from randwire.training.detection_data import annotation_file, check_coco, coco_dataset, collate, write_shapes_coco
+from randwire.training.detection.data import annotation_file, check_coco, coco_dataset, collate, write_shapes_coco
 from randwire.training.errors import DataError
 
 

@@ -6,7 +6,7 @@ import io
 import pytest
 import torch
 
-from randwire.training.detection_metrics import ap_table, coco_map
+from randwire.training.detection.metrics import ap_table, coco_map
 
 
 def _coco_eval(targets, predictions, size=100):

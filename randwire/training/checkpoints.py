@@ -155,11 +155,13 @@ def read_checkpoint(path: str | os.PathLike, key: str = "ckpt") -> tuple[dict[st
 
 
 # Classes a stored run config names by import path (``_target_``), under the paths they had before the code
-# moved into its three layers: a checkpoint of then builds its data module and schedule from today's paths.
+# moved into its three layers (and detection into its subpackage): a checkpoint of then builds its data module
+# and schedule from today's paths.
 MOVED = {
     "randwire.data.": "randwire.training.data.",
     "randwire.schedules.": "randwire.training.schedules.",
     "randwire.summary.": "randwire.analysis.summary.",
+    "randwire.training.detection_data.": "randwire.training.detection.data.",  # detection's own subpackage
 }
 
 
@@ -237,7 +239,7 @@ def load_detector(
     """Rebuild a detector checkpoint's Faster R-CNN: its backbone from the stored graphs (never
     re-sampled), the detector's settings from its stored config, all weights loaded. ``read``: as for
     :func:`load_checkpoint`."""
-    from .detection_module import detector_from_hparams
+    from .detection.module import detector_from_hparams
 
     ckpt, info = read or read_checkpoint(path, key)
     if info.get("task") != "detection":

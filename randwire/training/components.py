@@ -138,7 +138,7 @@ def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
 
 
 def _detection_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
-    from .detection_module import DetectionModule
+    from .detection.module import DetectionModule
 
     d = cfg.detection
     try:

@@ -184,7 +184,7 @@ def _evaluate_detector(cfg: DictConfig, out: Path, precision: str, read: tuple) 
     """COCO AP, AP50, AP75, APs, APm, APl of a detector checkpoint on a split, at its training sizes."""
     import torch
 
-    from .detection_metrics import ap_table, coco_map
+    from .detection.metrics import ap_table, coco_map
 
     if cfg.image_size is not None:
         raise ConfigError(

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 
-from ..models.errors import is_int, require
-from ..models.files import atomic_write
-from .errors import DataError
+from ...models.errors import is_int, require
+from ...models.files import atomic_write
+from ..errors import DataError
 
 SHAPES = ("square", "circle", "triangle")
 
@@ -218,7 +218,7 @@ class DetectionDataModule(pl.LightningDataModule):
         import torch
         from torch.utils.data import DataLoader
 
-        from .data_order import EpochOrder, SeededSamples
+        from ..data_order import EpochOrder, SeededSamples
 
         data, sampler = self.datasets[split], None
         if split == "train" and not ordered:

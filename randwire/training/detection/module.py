@@ -12,11 +12,11 @@ from typing import Any
 import torch
 from torchmetrics import MaxMetric
 
-from ..models.detection import detector_complexity, randwire_faster_rcnn
-from ..models.errors import BadValue, is_int, require
-from ..models.network import RandWireNet
-from .detection_metrics import AP_LABELS, coco_map
-from .module import RandWireTask
+from ...models.detection import detector_complexity, randwire_faster_rcnn
+from ...models.errors import BadValue, is_int, require
+from ...models.network import RandWireNet
+from ..module import RandWireTask
+from .metrics import AP_LABELS, coco_map
 
 
 class DetectionModule(RandWireTask):
