@@ -3,6 +3,7 @@
 python evaluate.py ckpt=outputs/randwire/<run>/checkpoints/best.ckpt
 python evaluate.py ckpt=.../best.ckpt split=val image_size=320 data.root=/datasets/imagenet
 python evaluate.py ckpt=<a detection run>/checkpoints/best.ckpt        # its COCO box AP table
+python evaluate.py ckpt=<a detection run>/checkpoints/best.ckpt save_detections=true draw=8
 """
 
 import hydra
@@ -10,7 +11,7 @@ from omegaconf import DictConfig
 
 from randwire.training import schema  # noqa: F401  (registers the config schemas before Hydra composes)
 from randwire.training.cli import report, run_app
-from randwire.training.detection.metrics import AP_LABELS
+from randwire.training.detection.metrics import ap_lines
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
@@ -22,11 +23,11 @@ def main(cfg: DictConfig) -> None:
     except ValueError as err:  # ConfigError, DataError, CheckpointError, GraphFormatError: one line each
         report(err)
     if r.get("task") == "detection":
-        print(f"{r['split']}, {r['images']} images, shorter side {r['min_size']}px: COCO box AP (%)")
-        print("  ".join(f"{name:>6}" for name in AP_LABELS.values()))
-        print(
-            "  ".join(f"{100 * r[key]:6.2f}" if r[key] >= 0 else f"{'–':>6}" for key in AP_LABELS) + f"  ->  {r['out']}"
-        )
+        print(f"{r['split']}, {r['images']} images, shorter side {r['min_size']}px: COCO box AP (%), COCOeval")
+        print("\n".join(ap_lines(r)) + f"  ->  {r['out']}")
+        for key, what in (("detections_file", "detections (COCO results format)"), ("picture", "predictions")):
+            if key in r:
+                print(f"{what}: {r[key]}")
         return
     print(
         f"{r['split']} @ {r['image_size']}px, {r['samples']} images: top-1 {100 * r['acc1']:.2f}%  "

@@ -13,7 +13,8 @@ Three layers, each importing only from the ones before it:
 The model library's public names are importable from here (``from randwire import build_network``):
 :func:`sample_graph`, :func:`build_network` (g(θ, s): sample every stage's graph from a seed and build the
 network), :func:`network_from_graphs` / :func:`network_from_spec` (rebuild from stored graphs, never
-re-sampled), :func:`complexity` (params and multiply-add FLOPs at an input size).
+re-sampled), :func:`complexity` (params and multiply-add FLOPs at an input size), :func:`detection_backbone`
+(a copy of a network as an FPN backbone for torchvision's detectors).
 """
 
 from .models.complexity import complexity
@@ -26,6 +27,7 @@ _LAZY = {
     "sample_stage_graphs": "architecture",
     "RandWireNet": "network",
     "build_network": "network",
+    "detection_backbone": "detection",
     "network_from_graphs": "network",
     "network_from_spec": "network",
 }
@@ -49,6 +51,7 @@ __all__ = [
     "StageGraph",
     "build_network",
     "complexity",
+    "detection_backbone",
     "derive_stage_seed",
     "network_from_graphs",
     "network_from_spec",

@@ -1,5 +1,6 @@
 """RandWire as a detection backbone (issue 19 part 2): Faster R-CNN + FPN on a network's stored graphs."""
 
+import pytest
 import torch
 from helpers import ROOT
 
@@ -78,7 +79,7 @@ def test_complexity_of_the_backbone_and_of_the_whole_detector():
     assert cx["input_size"] == [96, 128]
     assert cx["backbone_params"] == weight_count(body)  # frozen BN's scale and shift included, as the paper counts
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        body.eval().forward_features(torch.zeros(1, 3, 96, 128))
+        body.eval().forward_levels(torch.zeros(1, 3, 96, 128))
     assert cx["backbone_flops"] == counter.get_total_flops() // 2
     assert cx["flops"] > cx["backbone_flops"] and cx["params"] > cx["backbone_params"]
     assert model.training  # measured in eval mode, left as it was
@@ -107,7 +108,11 @@ def test_the_detection_task_fits_validates_tests_and_checkpoints_its_graphs(tmp_
     )
     frozen = {k: v.clone() for k, v in module.state_dict().items() if ".bn." in k}
     data = DetectionDataModule(
-        str(tmp_path / "shapes"), num_classes=3, batch_size=4, shapes={"train": 8, "val": 4, "size": 64}
+        str(tmp_path / "shapes"),
+        num_classes=3,
+        batch_size=4,
+        shapes={"train": 8, "val": 4, "size": 64},
+        generate_under=str(tmp_path),
     )
     trainer = pl.Trainer(
         max_epochs=2,
@@ -129,3 +134,69 @@ def test_the_detection_task_fits_validates_tests_and_checkpoints_its_graphs(tmp_
     info = torch.load(ckpt, weights_only=True)["randwire"]
     assert info["task"] == "detection" and [g["hash"] for g in info["net_spec"]["graphs"]] == hashes
     assert module.cx["backbone_flops"] > 0 and module.cx["input_size"] == [64, 64]
+
+
+def test_detection_backbone_leaves_the_network_as_it_was_and_freezes_at_2():
+    import randwire
+
+    net = build_network(
+        "regular", graph="ws", n=10, c=8, seed=0, k=4, p=0.75, num_classes=3, head_channels=16, edge_drop=0.1
+    ).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    backbone = randwire.detection_backbone(net, edge_drop=0.0)
+    assert net.head is not None and isinstance(net(torch.rand(1, 3, 64, 64)), torch.Tensor)  # still a classifier
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) and net.settings.edge_drop == 0.1
+    body = backbone.body
+    assert body.settings.edge_drop == 0.0 and all(stage.edge_drop == 0.0 for stage in body.stages)
+    assert body.head is None and all(torch.equal(v, before[k]) for k, v in body.state_dict().items())
+    frozen = {n.split(".")[0] + "." + n.split(".")[1] for n, p in body.named_parameters() if not p.requires_grad}
+    assert frozen == {"stem.0", "stages.0"}  # regular regime: conv1 and conv2 (the first random stage)
+    assert backbone.feature_info.channels() == [8, 16, 32, 64] and backbone.out_channels == 256
+    none = randwire.detection_backbone(net, trainable_bn=True, freeze_at=0)
+    assert all(p.requires_grad for p in none.body.parameters())
+    from randwire.models.errors import BadValue
+
+    with pytest.raises(BadValue, match=r"^freeze_at=6 is out of range: allowed an integer in \[0, 5\]"):
+        randwire.detection_backbone(net, freeze_at=6)
+
+
+def _masks(targets, size):
+    out = []
+    for t in targets:
+        masks = torch.zeros(len(t["boxes"]), size, size, dtype=torch.uint8)
+        for m, (x0, y0, x1, y1) in zip(masks, t["boxes"].int().tolist()):
+            m[y0:y1, x0:x1] = 1
+        out.append({**t, "masks": masks})
+    return out
+
+
+@pytest.mark.parametrize("detector", ["retinanet", "maskrcnn", "fcos"])
+def test_the_backbone_plugs_into_torchvisions_other_detectors_and_trains_a_step(detector):
+    import randwire
+
+    torch.manual_seed(0)
+    net = build_network("small", graph="ws", n=8, c=8, seed=0, k=4, p=0.75, num_classes=3, head_channels=16)
+    backbone = randwire.detection_backbone(net, out_channels=64)  # FCOS: GroupNorm(32) needs 2+ values a group
+    from torchvision.models import detection as tv
+
+    sizes = {"min_size": 64, "max_size": 64}
+    if detector == "retinanet":
+        model, targets = tv.RetinaNet(backbone, num_classes=3, **sizes), _targets(2)
+    elif detector == "fcos":
+        model, targets = tv.FCOS(backbone, num_classes=3, **sizes), _targets(2)
+    else:
+        model, targets = tv.MaskRCNN(backbone, num_classes=3, **sizes), _masks(_targets(2), 64)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in params]
+    losses = model(list(torch.rand(2, 3, 64, 64)), targets)
+    loss = sum(losses.values())
+    assert torch.isfinite(loss) and (detector != "maskrcnn" or "loss_mask" in losses)
+    loss.backward()
+    torch.optim.SGD(params, lr=0.01).step()
+    assert sum(not torch.equal(a, b) for a, b in zip(before, params)) > len(params) // 2
+    model.eval()
+    with torch.no_grad():
+        (out,) = model([torch.rand(3, 64, 64)])
+    assert {"boxes", "labels", "scores"} <= set(out)

@@ -54,15 +54,17 @@ def _edit(root, change):
     "change,message",
     [
         (
-            lambda d: d["annotations"][0].update(bbox=[50, 50, 30, 30]),
-            "annotation 1's box [50, 50, 30, 30] is not inside",
+            lambda d: d["annotations"][0].update(bbox=[70, 10, 5, 5]),
+            "annotation 1's box [70, 10, 5, 5] is outside its 64x64 image 1",
         ),
         (lambda d: d["annotations"][0].update(category_id=9), "annotation 1 has category 9, not one of [1, 2, 3]"),
         (lambda d: d.update(images=[]), "lists no images"),
         (lambda d: d["images"][1].update(file_name="gone.jpg"), "image 2's file"),
         (lambda d: d.pop("categories"), "not a COCO annotation file (KeyError: 'categories')"),
+        (lambda d: d["annotations"][0].update(bbox=[1, 1, -3, 4]), "annotation 1's box [1, 1, -3, 4] is outside"),
+        (lambda d: d["annotations"][0].update(bbox="wide"), "annotation 1's bbox 'wide' is not [x, y, width, height]"),
     ],
-    ids=["box-outside", "unknown-category", "no-images", "missing-file", "not-coco"],
+    ids=["box-outside", "unknown-category", "no-images", "missing-file", "not-coco", "negative-size", "not-a-box"],
 )
 def test_bad_annotations_are_one_line_naming_the_file_and_annotation(tmp_path, change, message):
     write_shapes_coco(tmp_path, "train", images=3, size=64, seed=0)
@@ -76,6 +78,51 @@ def test_bad_annotations_are_one_line_naming_the_file_and_annotation(tmp_path, c
 def test_images_without_annotations_are_skipped_in_training_only(tmp_path, capsys):
     write_shapes_coco(tmp_path, "train", images=3, size=64, seed=0)
     _edit(tmp_path, lambda d: d.update(annotations=[a for a in d["annotations"] if a["image_id"] != 2]))
-    assert check_coco(tmp_path, "train", train=True) == [1, 3]
-    assert "1 of 3 images have no annotations and are skipped in training" in capsys.readouterr().err
-    assert check_coco(tmp_path, "train", train=False) == [1, 2, 3] and len(coco_dataset(tmp_path, "train", True)) == 2
+    assert [i["id"] for i in check_coco(tmp_path, "train", train=True).images] == [1, 3]
+    assert "in training, 1 of 3 images have no annotations and are skipped" in capsys.readouterr().err
+    assert [i["id"] for i in check_coco(tmp_path, "train", train=False).images] == [1, 2, 3]
+    assert len(coco_dataset(tmp_path, "train", True)) == 2
+
+
+def test_a_box_a_hair_past_the_edge_is_clipped_and_one_of_zero_height_is_dropped_in_training(tmp_path, capsys):
+    write_shapes_coco(tmp_path, "train", images=2, size=64, seed=0)
+    first = {}
+
+    def quirks(d):
+        first.update(d["annotations"][0])
+        x, y, w, h = first["bbox"]
+        d["annotations"][0]["bbox"] = [x, y, 64 - x + 0.25, h]  # as COCO's float boxes past the edge
+        d["annotations"].append({**first, "id": 99, "bbox": [96.65 - 90, 8.33, 1.03, 0.0]})  # zero height
+
+    _edit(tmp_path, quirks)
+    coco = check_coco(tmp_path, "train", train=True)
+    x, y, _, h = first["bbox"]
+    assert coco.boxes[first["image_id"]][0] == [x, y, 64.0, y + h]
+    assert all(box[3] > box[1] for boxes in coco.boxes.values() for box in boxes)
+    line = capsys.readouterr().err
+    assert "1 boxes of zero width or height are dropped (annotations 99)" in line and "1 boxes past" in line
+
+
+def test_a_corrupt_image_is_one_line_naming_the_file(tmp_path):
+    write_shapes_coco(tmp_path, "train", images=2, size=64, seed=0)
+    image = tmp_path / "train" / "000002.jpg"
+    image.write_bytes(image.read_bytes()[:300])  # truncated, as a failed copy leaves it
+    dataset = coco_dataset(tmp_path, "train", train=False)
+    dataset[0]
+    with pytest.raises(DataError) as info:
+        dataset[1]
+    assert str(info.value).startswith(f"{image}: cannot be read as an image (") and "\n" not in str(info.value)
+
+
+def test_shapes_are_written_only_inside_the_projects_data_folder(tmp_path):
+    from randwire.training.detection.data import DetectionDataModule
+
+    shapes = {"train": 4, "val": 2, "size": 64}
+    inside = DetectionDataModule(str(tmp_path / "data" / "s"), 3, shapes=shapes, generate_under=str(tmp_path / "data"))
+    inside.prepare_data()
+    assert annotation_file(tmp_path / "data" / "s", "train").is_file()
+    user = tmp_path / "my_coco"
+    user.mkdir()
+    with pytest.raises(DataError, match=r"^data\.root='.*my_coco': .*instances_train\.json does not exist"):
+        DetectionDataModule(str(user), 3, shapes=shapes, generate_under=str(tmp_path / "data"))
+    assert list(user.iterdir()) == []

@@ -46,7 +46,7 @@ def _assert_fast_matches_reference(regime, node_op, channels_last, switches):
     ref.eval(), fast.eval()
     with torch.no_grad():
         torch.testing.assert_close(fast(x), ref(x), rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(fast.forward_features(x)[-1], ref.forward_features(x)[-1], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(fast.forward_levels(x)[-1], ref.forward_levels(x)[-1], rtol=1e-10, atol=1e-12)
     ref.train(), fast.train()
     torch.manual_seed(0)  # same dropout mask (regular regime) in both
     F.cross_entropy(ref(x), y).backward()

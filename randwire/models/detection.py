@@ -3,8 +3,9 @@ graphs, an FPN on them, and torchvision's Faster R-CNN as ``fasterrcnn_resnet50_
 anchors, RPN and RoI heads). torch + torchvision only, like the rest of the model library.
 
 The detection convention of the paper's time (Detectron): the backbone's BatchNorm frozen (its ImageNet
-statistics and affine parameters become constants) and conv1 not trained; ``trainable_bn=True`` keeps
-BatchNorm training instead (SyncBN on several GPUs: Lightning's ``trainer.sync_batchnorm``).
+statistics and affine parameters become constants) and conv1, conv2 not trained (FREEZE_AT=2);
+``trainable_bn=True`` keeps BatchNorm training instead (SyncBN on several GPUs: Lightning's
+``trainer.sync_batchnorm``). :func:`detection_backbone` is the backbone alone, for any torchvision detector.
 """
 
 from __future__ import annotations
@@ -42,21 +43,61 @@ def freeze_batchnorm(module: nn.Module) -> nn.Module:
 class RandWireBackbone(nn.Module):
     """A RandWire network without its classifier head, giving FPN levels: ``body`` keeps the network's
     stored graphs and weights (``body.graphs``, ``body.spec()``), ``fpn`` turns conv2..conv5 into
-    ``out_channels``-wide maps "0".."3" plus "pool" (the extra level torchvision's anchors expect)."""
+    ``out_channels``-wide maps "0".."3" plus "pool" (the extra level torchvision's anchors expect).
+    Any torchvision detector that takes a backbone with ``out_channels`` takes it (Faster/Mask R-CNN,
+    RetinaNet, FCOS). Build it with :func:`detection_backbone`, which leaves the given network as it was."""
 
-    def __init__(self, net: RandWireNet, trainable_bn: bool = False, out_channels: int = FPN_CHANNELS) -> None:
+    def __init__(self, body: RandWireNet, out_channels: int = FPN_CHANNELS) -> None:
         super().__init__()
-        net.head = None  # the classifier is not part of a detector (and would leave unused parameters in DDP)
-        self.body = net if trainable_bn else freeze_batchnorm(net)
-        for p in self.body.stem[0].parameters():  # conv1 is not trained (Detectron's FREEZE_AT)
-            p.requires_grad_(False)
-        self.info = net.feature_info()
-        self.fpn = FeaturePyramidNetwork([i["num_chs"] for i in self.info], out_channels, LastLevelMaxPool())
+        self.body = body
+        self.fpn = FeaturePyramidNetwork(body.feature_info.channels(), out_channels, LastLevelMaxPool())
         self.out_channels = out_channels
 
+    @property
+    def feature_info(self):
+        return self.body.feature_info
+
     def forward(self, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        levels = self.body.forward_features(images)
+        levels = self.body.forward_levels(images)
         return self.fpn(OrderedDict((str(i), level) for i, level in enumerate(levels)))
+
+
+def detection_backbone(
+    net: RandWireNet,
+    trainable_bn: bool = False,
+    freeze_at: int = 2,
+    out_channels: int = FPN_CHANNELS,
+    edge_drop: float | None = None,
+) -> RandWireBackbone:
+    """A copy of ``net`` as an FPN backbone (:class:`RandWireBackbone`); ``net`` itself is not changed.
+
+    Detectron's fine-tuning convention: BatchNorm frozen (``trainable_bn=False``: statistics and affine
+    become constants) and the first ``freeze_at`` levels of Table 1 not trained (Detectron's FREEZE_AT=2:
+    conv1 and conv2; in the regular regime conv2 is the first random stage, in the small one the stem's
+    second conv; 0 trains everything). ``edge_drop``: the stages' edge removal while the detector trains
+    (None keeps the network's own; the presets' reading: 0, see conf/task/detection.yaml)."""
+    import copy
+
+    from .errors import is_int, is_number, require
+    from .network import without_head
+
+    levels = len(net.feature_info) + 1  # conv1 and the levels after it
+    require(is_int(freeze_at) and 0 <= freeze_at <= levels, "freeze_at", freeze_at, f"an integer in [0, {levels}]")
+    require(
+        edge_drop is None or (is_number(edge_drop) and 0 <= edge_drop <= 1), "edge_drop", edge_drop, "in [0, 1] or null"
+    )
+    body = without_head(copy.deepcopy(net))
+    if not trainable_bn:
+        freeze_batchnorm(body)
+    frozen = ["stem.0"][: min(freeze_at, 1)] + body.feature_info.module_name()[: max(freeze_at - 1, 0)]
+    for name in frozen:
+        for p in body.get_submodule(name).parameters():
+            p.requires_grad_(False)
+    if edge_drop is not None:
+        body.settings = body.settings.replace(edge_drop=float(edge_drop))
+        for stage in body.stages:
+            stage.edge_drop = float(edge_drop)
+    return RandWireBackbone(body, out_channels)
 
 
 def randwire_faster_rcnn(
@@ -65,13 +106,16 @@ def randwire_faster_rcnn(
     min_size: int = 800,
     max_size: int = 1333,
     trainable_bn: bool = False,
+    freeze_at: int = 2,
+    edge_drop: float | None = None,
     image_mean: tuple[float, ...] = IMAGENET_MEAN,
     image_std: tuple[float, ...] = IMAGENET_STD,
     fpn_channels: int = FPN_CHANNELS,
     box_head_dim: int = 1024,
     **faster_rcnn: object,
 ) -> FasterRCNN:
-    """Faster R-CNN with FPN on ``net`` (its graphs and weights as they are). ``num_classes`` counts the
+    """Faster R-CNN with FPN on a copy of ``net`` (its graphs and weights as they are; ``trainable_bn``,
+    ``freeze_at``, ``edge_drop``: :func:`detection_backbone`). ``num_classes`` counts the
     object classes; torchvision's background class is added here. Images are resized so the shorter side is
     ``min_size`` and the longer at most ``max_size`` (COCO: 800 / 1333) and normalised as the backbone was
     trained (ImageNet's mean/std by default). ``fpn_channels`` (256) and ``box_head_dim`` (the RoI head's
@@ -79,7 +123,7 @@ def randwire_faster_rcnn(
     FasterRCNN options (``rpn_post_nms_top_n_train``, ``box_batch_size_per_image``, ...)."""
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 
-    backbone = RandWireBackbone(net, trainable_bn=trainable_bn, out_channels=fpn_channels)
+    backbone = detection_backbone(net, trainable_bn, freeze_at, fpn_channels, edge_drop)
     resolution = 7  # torchvision's RoIAlign output (MultiScaleRoIAlign, 7x7)
     return FasterRCNN(
         backbone,

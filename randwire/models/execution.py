@@ -244,6 +244,10 @@ class FastNetPlan:
         """conv2..conv5 (RandWireNet.feature_info), post-ReLU, by the very steps of the classifier's forward."""
         return self._run(net, x, keep=True)
 
+    def last_level(self, net: RandWireNet, x: torch.Tensor) -> torch.Tensor:
+        """conv5 alone, post-ReLU (the others freed as the forward goes)."""
+        return self._run(net, x, keep=False)[-1]
+
     def _run(self, net: RandWireNet, x: torch.Tensor, keep: bool) -> list[torch.Tensor]:
         """Stem and stages; every level's output kept (``keep``) or only the last (so the others can be freed)."""
         for i, m in enumerate(net.stem):

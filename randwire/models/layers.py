@@ -88,9 +88,13 @@ class Head(nn.Module):
         self.fc = nn.Linear(width, num_classes)
         self.fold_bn = False
 
-    def features(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
+    def map(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
+        """The unpooled map the classifier pools (ReLU → 1×1 conv → BN → ReLU)."""
         x = x if relu_done else torch.relu(x)
-        return torch.relu(conv_bn(x, self.conv, self.bn, self.fold_bn)).mean((2, 3))
+        return torch.relu(conv_bn(x, self.conv, self.bn, self.fold_bn))
+
+    def features(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
+        return self.map(x, relu_done).mean((2, 3))
 
     def forward(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
         return self.fc(self.dropout(self.features(x, relu_done)))

@@ -205,11 +205,13 @@ class RandWireNet(nn.Module):
         """The settings as plain data: what checkpoints store and code reads (``net.config["c"]``)."""
         return self.settings.to_dict()
 
-    def feature_info(self) -> list[dict[str, Any]]:
-        """The levels :meth:`forward_features` returns, in timm's convention (``num_chs``, ``reduction``,
-        ``module``): Table 1's conv2..conv5, at reductions 4, 8, 16, 32 in the small and regular regimes
-        (lowres: 1, 2, 4, 8). Small/lowres: conv2 is the stem's second conv, conv3..conv5 the random stages;
-        regular: conv2..conv5 are the four random stages."""
+    @property
+    def feature_info(self) -> FeatureInfo:
+        """The levels :meth:`forward_levels` returns, in timm's convention (``num_chs``, ``reduction``,
+        ``module``; ``.channels()``, ``.reduction()``, ``.module_name()``): Table 1's conv2..conv5, at
+        reductions 4, 8, 16, 32 in the small and regular regimes (lowres: 1, 2, 4, 8). Small/lowres: conv2 is
+        the stem's second conv, conv3..conv5 the random stages; regular: conv2..conv5 are the four random
+        stages. Still callable (``net.feature_info()``), as before it was an attribute."""
         stride = 1 if self.settings.regime == "lowres" else 2
         info, reduction = [], stride  # conv1
         if self.settings.regime != "regular":
@@ -218,10 +220,10 @@ class RandWireNet(nn.Module):
         for i, stage in enumerate(self.stages):
             reduction *= 2  # every random stage's input-fed nodes have stride 2 (§3.3)
             info.append({"num_chs": stage.c_out, "reduction": reduction, "module": f"stages.{i}"})
-        return info
+        return FeatureInfo(info)
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """conv2..conv5's outputs (:meth:`feature_info`), after the ReLU that every reader of them applies, as
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """conv2..conv5's outputs (:attr:`feature_info`), after the ReLU that every reader of them applies, as
         the classifier computes them on the way to its head (in either execution)."""
         if self.plan is not None:
             return self.plan.levels(self, x)
@@ -234,7 +236,20 @@ class RandWireNet(nn.Module):
             levels.append(torch.relu(x))
         return levels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's ``forward_features``: the unpooled map the classifier pools (the head's 1×1 conv, BN, ReLU on
+        conv5); without a head (``features_only``), conv5 itself."""
+        last = self.plan.last_level(self, x) if self.plan is not None else self.forward_levels(x)[-1]
+        return last if self.head is None else self.head.map(last, relu_done=True)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """timm's ``forward_head``: pool :meth:`forward_features`'s map, then dropout and the classifier."""
+        pooled = features.mean((2, 3))
+        return pooled if pre_logits else self.head.fc(self.head.dropout(pooled))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        if self.head is None:  # features_only (timm): the feature maps, conv2..conv5
+            return self.forward_levels(x)
         if self.plan is not None:
             return self.plan(self, x)
         x = self.stem(x)
@@ -280,16 +295,55 @@ def network_from_spec(spec: dict[str, Any], source: str = "network spec") -> Ran
 
 
 def build_network(
-    regime: str, *, graph: str, n: int, c: int, seed: int, dropout: float | None = None, **settings: Any
+    regime: str,
+    *,
+    graph: str,
+    n: int,
+    c: int,
+    seed: int,
+    dropout: float | None = None,
+    features_only: bool = False,
+    **settings: Any,
 ) -> RandWireNet:
     """g(θ, s): sample each stage's graph from ``seed`` and build the network, weights seeded by ``seed``.
     ``settings``: the rest of :class:`NetworkSpec`, then the generator's own parameters (``k``, ``p``, ``m``).
 
-    ``dropout`` defaults to the paper's: 0.2 in the regular regime, 0 otherwise.
+    ``dropout`` defaults to the paper's: 0.2 in the regular regime, 0 otherwise. ``features_only`` (timm's):
+    no classifier head; ``net(x)`` returns conv2..conv5's maps, described by ``net.feature_info``. The same
+    seed gives the same graphs and the same weights as the classifier's, head aside.
     """
     fields = {f.name for f in dataclasses.fields(NetworkSpec)}
     graph_params = {k: v for k, v in settings.items() if k not in fields}
     dropout = (0.2 if regime == "regular" else 0.0) if dropout is None else dropout
     spec = NetworkSpec(regime, c, dropout=dropout, **{k: v for k, v in settings.items() if k in fields})
     graphs = sample_stage_graphs(regime, graph, n, seed, **graph_params)
-    return _with_init_seed(seed, lambda: RandWireNet(spec, graphs))
+    net = _with_init_seed(seed, lambda: RandWireNet(spec, graphs))
+    return without_head(net) if features_only else net
+
+
+def without_head(net: RandWireNet) -> RandWireNet:
+    """``net`` without its classifier head, in place (timm's ``features_only``): ``net(x)`` then returns its
+    feature maps. The head would otherwise leave parameters without gradients in DDP."""
+    net.head = None
+    return net
+
+
+class FeatureInfo(list):
+    """timm's feature description: a list of ``{"num_chs", "reduction", "module"}`` with its helpers
+    (``channels()``, ``reduction()``, ``module_name()``, each of every level or of level ``idx``). Calling
+    it returns itself, so code written for ``net.feature_info()`` keeps working."""
+
+    def __call__(self) -> FeatureInfo:
+        return self
+
+    def _get(self, key: str, idx: int | None):
+        return [level[key] for level in self] if idx is None else self[idx][key]
+
+    def channels(self, idx: int | None = None):
+        return self._get("num_chs", idx)
+
+    def reduction(self, idx: int | None = None):
+        return self._get("reduction", idx)
+
+    def module_name(self, idx: int | None = None):
+        return self._get("module", idx)

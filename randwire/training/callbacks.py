@@ -116,7 +116,7 @@ class EpochLine(pl.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:  # a resume mid-epoch starts no epoch
         self._start, self._train_time, self._images = time.time(), 0.0, 0
-        self._batch_start = time.time()
+        self._batch_start, self._first_step = time.time(), trainer.global_step
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._flush()
@@ -135,7 +135,8 @@ class EpochLine(pl.Callback):
         m = trainer.callback_metrics
         epoch, total = trainer.current_epoch + 1, trainer.max_epochs or 0
         took = time.time() - self._start
-        parts = [f"epoch {epoch}/{total}"]
+        by_steps = trainer.max_steps is not None and trainer.max_steps > 0  # max_steps ends the run, not epochs
+        parts = [f"epoch {epoch}" + (f"  step {trainer.global_step}/{trainer.max_steps}" if by_steps else f"/{total}")]
         for key, name, scale, fmt in (
             ("train/loss_epoch", "train/loss", 1, ".4f"),
             ("val/loss", "val/loss", 1, ".4f"),
@@ -149,8 +150,13 @@ class EpochLine(pl.Callback):
             parts.append(f"lr {trainer.optimizers[0].param_groups[0]['lr']:.4g}")
         if self._images:  # none where a resume came back after the epoch's last batch (to finish validation)
             parts.append(f"{self._images / max(self._train_time, 1e-9):.0f} img/s")
-        left = max(0, total - epoch) * took
-        parts.append(f"ETA {int(left // 60)}m{int(left % 60):02d}s")
+        if by_steps:
+            done = max(1, trainer.global_step - self._first_step)
+            left = max(0, trainer.max_steps - trainer.global_step) * took / done
+        else:
+            left = max(0, total - epoch) * took
+        hours, minutes = divmod(int(left // 60), 60)
+        parts.append(f"ETA {f'{hours}h' if hours else ''}{minutes}m{int(left % 60):02d}s")
         self._line = "  ".join(parts)
 
     def on_fit_end(self, trainer, pl_module) -> None:

@@ -30,7 +30,7 @@ MID_EPOCH_KEY = "randwire_signal_checkpoint"  # set in a checkpoint written on a
 BOOKKEEPING = ("resume", "ckpt_path", "tags", "extras.", "paths.", "trainer.default_root_dir", "logger.", "callbacks.")
 
 
-RESUME_MAY_CHANGE = ("trainer.max_epochs", "data.num_workers", *BOOKKEEPING)
+RESUME_MAY_CHANGE = ("trainer.max_epochs", "trainer.max_steps", "data.num_workers", *BOOKKEEPING)
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -75,7 +75,7 @@ def _check_same_run(
 
 def finished_metrics(run_dir: Path, config_dict: dict[str, Any]) -> dict[str, Any] | None:
     """The metrics of this folder's run if it finished (status ok) with this same config (bookkeeping
-    aside; a longer ``trainer.max_epochs`` is not the same: that run resumes and trains on)."""
+    aside; a longer ``trainer.max_epochs`` or ``max_steps`` is not the same: that run resumes and trains on)."""
     import yaml
 
     try:

@@ -19,12 +19,23 @@ def build_net(cfg: DictConfig):
     from ..models.execution import configure_execution
     from ..models.network import network_from_graphs
 
-    backbone = (cfg.get("backbone") or {}).get("ckpt") if cfg.get("detection") is not None else None
+    detection = cfg.get("detection") is not None
+    backbone = (cfg.get("backbone") or {}).get("ckpt") if detection else None
     if backbone:  # its stored graphs and weights, never re-sampled
         from .checkpoints import load_checkpoint  # the checks of ckpt_path: weights_only, foreign or corrupt
 
         net = load_checkpoint(str(backbone), key="backbone.ckpt")[0]
+        _check_backbone_channels(net, cfg, str(backbone))
         return configure_execution(net, dict(cfg.get("execution") or {}))
+    if detection and not cfg.detection.get("trainable_bn", False):
+        print(
+            "warning: no backbone.ckpt: the backbone starts from random weights and its BatchNorm is frozen at "
+            "its initial identity (scale 1, shift 0, mean 0, variance 1), as Detectron freezes a pretrained "
+            "one; give backbone.ckpt=<a classification run's best.ckpt>, or detection.trainable_bn=true to "
+            "train from scratch",
+            file=sys.stderr,
+            flush=True,
+        )
     g, r = cfg.graph, cfg.regime
     spec = network_spec(cfg)
     if cfg.get("detection") is not None and spec.c == "auto":
@@ -57,6 +68,18 @@ def build_net(cfg: DictConfig):
         )
     net = network_from_graphs(graphs=graphs, init_seed=cfg.seed, **spec.to_dict())
     return configure_execution(net, dict(cfg.get("execution") or {}))
+
+
+def _check_backbone_channels(net, cfg: DictConfig, path: str) -> None:
+    """A backbone trained on other images than the detector reads (1-channel digits vs RGB): one line."""
+    from .errors import CheckpointError
+
+    have, want = net.config["in_channels"], cfg.data.get("in_channels", 3)
+    if have != want:
+        raise CheckpointError(
+            f"backbone.ckpt={path!r}: its network takes {have}-channel images, but data={cfg.data.get('name')} "
+            f"gives {want}-channel ones (data.in_channels={want}): use a backbone trained on {want}-channel images"
+        )
 
 
 def adopt_backbone_config(cfg: DictConfig) -> None:
@@ -150,9 +173,14 @@ def _detection_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
             min_size=d.get("min_size", 800),
             max_size=d.get("max_size", 1333),
             trainable_bn=d.get("trainable_bn", False),
+            freeze_at=d.get("freeze_at", 2),
+            backbone_edge_drop=d.get("backbone_edge_drop"),
+            bias_lr_factor=d.get("bias_lr_factor", 1.0),
+            bias_weight_decay=d.get("bias_weight_decay"),
             fpn_channels=d.get("fpn_channels", 256),
             box_head_dim=d.get("box_head_dim", 1024),
-            detector=OmegaConf.to_container(d.get("detector") or {}),
+            # an empty DictConfig is falsy: `or {}` would hand to_container a plain dict
+            detector={} if d.get("detector") is None else OmegaConf.to_container(d.detector, resolve=True),
             lr_reference_batch=d.get("lr_reference_batch", 16),
             batch_size=cfg.data.batch_size,
             execution=OmegaConf.to_container(cfg.get("execution") or {}),

@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..models.errors import ConfigError, is_int, require, require_choice
+from ..models.errors import ConfigError, is_int, is_number, require, require_choice
 from ..models.files import atomic_write
 from .checkpoints import load_checkpoint, load_detector, map_strings, read_checkpoint
 from .config import build, check_execution_cfg
@@ -106,6 +106,16 @@ def _checked_options(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     require(size_ok, "image_size", cfg.image_size, "an integer >= 8 (pixels)")
     batch_ok = cfg.batch_size is None or (is_int(cfg.batch_size) and cfg.batch_size >= 1)
     require(batch_ok, "batch_size", cfg.batch_size, "an integer >= 1")
+    draw = cfg.get("draw") or 0
+    require(is_int(draw) and draw >= 0, "draw", draw, "an integer >= 0 (images in the picture of predictions)")
+    score = cfg.get("draw_score", 0.5)
+    require(is_number(score) and 0 <= score <= 1, "draw_score", score, "a score in [0, 1]")
+    require(
+        isinstance(cfg.get("save_detections", False), bool),
+        "save_detections",
+        cfg.get("save_detections"),
+        "true or false",
+    )
     precision = str(cfg.get("precision", "32-true"))
     require_choice("precision", precision, EVAL_PRECISIONS)
     execution = OmegaConf.to_container(cfg.execution) if cfg.get("execution") else {}
@@ -151,6 +161,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     read = read_checkpoint(cfg.ckpt)  # once: a checkpoint can be hundreds of MB
     if read[1].get("task") == "detection":
         return _evaluate_detector(cfg, out, precision, read)
+    for key in ("draw", "save_detections"):
+        if cfg.get(key):
+            raise ConfigError(f"{key}={cfg.get(key)} is for detector checkpoints: {cfg.ckpt} is a classifier's")
     net, info = load_checkpoint(cfg.ckpt, read=read)
     overrides = OmegaConf.to_container(cfg.data) if cfg.get("data") else {}
     dm, data_cfg = checkpoint_data(cfg.ckpt, info, overrides, cfg.image_size, cfg.batch_size, split=cfg.split)
@@ -181,10 +194,12 @@ def _device(cfg: DictConfig):
 
 
 def _evaluate_detector(cfg: DictConfig, out: Path, precision: str, read: tuple) -> dict[str, Any]:
-    """COCO AP, AP50, AP75, APs, APm, APl of a detector checkpoint on a split, at its training sizes."""
+    """COCO AP, AP50, AP75, APs, APm, APl of a detector checkpoint on a split, at its training sizes, by
+    COCOeval on the split's annotation file; ``save_detections``: the detections in COCO's results format
+    beside ``out``; ``draw``: a picture of the first images' predictions."""
     import torch
 
-    from .detection.metrics import ap_table, coco_map
+    from .detection.metrics import CocoAP, ap_table, results_json
 
     if cfg.image_size is not None:
         raise ConfigError(
@@ -200,28 +215,48 @@ def _evaluate_detector(cfg: DictConfig, out: Path, precision: str, read: tuple) 
     loader = dm.loader(cfg.split)
     device = _device(cfg)
     model = model.to(device).eval()
-    metric, images = coco_map(), 0
+    metric = CocoAP(dm.annotation_path(cfg.split))
     dtype = getattr(torch, EVAL_PRECISIONS[precision])
     with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=precision != "32-true"):
-        for batch, targets in loader:
+        for batch, targets in _progress(loader, f"{cfg.split}: detecting"):
             predictions = model([image.to(device) for image in batch])
-            metric.update(
-                [{k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in p.items()} for p in predictions],
-                targets,
-            )
-            images += len(batch)
+            metric.update([{k: v.float() for k, v in p.items()} for p in predictions], targets)
+    image_ids, rows = metric.detections()
     body = model.backbone.body
     result = {
         "ckpt": str(cfg.ckpt),
         "task": "detection",
         "split": cfg.split,
-        "images": images,
+        "images": len(image_ids),
         **ap_table(metric.compute()),
+        "detections": len(rows),
+        "annotations": str(dm.annotation_path(cfg.split)),
         "precision": precision,
         "graph_hashes": [g.hash for g in body.graphs],
         "min_size": model.transform.min_size[0],
         "max_size": model.transform.max_size,
     }
+    if cfg.get("save_detections"):
+        path = out.with_name(f"detections_{cfg.split}.json")
+        result["detections_file"] = str(atomic_write(path, json.dumps(results_json(rows)) + "\n"))
+    if cfg.get("draw"):
+        from .detection.pictures import predict_and_draw
+
+        picture = out.with_name(f"predictions_{cfg.split}.png")
+        title = f"{Path(cfg.ckpt).name}, {cfg.split} split: AP {100 * result['map']:.1f}"
+        predict_and_draw(model, dm.datasets[cfg.split], int(cfg.draw), picture, float(cfg.draw_score), title, device)
+        result["picture"] = str(picture)
     atomic_write(out, json.dumps(result, indent=1) + "\n")
     result["out"] = str(out)
     return result
+
+
+def _progress(loader, what: str):
+    """``loader`` with a progress bar on a terminal (a COCO split takes minutes); plain in a log."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return loader
+    from rich.progress import track
+
+    return track(loader, description=what, transient=True)

@@ -83,10 +83,12 @@ def wandb_logger(
     tags: Sequence[str] = (),
     log_graphs: bool = True,
     log_checkpoints: bool = False,
+    log_predictions: bool = True,
     group: str | None = None,
 ):
     """A Lightning ``WandbLogger`` that reattaches to the run folder's W&B run on resume
-    (``wandb_id.txt``); ``log_graphs`` / ``log_checkpoints`` are read by the run at its end."""
+    (``wandb_id.txt``); ``log_graphs`` / ``log_checkpoints`` / ``log_predictions`` (a detector's picture of
+    test predictions) are read by the run at its end."""
     from pytorch_lightning.loggers import WandbLogger
 
     mode = wandb_mode(mode, announce=True)
@@ -107,12 +109,19 @@ def wandb_logger(
         log_model=False,
         resume="allow" if run_id else None,
     )
-    logger.randwire_options = {"log_graphs": bool(log_graphs), "log_checkpoints": bool(log_checkpoints)}
+    logger.randwire_options = {
+        "log_graphs": bool(log_graphs),
+        "log_checkpoints": bool(log_checkpoints),
+        "log_predictions": bool(log_predictions),
+    }
     return logger
 
 
-def log_run_artifacts(loggers: Sequence[Any], run_dir: Path, num_stages: int) -> None:
-    """Stage pictures as media; stage graphs and (optionally) checkpoints as W&B artifacts."""
+def log_run_artifacts(
+    loggers: Sequence[Any], run_dir: Path, num_stages: int, pictures: dict[str, str] | None = None
+) -> None:
+    """Stage pictures as media; stage graphs and (optionally) checkpoints as W&B artifacts; ``pictures``
+    (``{"test/predictions": path}``, a detector's) as media where ``log_predictions``."""
     for logger in loggers:
         options = getattr(logger, "randwire_options", None)
         if options is None:
@@ -120,6 +129,8 @@ def log_run_artifacts(loggers: Sequence[Any], run_dir: Path, num_stages: int) ->
         import wandb
 
         run = logger.experiment
+        if pictures and options.get("log_predictions", True):
+            run.log({key: wandb.Image(path) for key, path in pictures.items()})
         if options["log_graphs"]:
             run.log(
                 {f"graphs/stage{i}": wandb.Image(str(run_dir / "graphs" / f"stage{i}.png")) for i in range(num_stages)}

@@ -71,6 +71,17 @@ class RandWireTask(pl.LightningModule):
             **({"task": self.task} if self.task != "classification" else {}),
         }
 
+    def test_lines(self, results: dict[str, Any], title: str) -> list[str]:
+        """The final test result as the console shows it: percentages, as the epoch lines."""
+        return [
+            f"{title} top-1 {100 * results['test/acc1']:.2f}%  top-5 {100 * results['test/acc5']:.2f}%  "
+            f"loss {results['test/loss']:.4f}"
+        ]
+
+    def pictures(self, run_dir, datamodule) -> dict[str, str]:
+        """Pictures a task draws at the end of its run (key → PNG path, for W&B too); none by default."""
+        return {}
+
     # -- optimisation ---------------------------------------------------------------------------------
     def global_batch_size(self) -> int:
         batch = int(self.hparams.batch_size)
@@ -79,6 +90,11 @@ class RandWireTask(pl.LightningModule):
             return batch
         return batch * trainer.world_size * trainer.accumulate_grad_batches
 
+    def parameter_groups(self, lr: float | None) -> list:
+        """What the optimizer trains: every parameter that requires a gradient (a task may return groups with
+        their own lr and weight decay instead; ``lr``: the run's scaled lr)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
     def configure_optimizers(self):
         kwargs: dict[str, Any] = {}
         reference = self.hparams.lr_reference_batch
@@ -86,7 +102,7 @@ class RandWireTask(pl.LightningModule):
         if reference and base_lr is not None:
             # §5: lr 0.1 per 256 images, scaled linearly with the actual global batch.
             kwargs["lr"] = base_lr * self.global_batch_size() / reference
-        opt = self.make_optimizer(params=[p for p in self.parameters() if p.requires_grad], **kwargs)
+        opt = self.make_optimizer(params=self.parameter_groups(kwargs.get("lr", base_lr)), **kwargs)
         if self.make_scheduler is None:
             return opt
         total = max(1, int(self.trainer.estimated_stepping_batches))

@@ -37,6 +37,7 @@ from .loggers import finish_wandb, log_run_artifacts, wandb_record
 from .provenance import provenance
 from .records import METRICS_FILE, group_name, group_overrides, write_failure
 from .resources import apply_cpu_share
+from .schedules import steps_for_global_batch
 
 
 def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -161,22 +162,30 @@ def _build(run: Run) -> None:
         *([] if sys.stdout.isatty() else [EpochLine()]),
     ]
     callbacks = [*user_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(run.loggers)), *run.built_in]
-    run.trainer = build(
-        "trainer",
-        cfg.trainer,
-        callbacks=callbacks,
-        logger=run.loggers or False,
-        plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
-        enable_model_summary=any(isinstance(c, ModelSummary) for c in callbacks),
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-    )
+
+    def make_trainer(**steps: int):
+        return build(
+            "trainer",
+            cfg.trainer,
+            callbacks=list(callbacks),  # a copy each: a Trainer appends its defaults to the list it is given
+            logger=run.loggers or False,
+            plugins=[AtomicCheckpointIO()],
+            enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
+            enable_model_summary=any(isinstance(c, ModelSummary) for c in callbacks),
+            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+            **steps,
+        )
+
+    run.trainer = make_trainer()
+    steps = steps_for_global_batch(cfg, run.trainer)  # known once the trainer knows its world size
+    if steps is not None:
+        run.trainer = make_trainer(max_steps=steps)
     leave_requeue_to_submitit(run.trainer)
     cpu = apply_cpu_share(cfg)  # after the data and trainer values were checked
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    run.net = build_net(cfg)
-    run.module = build_module(cfg, run.net, run.config)
+    run.module = build_module(cfg, build_net(cfg), run.config)
+    run.net = run.module.net  # the network trained (a detector trains a copy of the one built)
     run.ckpt_path = start_checkpoint(cfg, run.net, run.dir, run.config)
     run.origin = {**provenance(run.trainer), "cpu_threads": cpu}
 
@@ -235,7 +244,10 @@ def _fit_guarded(run: Run, script: str | os.PathLike | None) -> dict[str, Any]:
         with child_ranks_run_this_job(script and Path(script).resolve(), str(run.dir.resolve())):
             return _fit_and_test(run)
     except DataError as err:  # from a DataLoader worker it arrives with the worker's traceback inside
-        raise DataError(_own_line(err)) from None
+        line = _own_line(err)
+        if rank0:  # the attempt is closed and the job listed as failed, with its reason
+            write_failure(run.dir, run.cfg, line, **run.progress())
+        raise DataError(line) from None
     except TrainingDiverged as err:
         if rank0:
             write_failure(run.dir, run.cfg, str(err), status="diverged", **run.progress())
@@ -289,7 +301,10 @@ def _fit_and_test(run: Run) -> dict[str, Any]:
     best_val = _best_val(trainer, module.val_metric)
     peak_mb, peak_kind = run.callback(StepMemory).result()
     test_ckpt, why = _test_checkpoint(run)
-    results = trainer.test(module, datamodule=run.datamodule, ckpt_path=test_ckpt, verbose=trainer.is_global_zero)[0]
+    results = trainer.test(module, datamodule=run.datamodule, ckpt_path=test_ckpt, verbose=False)[0]
+    if trainer.is_global_zero:
+        print("\n".join(module.test_lines(results, f"test ({test_ckpt or 'final weights'}):")), flush=True)
+    pictures = module.pictures(run.dir, run.datamodule) if trainer.is_global_zero else {}
     metrics = {
         "status": "ok",
         **({"task": module.task} if module.task != "classification" else {}),
@@ -298,6 +313,7 @@ def _fit_and_test(run: Run) -> dict[str, Any]:
         "params": module.cx["params"],
         "flops": module.cx["flops"],
         **{k: module.cx[k] for k in DETECTOR_CX if k in module.cx},
+        **({"pictures": {k: str(Path(v).relative_to(run.dir)) for k, v in pictures.items()}} if pictures else {}),
         "image_size": cfg.data.get("image_size"),
         "c": net.config["c"],
         "node_op": net.config["node_op"],
@@ -322,7 +338,7 @@ def _fit_and_test(run: Run) -> dict[str, Any]:
     if trainer.is_global_zero:
         metrics.update(end_attempt(run.dir, "ok"))
         atomic_write(run.dir / METRICS_FILE, json.dumps(metrics, indent=1) + "\n")
-        log_run_artifacts(run.loggers, run.dir, len(net.graphs))
+        log_run_artifacts(run.loggers, run.dir, len(net.graphs), pictures)
     return metrics
 
 

@@ -109,3 +109,26 @@ def scheduler_context(make_scheduler: Any, **context: Any) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return {k: v for k, v in context.items() if k in names}
+
+
+def steps_for_global_batch(cfg: Any, trainer: Any) -> int | None:
+    """``trainer.max_steps`` in steps of this run's global batch, where the config gives it in steps of
+    another (``detection.steps_reference_batch``: the 1x schedule's 90k steps are of 16 images): scaled so
+    the run sees as many images, its lr milestones (fractions of the steps) with it; one line says so.
+    None where nothing is to scale (no max_steps, no reference, or the reference is the global batch)."""
+    reference = (cfg.get("detection") or {}).get("steps_reference_batch")
+    steps = cfg.trainer.get("max_steps")
+    if reference is None or steps is None or steps < 0:
+        return None
+    require(is_int(reference) and reference >= 1, "detection.steps_reference_batch", reference, "an integer >= 1")
+    batch = int(cfg.data.batch_size) * trainer.world_size * trainer.accumulate_grad_batches
+    scaled = max(1, int(round(steps * reference / batch)))
+    if batch != reference:
+        print(
+            f"trainer.max_steps={steps} counts steps of {reference} images (detection.steps_reference_batch); "
+            f"this run's global batch is {batch} images (data.batch_size={cfg.data.batch_size} x "
+            f"{trainer.world_size} processes x {trainer.accumulate_grad_batches} accumulated): {scaled} steps, "
+            f"the same {steps * reference:,} images, the lr schedule's steps scaled with them",
+            flush=True,
+        )
+    return scaled if scaled != steps else None

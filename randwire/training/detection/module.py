@@ -13,10 +13,12 @@ import torch
 from torchmetrics import MaxMetric
 
 from ...models.detection import detector_complexity, randwire_faster_rcnn
-from ...models.errors import BadValue, is_int, require
+from ...models.errors import BadValue, is_int, is_number, require
 from ...models.network import RandWireNet
 from ..module import RandWireTask
-from .metrics import AP_LABELS, coco_map
+from .metrics import AP_LABELS, CocoAP
+
+PICTURE_IMAGES = 8  # test images in the picture of predictions a run leaves
 
 
 class DetectionModule(RandWireTask):
@@ -33,6 +35,10 @@ class DetectionModule(RandWireTask):
         min_size: int = 800,
         max_size: int = 1333,
         trainable_bn: bool = False,
+        freeze_at: int = 2,
+        backbone_edge_drop: float | None = None,
+        bias_lr_factor: float = 1.0,
+        bias_weight_decay: float | None = None,
         fpn_channels: int = 256,
         box_head_dim: int = 1024,
         detector: dict[str, Any] | None = None,
@@ -49,12 +55,19 @@ class DetectionModule(RandWireTask):
         require(is_int(max_size) and max_size >= min_size, "max_size", max_size, f"an integer >= min_size={min_size}")
         require(is_int(fpn_channels) and fpn_channels >= 1, "fpn_channels", fpn_channels, "an integer >= 1")
         require(is_int(box_head_dim) and box_head_dim >= 1, "box_head_dim", box_head_dim, "an integer >= 1")
+        require(is_number(bias_lr_factor) and bias_lr_factor > 0, "bias_lr_factor", bias_lr_factor, "a number > 0")
+        require(
+            bias_weight_decay is None or (is_number(bias_weight_decay) and bias_weight_decay >= 0),
+            "bias_weight_decay",
+            bias_weight_decay,
+            "a number >= 0, or null for optimizer.weight_decay",
+        )
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler", "run_config"])
         self.detector = detector_from_hparams(net, self.hparams)
         self.make_optimizer, self.make_scheduler = optimizer, scheduler
         self.run_config = run_config
         self.execution = dict(execution or {})  # how the backbone runs (conf/execution), read by StepMemory
-        self.val_map, self.test_map = coco_map(), coco_map()
+        self.val_map, self.test_map = CocoAP(), CocoAP()  # their annotation file: the datamodule's, at each epoch
         self.val_map_best = MaxMetric()
 
     @functools.cached_property
@@ -78,6 +91,32 @@ class DetectionModule(RandWireTask):
             self.log(f"train/{name}", value, on_step=True, on_epoch=False, batch_size=len(images))
         return loss
 
+    def parameter_groups(self, lr: float | None) -> list:
+        """Detectron's bias rule where the config sets one (its 1x: BIAS_LR_FACTOR 2, WEIGHT_DECAY_BIAS 0):
+        biases in their own group with lr x ``bias_lr_factor`` and ``bias_weight_decay``."""
+        hp = self.hparams
+        trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        if hp.get("bias_lr_factor", 1.0) == 1.0 and hp.get("bias_weight_decay") is None:
+            return [p for _, p in trainable]
+        biases = {"params": [p for n, p in trainable if n.endswith(".bias")]}
+        if lr is not None:
+            biases["lr"] = lr * hp.bias_lr_factor
+        if hp.get("bias_weight_decay") is not None:
+            biases["weight_decay"] = hp.bias_weight_decay
+        return [{"params": [p for n, p in trainable if not n.endswith(".bias")]}, biases]
+
+    def _annotations(self, split: str, metric: CocoAP) -> None:
+        """The split's annotation file as COCOeval's ground truth (the datamodule knows where it is)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "annotation_path"):
+            metric.annotation_file = str(datamodule.annotation_path(split))
+
+    def on_validation_epoch_start(self) -> None:
+        self._annotations("val", self.val_map)
+
+    def on_test_epoch_start(self) -> None:
+        self._annotations("test", self.test_map)
+
     def validation_step(self, batch, batch_idx):
         images, targets = batch
         self.val_map.update(self.detector(images), targets)
@@ -95,6 +134,26 @@ class DetectionModule(RandWireTask):
         self.log("val/map_50", result["map_50"])
         self.val_map_best(result["map"])
         self.log("val/map_best", self.val_map_best.compute())
+
+    def test_lines(self, results: dict[str, Any], title: str) -> list[str]:
+        from .metrics import ap_lines
+
+        return [f"{title} COCO box AP (%), COCOeval", *ap_lines(results, prefix="test/")]
+
+    def pictures(self, run_dir, datamodule) -> dict[str, str]:
+        """``predictions_test.png``: the first test images with what this detector (the weights just tested)
+        finds in them, beside the ground truth; on W&B as ``test/predictions``."""
+        from pathlib import Path
+
+        from .pictures import predict_and_draw
+
+        dataset = datamodule.datasets.get("test")
+        if dataset is None or len(dataset) == 0:
+            return {}
+        path = Path(run_dir) / "predictions_test.png"
+        title = f"{Path(run_dir).name}: test AP {100 * float(self.trainer.callback_metrics['test/map']):.1f}"
+        predict_and_draw(self.detector, dataset, PICTURE_IMAGES, path, title=title)
+        return {"test/predictions": str(path)}
 
     def on_test_epoch_end(self) -> None:
         result = self.test_map.compute()
@@ -136,6 +195,8 @@ def detector_from_hparams(net: RandWireNet, hp: Any) -> Any:
         hp.get("min_size", 800),
         hp.get("max_size", 1333),
         hp.get("trainable_bn", False),
+        freeze_at=hp.get("freeze_at", 1),  # a checkpoint from before freeze_at froze conv1 alone
+        edge_drop=hp.get("backbone_edge_drop"),
         fpn_channels=hp.get("fpn_channels", 256),
         box_head_dim=hp.get("box_head_dim", 1024),
         **options,

@@ -1,0 +1,92 @@
+"""Pictures of a detector's predictions: a grid of images with the predicted boxes above a score (class
+name and score on each) and the ground truth in another colour, so a user sees what an AP number means.
+Written by ``evaluate.py draw=N``, and at the end of every detection run (``predictions_test.png``, also
+to W&B where ``logger.wandb.log_predictions``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ...models.files import atomic_write
+
+GROUND_TRUTH = "#00e000"  # green, dashed: what the annotation file says is there
+PREDICTED = ("#ff3030", "#30a0ff", "#ffb000", "#e040ff", "#00e0e0", "#ff7f50")  # a colour per class
+
+
+def draw_predictions(
+    images: list,
+    predictions: list[dict[str, Any]],
+    targets: list[dict[str, Any]],
+    class_names: dict[int, str],
+    path: str | Path,
+    score_threshold: float = 0.5,
+    title: str = "",
+) -> Path:
+    """A PNG grid of ``images`` (CHW float tensors in [0, 1]) with their ``predictions`` (torchvision's
+    detector outputs: XYXY boxes, labels, scores) above ``score_threshold`` and the ``targets``' boxes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    cols = min(4, len(images))
+    rows = math.ceil(len(images) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, p, t in zip(axes.flat, images, predictions, targets):
+        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+        for x0, y0, x1, y1 in t["boxes"].tolist():
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=GROUND_TRUTH, lw=1.2, ls="--"))
+        shown = 0
+        for (x0, y0, x1, y1), label, score in zip(p["boxes"].tolist(), p["labels"].tolist(), p["scores"].tolist()):
+            if score < score_threshold:
+                continue
+            colour = PREDICTED[int(label) % len(PREDICTED)]
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=colour, lw=1.6))
+            name = class_names.get(int(label), str(label))
+            ax.text(
+                x0,
+                y0,
+                f"{name} {score:.2f}",
+                color="white",
+                fontsize=7,
+                va="bottom",
+                bbox={"fc": colour, "ec": "none", "pad": 1},
+            )
+            shown += 1
+        ax.set_title(f"image {int(t['image_id'])}: {shown} shown, {len(t['boxes'])} true", fontsize=8)
+    fig.suptitle(
+        f"{title}\npredictions with score >= {score_threshold:g} (solid, class and score); ground truth (dashed green)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    written = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+    return written
+
+
+def predict_and_draw(
+    detector, dataset, count: int, path: str | Path, score_threshold: float = 0.5, title: str = "", device=None
+) -> Path:
+    """The first ``count`` images of ``dataset`` (a :class:`~.data.CocoImages`, in order) through
+    ``detector`` in eval mode, drawn by :func:`draw_predictions`; the detector's mode is left as it was."""
+    import torch
+
+    items = [dataset[i] for i in range(min(count, len(dataset)))]
+    images, targets = [image for image, _ in items], [target for _, target in items]
+    was_training = detector.training
+    detector.eval()
+    with torch.no_grad():
+        device = device or next(detector.parameters()).device
+        predictions = []
+        for start in range(0, len(images), 4):  # a few at a time: COCO images are 800 x 1333 in the detector
+            chunk = detector([image.to(device) for image in images[start : start + 4]])
+            predictions += [{k: v.float().cpu() for k, v in p.items()} for p in chunk]
+    detector.train(was_training)
+    return draw_predictions(
+        images, predictions, targets, dataset.coco.categories, path, score_threshold=score_threshold, title=title
+    )
