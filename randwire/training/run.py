@@ -303,7 +303,8 @@ def _fit_and_test(run: Run) -> dict[str, Any]:
     test_ckpt, why = _test_checkpoint(run)
     results = trainer.test(module, datamodule=run.datamodule, ckpt_path=test_ckpt, verbose=False)[0]
     if trainer.is_global_zero:
-        print("\n".join(module.test_lines(results, f"test ({test_ckpt or 'final weights'}):")), flush=True)
+        weights = Path(test_ckpt).name if test_ckpt else "final weights"
+        print("\n".join(module.test_lines(results, f"test ({weights}):")), flush=True)
     pictures = module.pictures(run.dir, run.datamodule) if trainer.is_global_zero else {}
     metrics = {
         "status": "ok",
