@@ -130,7 +130,7 @@ def test_training_targets_leave_out_crowd_and_degenerate_boxes_and_clip_the_rest
     assert "1 boxes of zero width or height are dropped (annotations " in line
     assert "1 boxes past their image's edge are clipped to it" in line and "crowd regions (iscrowd)" in line
     assert "\n" not in line and len(train) == 16
-    for image, target in (train[i] for i in range(len(train))):
+    for _, target in (train[i] for i in range(len(train))):
         boxes = target["boxes"].as_subclass(torch.Tensor)
         assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
         assert (boxes >= 0).all() and (boxes <= 256).all()

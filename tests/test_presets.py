@@ -93,7 +93,9 @@ def test_detection_presets_train_on_a_tiny_coco_with_cocos_quirks(preset, compos
         "test/predictions": "predictions_test.png"
     }
     weights = "best.ckpt" if preset == "detection_cpu" else "final weights"  # val2017 is COCO's test split
-    assert f"test ({weights}): COCO box AP (%), COCOeval\n    AP    AP50" in out and "-1" not in out.split("COCOeval")[-1]
+    assert (
+        f"test ({weights}): COCO box AP (%), COCOeval\n    AP    AP50" in out and "-1" not in out.split("COCOeval")[-1]
+    )
     if preset == "detection_cpu":
         assert metrics["global_step"] == 6 and "no backbone.ckpt" not in err  # BN trains: nothing to warn about
         return
