@@ -166,3 +166,94 @@ def test_the_1x_schedule_warms_up_then_steps_down_at_two_thirds_and_eight_ninths
     assert lrs[799] == pytest.approx(0.002) and lrs[800] == pytest.approx(0.0002)  # 80k of 90k
     with pytest.raises(BadValue, match=r"^milestones=\[0\.9, 0\.5\] is not allowed: increasing fractions"):
         WarmupMultiStep(opt, total_steps=10, milestones=(0.9, 0.5))
+
+
+def _quirky_coco(root):
+    from randwire.training.detection.data import write_shapes_coco
+
+    write_shapes_coco(root, "train2017", images=12, size=128, seed=0, quirks=True)
+    write_shapes_coco(root, "val2017", images=10, size=128, seed=1, quirks=True)
+    return root
+
+
+def _on_coco(tmp_path, coco, *extra):
+    coco_data = ["data=coco", f"data.root={coco}", "data.num_workers=0", "data.batch_size=4", "data.num_classes=3"]
+    return tiny_detection(tmp_path, *coco_data, *extra)
+
+
+def test_ap_equals_cocoeval_on_the_exported_detections_and_evaluate_draws_them(compose_cfg, tmp_path, capsys):
+    """On a COCO folder with crowd regions and unannotated images: metrics.json's AP, evaluate's AP and
+    pycocotools' COCOeval run on evaluate's detections_test.json against the annotation file are one number;
+    the run leaves predictions_test.png, logged to W&B too; evaluate draws its own picture on request."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from randwire.training.evaluate import evaluate
+
+    coco, run = _quirky_coco(tmp_path / "coco"), tmp_path / "run"
+    keep_all = "+detection.detector.box_score_thresh=0.0"  # a briefly trained detector: keep its low scores too
+    metrics = train(compose_cfg(*_on_coco(tmp_path, coco, "logger=wandb", keep_all), run_dir=run))
+    assert metrics["test_checkpoint"] == "final weights" and metrics["pictures"]["test/predictions"]
+    media = list((run / "wandb").glob("offline-run-*/files/media/images/test/predictions_*.png"))
+    assert len(media) == 1 and media[0].stat().st_size > 10_000
+    ckpt = run / "checkpoints" / "last.ckpt"
+    result = evaluate(compose_cfg(f"ckpt={ckpt}", "save_detections=true", "draw=4", config="evaluate"))
+    assert result["images"] == 10 and result["detections"] > 0
+    exported = run / "detections_test.json"
+    assert result["detections_file"] == str(exported) and result["picture"] == str(run / "predictions_test.png")
+    detections = json.loads(exported.read_text())
+    assert {d["category_id"] for d in detections} <= {1, 2, 3} and set(detections[0]) == {
+        "image_id",
+        "category_id",
+        "bbox",
+        "score",
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(coco / "annotations" / "instances_val2017.json"))
+        reference = COCOeval(gt, gt.loadRes(str(exported)), "bbox")
+        reference.evaluate()
+        reference.accumulate()
+        reference.summarize()
+    ours = [result[key.split("/")[1]] for key in AP]
+    assert ours == pytest.approx(list(reference.stats[:6]), abs=1e-4)
+    assert ours == pytest.approx([metrics[key] for key in AP], abs=1e-4)  # the run's own test: the same weights
+    from PIL import Image
+
+    with Image.open(run / "predictions_test.png") as picture:
+        assert picture.size[0] > 800 and picture.size[1] > 300  # 4 images in a row
+
+
+def test_refused_detection_data_is_one_line_and_closes_the_attempt(compose_cfg, tmp_path):
+    from randwire.training.errors import CheckpointError, DataError
+
+    coco = _quirky_coco(tmp_path / "coco")
+    image = coco / "train2017" / "000003.jpg"
+    image.write_bytes(image.read_bytes()[:400])  # truncated
+    with pytest.raises(DataError) as err:
+        train(compose_cfg(*_on_coco(tmp_path, coco), run_dir=tmp_path / "run"))
+    assert str(err.value).startswith(f"{image}: cannot be read as an image (") and "\n" not in str(err.value)
+    attempts = json.loads((tmp_path / "run" / "attempts.json").read_text())
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert attempts[-1]["how"] == "failed" and record["status"] == "failed" and str(image) in record["error"]
+    from helpers import TINY_WITH_CHECKPOINTS
+
+    gray = tmp_path / "gray"  # a classifier of 1-channel images, as one trained on digits
+    train(compose_cfg(*TINY_WITH_CHECKPOINTS, "data.in_channels=1", run_dir=gray))
+    digits = gray / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError) as err:
+        train(compose_cfg(*tiny_detection(tmp_path, f"backbone.ckpt={digits}"), run_dir=tmp_path / "run2"))
+    assert "its network takes 1-channel images, but data=shapes gives 3-channel ones" in str(err.value)
+
+
+def test_evaluate_never_writes_the_shapes_set_outside_the_data_folder(compose_cfg, tmp_path):
+    from randwire.training.evaluate import evaluate
+
+    run = tmp_path / "run"
+    train(compose_cfg(*tiny_detection(tmp_path, "trainer.max_epochs=1"), run_dir=run))
+    elsewhere = tmp_path / "somewhere"
+    with pytest.raises(ValueError, match=r"somewhere/annotations/instances_train\.json does not exist \(a COCO folder"):
+        evaluate(compose_cfg(f"ckpt={run / 'checkpoints' / 'last.ckpt'}", f"data.root={elsewhere}", config="evaluate"))
+    assert not elsewhere.exists()

@@ -101,6 +101,7 @@ def test_detection_presets_train_on_a_tiny_coco_with_cocos_quirks(preset, compos
         return
     # steps of 16 images, scaled to this run's global batch of 2: 1 step of 16 images = 8 steps
     assert metrics["global_step"] == 8
+    assert "epoch 1  step 5/8  train/loss " in out  # 10 annotated images, 2 a step; the ETA counts steps
     assert "trainer.max_steps=1 counts steps of 16 images (detection.steps_reference_batch); this run's global " in out
     assert "in training, 2 of 12 images have no annotations and are skipped" in err  # COCO's quirks, one line
     assert "1 boxes of zero width or height are dropped" in err and "crowd regions (iscrowd)" in err
