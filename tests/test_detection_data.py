@@ -126,3 +126,19 @@ def test_shapes_are_written_only_inside_the_projects_data_folder(tmp_path):
     with pytest.raises(DataError, match=r"^data\.root='.*my_coco': .*instances_train\.json does not exist"):
         DetectionDataModule(str(user), 3, shapes=shapes, generate_under=str(tmp_path / "data"))
     assert list(user.iterdir()) == []
+
+
+def test_an_image_with_only_crowd_regions_stays_in_training_as_a_negative(tmp_path):
+    from randwire import build_network
+    from randwire.models.detection import randwire_faster_rcnn
+
+    write_shapes_coco(tmp_path, "train", images=3, size=64, seed=0)
+    _edit(tmp_path, lambda d: [a.update(iscrowd=1) for a in d["annotations"] if a["image_id"] == 2])
+    dataset = coco_dataset(tmp_path, "train", train=True)
+    assert len(dataset) == 3
+    images, targets = collate([dataset[0], dataset[1]])
+    assert targets[1]["image_id"] == 2 and tuple(targets[1]["boxes"].shape) == (0, 4) and len(targets[1]["labels"]) == 0
+    net = build_network("small", graph="ws", n=8, c=8, seed=0, k=4, p=0.75, num_classes=3, head_channels=16)
+    detector = randwire_faster_rcnn(net, num_classes=3, min_size=64, max_size=64).train()
+    losses = detector(images, targets)  # torchvision takes an image without objects as a negative
+    assert all(torch.isfinite(v) for v in losses.values())

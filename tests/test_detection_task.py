@@ -257,3 +257,17 @@ def test_evaluate_never_writes_the_shapes_set_outside_the_data_folder(compose_cf
     with pytest.raises(ValueError, match=r"somewhere/annotations/instances_train\.json does not exist \(a COCO folder"):
         evaluate(compose_cfg(f"ckpt={run / 'checkpoints' / 'last.ckpt'}", f"data.root={elsewhere}", config="evaluate"))
     assert not elsewhere.exists()
+
+
+def test_a_run_counted_in_steps_resumes_to_more_steps_with_its_schedule(compose_cfg, tmp_path, capsys):
+    """trainer.max_steps ends a run mid-epoch; the same folder with a larger max_steps goes on from its
+    checkpoint (not "already finished"), and the epoch line counts steps."""
+    steps = ["trainer.max_epochs=null", "detection.steps_reference_batch=null"]  # literal steps of 4 images
+    run = tmp_path / "run"
+    first = train(compose_cfg(*tiny_detection(tmp_path, *steps, "trainer.max_steps=6"), run_dir=run))
+    assert first["global_step"] == 6  # 4 steps an epoch: it stopped in the second
+    out = capsys.readouterr().out
+    assert "epoch 1  step 4/6  train/loss " in out and "counts steps of" not in out
+    more = train(compose_cfg(*tiny_detection(tmp_path, *steps, "trainer.max_steps=10"), run_dir=run))
+    assert more["global_step"] == 10 and [a["how"] for a in more["attempts"]] == ["ok", "ok"]
+    assert "already finished" not in capsys.readouterr().out

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..models.errors import is_int, require, require_choice
-from .data_order import EpochOrder, SeededSamples
+from .data_order import sampled
 from .data_values import check_data_values
 from .errors import DataError
 
@@ -186,14 +186,6 @@ def image_transform(
     return T.Compose(steps)
 
 
-def _world_size() -> int:
-    return (
-        torch.distributed.get_world_size()
-        if torch.distributed.is_available() and torch.distributed.is_initialized()
-        else 1
-    )
-
-
 class ImageDataModule(pl.LightningDataModule):
     """train / val / test loaders over datasets given as partial constructors (called with ``transform=``).
 
@@ -300,19 +292,7 @@ class ImageDataModule(pl.LightningDataModule):
 
     # -- loaders --------------------------------------------------------------------------------------
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        data = ReadErrors(self.datasets[split], self.skip_corrupt)
-        sampler = None
-        if shuffle:  # where a resumed fit goes on is set at its start (ResumeOrder)
-            rank = torch.distributed.get_rank() if _world_size() > 1 else 0
-            data = SeededSamples(data)
-            sampler = EpochOrder(data, self.seed, num_replicas=_world_size(), rank=rank)
-        elif _world_size() > 1:
-            # Each evaluation sample exactly once across the ranks: Lightning's DistributedSampler pads the
-            # split with duplicates to a multiple of the world size (126 images scored for 125). Ranks may
-            # then run one batch apart, which evaluation allows (no gradient sync).
-            from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
-
-            sampler = UnrepeatedDistributedSampler(data, shuffle=False)
+        data, sampler = sampled(ReadErrors(self.datasets[split], self.skip_corrupt), self.seed, shuffle)
         return DataLoader(
             data,
             batch_size=self.batch_size,

@@ -94,3 +94,31 @@ class ResumeOrder(pl.Callback):
         sampler.resume_at = (epoch, done * loader.batch_size)
         if sampler.drawn is not None and sampler.drawn != sampler.resume_at:
             iter(trainer.fit_loop._data_fetcher)  # Lightning-internal: the fit's one training iterator
+
+
+def world_size() -> int:
+    """The number of DDP processes (1 outside a process group)."""
+    return (
+        torch.distributed.get_world_size()
+        if torch.distributed.is_available() and torch.distributed.is_initialized()
+        else 1
+    )
+
+
+def sampled(data: Dataset, seed: int, shuffle: bool) -> tuple[Dataset, torch.utils.data.Sampler | None]:
+    """A split's dataset and sampler for its DataLoader, for every task: training (``shuffle``) in the
+    order and with the augmentation draws of (seed, epoch, index), each rank its share (EpochOrder over
+    SeededSamples); evaluation in order, and under DDP each sample exactly once across the ranks
+    (Lightning's DistributedSampler pads the split with duplicates to a multiple of the world size: 126
+    images scored for 125, a COCO image's detections counted twice). Ranks may then run one batch apart,
+    which evaluation allows (no gradient sync)."""
+    world = world_size()
+    if shuffle:
+        rank = torch.distributed.get_rank() if world > 1 else 0
+        data = SeededSamples(data)
+        return data, EpochOrder(data, seed, num_replicas=world, rank=rank)
+    if world > 1:
+        from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+
+        return data, UnrepeatedDistributedSampler(data, shuffle=False)
+    return data, None

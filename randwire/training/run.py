@@ -37,7 +37,7 @@ from .loggers import finish_wandb, log_run_artifacts, wandb_record
 from .provenance import provenance
 from .records import METRICS_FILE, group_name, group_overrides, write_failure
 from .resources import apply_cpu_share
-from .schedules import steps_for_global_batch
+from .schedules import scales_steps, steps_for_global_batch
 
 
 def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -113,6 +113,23 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
 
 
+@contextlib.contextmanager
+def _lightning_quiet():
+    import logging
+
+    loggers = [
+        logging.getLogger(n) for n in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero")
+    ]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: contextlib.ExitStack) -> dict[str, Any]:
     from .signals import SignalsBeforeFit
 
@@ -176,10 +193,11 @@ def _build(run: Run) -> None:
             **steps,
         )
 
-    run.trainer = make_trainer()
-    steps = steps_for_global_batch(cfg, run.trainer)  # known once the trainer knows its world size
-    if steps is not None:
-        run.trainer = make_trainer(max_steps=steps)
+    steps = None
+    if scales_steps(cfg):  # steps of another batch: the world size is known once a trainer is built
+        with _lightning_quiet():  # its "GPU available" lines are the real trainer's to say
+            steps = steps_for_global_batch(cfg, make_trainer())
+    run.trainer = make_trainer(**({"max_steps": steps} if steps is not None else {}))
     leave_requeue_to_submitit(run.trainer)
     cpu = apply_cpu_share(cfg)  # after the data and trainer values were checked
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.

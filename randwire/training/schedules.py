@@ -111,15 +111,20 @@ def scheduler_context(make_scheduler: Any, **context: Any) -> dict[str, Any]:
     return {k: v for k, v in context.items() if k in names}
 
 
+def scales_steps(cfg: Any) -> bool:
+    """Whether ``trainer.max_steps`` is given in steps of a reference batch (:func:`steps_for_global_batch`)."""
+    steps = cfg.trainer.get("max_steps")
+    return (cfg.get("detection") or {}).get("steps_reference_batch") is not None and steps is not None and steps >= 0
+
+
 def steps_for_global_batch(cfg: Any, trainer: Any) -> int | None:
     """``trainer.max_steps`` in steps of this run's global batch, where the config gives it in steps of
     another (``detection.steps_reference_batch``: the 1x schedule's 90k steps are of 16 images): scaled so
     the run sees as many images, its lr milestones (fractions of the steps) with it; one line says so.
     None where nothing is to scale (no max_steps, no reference, or the reference is the global batch)."""
-    reference = (cfg.get("detection") or {}).get("steps_reference_batch")
-    steps = cfg.trainer.get("max_steps")
-    if reference is None or steps is None or steps < 0:
+    if not scales_steps(cfg):
         return None
+    reference, steps = cfg.detection.steps_reference_batch, cfg.trainer.max_steps
     require(is_int(reference) and reference >= 1, "detection.steps_reference_batch", reference, "an integer >= 1")
     batch = int(cfg.data.batch_size) * trainer.world_size * trainer.accumulate_grad_batches
     scaled = max(1, int(round(steps * reference / batch)))

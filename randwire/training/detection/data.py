@@ -367,23 +367,11 @@ class DetectionDataModule(pl.LightningDataModule):
         return self._loader(split, ordered=True)
 
     def _loader(self, split: str, ordered: bool = False):
-        import torch
         from torch.utils.data import DataLoader
 
-        from ..data_order import EpochOrder, SeededSamples
+        from ..data_order import sampled
 
-        data, sampler = self.datasets[split], None
-        world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-        if split == "train" and not ordered:
-            rank = torch.distributed.get_rank() if world > 1 else 0
-            data = SeededSamples(data)
-            sampler = EpochOrder(data, self.seed, num_replicas=world, rank=rank)
-        elif world > 1 and not ordered:
-            # Each evaluation image exactly once across the ranks (as for classification, data.py): a padded
-            # duplicate would be scored twice by COCOeval.
-            from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
-
-            sampler = UnrepeatedDistributedSampler(data, shuffle=False)
+        data, sampler = sampled(self.datasets[split], self.seed, shuffle=split == "train" and not ordered)
         return DataLoader(
             data,
             batch_size=self.batch_size,
