@@ -108,6 +108,7 @@ class EpochLine(pl.Callback):
 
     def __init__(self) -> None:
         self._line: str | None = None
+        self._validated_epoch: int | None = None  # the epoch whose validation the metrics hold
 
     def _flush(self) -> None:
         if self._line is not None:
@@ -129,10 +130,16 @@ class EpochLine(pl.Callback):
         self._train_time += time.time() - self._batch_start
         self._images += len(batch[1])
 
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._validated_epoch = trainer.current_epoch
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
         m = trainer.callback_metrics
+        if self._validated_epoch != trainer.current_epoch:  # a last partial epoch (max_steps): no validation ran
+            m = {k: v for k, v in m.items() if not k.startswith("val/")}
         epoch, total = trainer.current_epoch + 1, trainer.max_epochs or 0
         took = time.time() - self._start
         by_steps = trainer.max_steps is not None and trainer.max_steps > 0  # max_steps ends the run, not epochs

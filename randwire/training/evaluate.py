@@ -160,7 +160,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     out = _eval_output(cfg)
     read = read_checkpoint(cfg.ckpt)  # once: a checkpoint can be hundreds of MB
     if read[1].get("task") == "detection":
-        return _evaluate_detector(cfg, out, precision, read)
+        return _evaluate_detector(cfg, out, precision, execution, read)
     for key in ("draw", "save_detections"):
         if cfg.get(key):
             raise ConfigError(f"{key}={cfg.get(key)} is for detector checkpoints: {cfg.ckpt} is a classifier's")
@@ -193,12 +193,15 @@ def _device(cfg: DictConfig):
     return torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
 
 
-def _evaluate_detector(cfg: DictConfig, out: Path, precision: str, read: tuple) -> dict[str, Any]:
+def _evaluate_detector(
+    cfg: DictConfig, out: Path, precision: str, execution: dict[str, Any], read: tuple
+) -> dict[str, Any]:
     """COCO AP, AP50, AP75, APs, APm, APl of a detector checkpoint on a split, at its training sizes, by
     COCOeval on the split's annotation file; ``save_detections``: the detections in COCO's results format
     beside ``out``; ``draw``: a picture of the first images' predictions."""
     import torch
 
+    from ..models.execution import configure_execution
     from .detection.metrics import CocoAP, ap_table, results_json
 
     if cfg.image_size is not None:
@@ -215,6 +218,7 @@ def _evaluate_detector(cfg: DictConfig, out: Path, precision: str, read: tuple) 
     loader = dm.loader(cfg.split)
     device = _device(cfg)
     model = model.to(device).eval()
+    configure_execution(model.backbone.body, execution)  # the backbone runs as in training (conf/execution)
     metric = CocoAP(dm.annotation_path(cfg.split))
     dtype = getattr(torch, EVAL_PRECISIONS[precision])
     with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=precision != "32-true"):
@@ -232,6 +236,7 @@ def _evaluate_detector(cfg: DictConfig, out: Path, precision: str, read: tuple) 
         "detections": len(rows),
         "annotations": str(dm.annotation_path(cfg.split)),
         "precision": precision,
+        "execution": execution,
         "graph_hashes": [g.hash for g in body.graphs],
         "min_size": model.transform.min_size[0],
         "max_size": model.transform.max_size,

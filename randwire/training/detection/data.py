@@ -123,6 +123,8 @@ class CocoSplit:
     images: list[dict[str, Any]]
     boxes: dict[int, list[list[float]]] = field(default_factory=dict)
     labels: dict[int, list[int]] = field(default_factory=dict)
+    crowd: dict[int, list[list[float]]] = field(default_factory=dict)  # crowd regions (XYXY, clipped): for pictures
+    annotated: set[int] = field(default_factory=set)  # ids of the images with any annotation
     categories: dict[int, str] = field(default_factory=dict)
 
 
@@ -191,6 +193,7 @@ def check_coco(root: str | Path, split: str, train: bool, num_classes: int | Non
         annotated.add(a["image_id"])
         if a.get("iscrowd", 0):  # a crowd region: never a training target; COCOeval ignores what matches it
             crowd += 1
+            coco.crowd.setdefault(a["image_id"], []).append(box)
             continue
         if box[2] <= box[0] or box[3] <= box[1]:
             degenerate.append(a["id"])
@@ -199,6 +202,7 @@ def check_coco(root: str | Path, split: str, train: bool, num_classes: int | Non
         clipped += box != [x, y, x + w, y + h]
         coco.boxes.setdefault(a["image_id"], []).append(box)
         coco.labels.setdefault(a["image_id"], []).append(int(a["category_id"]))
+    coco.annotated = annotated
     if train:
         coco.images = [image for image in images if image["id"] in annotated]
         _say_what_training_leaves_out(path, len(images) - len(coco.images), len(images), degenerate, clipped, crowd)

@@ -151,7 +151,8 @@ class DetectionModule(RandWireTask):
         if dataset is None or len(dataset) == 0:
             return {}
         path = Path(run_dir) / "predictions_test.png"
-        title = f"{Path(run_dir).name}: test AP {100 * float(self.trainer.callback_metrics['test/map']):.1f}"
+        ap = 100 * float(self.trainer.callback_metrics["test/map"])
+        title = f"{Path(run_dir).name}: the first {PICTURE_IMAGES} test images (test AP {ap:.1f})"
         predict_and_draw(self.detector, dataset, PICTURE_IMAGES, path, title=title)
         return {"test/predictions": str(path)}
 

@@ -12,6 +12,7 @@ from typing import Any
 from ...models.files import atomic_write
 
 GROUND_TRUTH = "#00e000"  # green, dashed: what the annotation file says is there
+CROWD = "#ffffff"  # white, dotted: a crowd region (COCOeval ignores what is found inside it)
 PREDICTED = ("#ff3030", "#30a0ff", "#ffb000", "#e040ff", "#00e0e0", "#ff7f50")  # a colour per class
 
 
@@ -23,9 +24,12 @@ def draw_predictions(
     path: str | Path,
     score_threshold: float = 0.5,
     title: str = "",
+    crowd: dict[int, list] | None = None,
+    annotated: set[int] | None = None,
 ) -> Path:
     """A PNG grid of ``images`` (CHW float tensors in [0, 1]) with their ``predictions`` (torchvision's
-    detector outputs: XYXY boxes, labels, scores) above ``score_threshold`` and the ``targets``' boxes."""
+    detector outputs: XYXY boxes, labels, scores) above ``score_threshold``, the ``targets``' boxes and the
+    ``crowd`` regions of each image id; an image not in ``annotated`` is titled as such."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,13 +38,17 @@ def draw_predictions(
 
     cols = min(4, len(images))
     rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows + 0.5), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.8 * rows + 0.6), squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, p, t in zip(axes.flat, images, predictions, targets):
         ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
         for x0, y0, x1, y1 in t["boxes"].tolist():
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=GROUND_TRUTH, lw=1.2, ls="--"))
+        regions = (crowd or {}).get(int(t["image_id"]), [])
+        for x0, y0, x1, y1 in regions:
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=CROWD, lw=1.2, ls=":"))
+            ax.text(x0, y1, "crowd", color=CROWD, fontsize=7, va="top")
         shown = 0
         for (x0, y0, x1, y1), label, score in zip(p["boxes"].tolist(), p["labels"].tolist(), p["scores"].tolist()):
             if score < score_threshold:
@@ -58,12 +66,17 @@ def draw_predictions(
                 bbox={"fc": colour, "ec": "none", "pad": 1},
             )
             shown += 1
-        ax.set_title(f"image {int(t['image_id'])}: {shown} shown, {len(t['boxes'])} true", fontsize=8)
+        best = max(p["scores"].tolist(), default=None)
+        found = f"{shown} found" + ("" if best is None else f" (best score {best:.2f})")
+        truth = f"{len(t['boxes'])} true" + (f" + {len(regions)} crowd" if regions else "")
+        if annotated is not None and int(t["image_id"]) not in annotated:
+            truth = "not annotated"
+        ax.set_title(f"image {int(t['image_id'])}: {found}, {truth}", fontsize=8)
     fig.suptitle(
-        f"{title}\npredictions with score >= {score_threshold:g} (solid, class and score); ground truth (dashed green)",
+        f"{title}\nfound: score >= {score_threshold:g} (solid, class and score); true: dashed green; crowd regions: "
+        f"dotted white",
         fontsize=9,
     )
-    fig.tight_layout()
     written = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return written
@@ -88,5 +101,13 @@ def predict_and_draw(
             predictions += [{k: v.float().cpu() for k, v in p.items()} for p in chunk]
     detector.train(was_training)
     return draw_predictions(
-        images, predictions, targets, dataset.coco.categories, path, score_threshold=score_threshold, title=title
+        images,
+        predictions,
+        targets,
+        dataset.coco.categories,
+        path,
+        score_threshold,
+        title,
+        dataset.coco.crowd,
+        dataset.coco.annotated,
     )
