@@ -271,3 +271,36 @@ def test_a_run_counted_in_steps_resumes_to_more_steps_with_its_schedule(compose_
     more = train(compose_cfg(*tiny_detection(tmp_path, *steps, "trainer.max_steps=10"), run_dir=run))
     assert more["global_step"] == 10 and [a["how"] for a in more["attempts"]] == ["ok", "ok"]
     assert "already finished" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ddp_detection_scores_each_test_image_once_and_equals_a_one_process_evaluation(tmp_path):
+    """Two gloo processes on a COCO folder of 7 test images (not a multiple of 2, crowd regions and
+    unannotated images among them): COCOeval sees every image once, and the run's AP equals evaluate.py's
+    one-process AP of the same weights."""
+    import os
+
+    from randwire.training.config import compose_config
+    from randwire.training.evaluate import evaluate
+
+    coco = tmp_path / "coco"
+    from randwire.training.detection.data import write_shapes_coco
+
+    write_shapes_coco(coco, "train2017", images=16, size=96, seed=0, quirks=True)
+    write_shapes_coco(coco, "val2017", images=7, size=96, seed=1, quirks=True)
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "train.py",
+        *_on_coco(tmp_path, coco, "trainer=ddp_cpu", "+detection.detector.box_score_thresh=0.0", "logger=csv"),
+        f"hydra.run.dir={run}",
+    ]
+    dropped = ("WANDB_SERVICE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RANDWIRE_THREADS")
+    env = {**{k: v for k, v in os.environ.items() if k not in dropped}, "WANDB_MODE": "disabled"}
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["status"] == "ok"
+    result = evaluate(compose_config("evaluate", [f"ckpt={run / 'checkpoints' / 'last.ckpt'}"]))
+    assert result["images"] == 7 and result["detections"] > 0
+    assert [result[key.split("/")[1]] for key in AP] == pytest.approx([metrics[key] for key in AP], abs=1e-4)

@@ -114,7 +114,8 @@ def _quiet_lightning() -> None:
 
 
 @contextlib.contextmanager
-def _lightning_quiet():
+def _no_trainer_banner():
+    """Lightning's "GPU available" lines muted while a trainer is built only to be asked its world size."""
     import logging
 
     loggers = [
@@ -195,7 +196,7 @@ def _build(run: Run) -> None:
 
     steps = None
     if scales_steps(cfg):  # steps of another batch: the world size is known once a trainer is built
-        with _lightning_quiet():  # its "GPU available" lines are the real trainer's to say
+        with _no_trainer_banner():  # its "GPU available" lines are the real trainer's to say
             steps = steps_for_global_batch(cfg, make_trainer())
     run.trainer = make_trainer(**({"max_steps": steps} if steps is not None else {}))
     leave_requeue_to_submitit(run.trainer)

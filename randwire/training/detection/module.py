@@ -92,7 +92,7 @@ class DetectionModule(RandWireTask):
         return loss
 
     def parameter_groups(self, lr: float | None) -> list:
-        """Detectron's bias rule where the config sets one (its 1x: BIAS_LR_FACTOR 2, WEIGHT_DECAY_BIAS 0):
+        """Detectron's bias rule where the config sets one (its 1x: BIAS_DOUBLE_LR, no BIAS_WEIGHT_DECAY):
         biases in their own group with lr x ``bias_lr_factor`` and ``bias_weight_decay``."""
         hp = self.hparams
         trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
