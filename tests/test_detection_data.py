@@ -61,7 +61,10 @@ def _edit(root, change):
         (lambda d: d.update(images=[]), "lists no images"),
         (lambda d: d["images"][1].update(file_name="gone.jpg"), "image 2's file"),
         (lambda d: d.pop("categories"), "not a COCO annotation file (KeyError: 'categories')"),
-        (lambda d: d["annotations"][0].update(bbox=[1, 1, -3, 4]), "annotation 1's box [1, 1, -3, 4] is outside"),
+        (
+            lambda d: d["annotations"][0].update(bbox=[1, 1, -3, 4]),
+            "annotation 1's box [1, 1, -3, 4] has a negative width or height",
+        ),
         (lambda d: d["annotations"][0].update(bbox="wide"), "annotation 1's bbox 'wide' is not [x, y, width, height]"),
     ],
     ids=["box-outside", "unknown-category", "no-images", "missing-file", "not-coco", "negative-size", "not-a-box"],

@@ -153,7 +153,9 @@ def _clipped(path: Path, a: dict[str, Any], image: dict[str, Any]) -> list[float
         raise DataError(f"{path}: annotation {a['id']}'s bbox {a.get('bbox')!r} is not [x, y, width, height]") from None
     width, height = image["width"], image["height"]
     x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, width), min(y + h, height)
-    if w < 0 or h < 0 or x1 < x0 or y1 < y0:
+    if w < 0 or h < 0:
+        raise DataError(f"{path}: annotation {a['id']}'s box {a['bbox']} has a negative width or height")
+    if x1 < x0 or y1 < y0:
         raise DataError(
             f"{path}: annotation {a['id']}'s box {a['bbox']} is outside its {width}x{height} image {image['id']} "
             f"(boxes are [x, y, width, height] in pixels; a box past the edge is clipped, one wholly outside is "
