@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from randwire.training import schema  # noqa: F401  (registers the config schemas before Hydra composes)
 from randwire.training.cli import report, run_app
-from randwire.training.detection.metrics import ap_lines
+from randwire.training.detection.labels import ap_lines
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")

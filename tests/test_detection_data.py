@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from randwire.training.detection.data import annotation_file, check_coco, coco_dataset, collate, write_shapes_coco
+from randwire.training.detection.data import check_coco, coco_dataset, collate
+from randwire.training.detection.shapes import annotation_file, write_shapes_coco
 from randwire.training.errors import DataError
 
 

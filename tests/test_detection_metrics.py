@@ -8,8 +8,10 @@ import json
 import pytest
 import torch
 
-from randwire.training.detection.data import annotation_file, coco_dataset, write_shapes_coco
-from randwire.training.detection.metrics import AP_LABELS, CocoAP, ap_table, results_json
+from randwire.training.detection.data import coco_dataset
+from randwire.training.detection.labels import AP_LABELS, ap_table
+from randwire.training.detection.metrics import CocoAP, results_json
+from randwire.training.detection.shapes import annotation_file, write_shapes_coco
 
 
 def _reference_coco_eval(annotations, detections_file):

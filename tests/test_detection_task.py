@@ -169,7 +169,7 @@ def test_the_1x_schedule_warms_up_then_steps_down_at_two_thirds_and_eight_ninths
 
 
 def _quirky_coco(root):
-    from randwire.training.detection.data import write_shapes_coco
+    from randwire.training.detection.shapes import write_shapes_coco
 
     write_shapes_coco(root, "train2017", images=12, size=128, seed=0, quirks=True)
     write_shapes_coco(root, "val2017", images=10, size=128, seed=1, quirks=True)
@@ -284,7 +284,7 @@ def test_ddp_detection_scores_each_test_image_once_and_equals_a_one_process_eval
     from randwire.training.evaluate import evaluate
 
     coco = tmp_path / "coco"
-    from randwire.training.detection.data import write_shapes_coco
+    from randwire.training.detection.shapes import write_shapes_coco
 
     write_shapes_coco(coco, "train2017", images=16, size=96, seed=0, quirks=True)
     write_shapes_coco(coco, "val2017", images=7, size=96, seed=1, quirks=True)

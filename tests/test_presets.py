@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from randwire.training.detection.data import write_shapes_coco
+from randwire.training.detection.shapes import write_shapes_coco
 from randwire.training.run import train
 
 PRESETS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))

@@ -24,7 +24,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from ..training.cli import LAST_SWEEP  # the sweep's outcome, for the entry point's exit code
-from ..training.detection.metrics import AP_LABELS
+from ..training.detection.labels import AP_LABELS
 from .sweeps import collect_many, shared_overrides, short_setting
 
 COLUMNS = [

@@ -1,9 +1,11 @@
-"""What a composed config builds besides the trainer: the network g(θ, s) (graphs sampled from the seed,
-C solved from a FLOPs budget where ``regime.c=auto``), the LightningModule around it, the user's callbacks
-as they suit this output (a terminal or a log), and the config tree printed at start."""
+"""What a composed config builds: the network g(θ, s) (graphs sampled from the seed, C solved from a FLOPs
+budget where ``regime.c=auto``), the LightningModule around it, the user's callbacks as they suit this output
+(a terminal or a log), the trainer (its steps in this run's global batch), and the config tree printed at
+start."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -188,3 +190,48 @@ def _detection_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
         )
     except BadValue as err:
         raise err.under("detection.") from None
+
+
+def build_trainer(cfg: DictConfig, callbacks: list, loggers: list, plugins: list):
+    """The Lightning Trainer of ``cfg.trainer`` with these callbacks, loggers and plugins; where
+    ``trainer.max_steps`` counts steps of a reference batch (``detection.steps_reference_batch``), with the
+    steps of this run's global batch (known once a trainer knows its world size: one is built first, quietly)."""
+    from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
+
+    from .schedules import scales_steps, steps_for_global_batch
+
+    def make(**steps: int):
+        return build(
+            "trainer",
+            cfg.trainer,
+            callbacks=list(callbacks),  # a copy each: a Trainer appends its defaults to the list it is given
+            logger=loggers or False,
+            plugins=plugins,
+            enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
+            enable_model_summary=any(isinstance(c, ModelSummary) for c in callbacks),
+            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+            **steps,
+        )
+
+    steps = None
+    if scales_steps(cfg):
+        with _no_trainer_banner():  # its "GPU available" lines are the real trainer's to say
+            steps = steps_for_global_batch(cfg, make())
+    return make(**({"max_steps": steps} if steps is not None else {}))
+
+
+@contextlib.contextmanager
+def _no_trainer_banner():
+    """Lightning's "GPU available" lines muted while a trainer is built only to be asked its world size."""
+    import logging
+
+    names = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero")
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

@@ -202,7 +202,8 @@ def _evaluate_detector(
     import torch
 
     from ..models.execution import configure_execution
-    from .detection.metrics import CocoAP, ap_table, results_json
+    from .detection.labels import ap_table
+    from .detection.metrics import CocoAP
 
     if cfg.image_size is not None:
         raise ConfigError(
@@ -241,19 +242,29 @@ def _evaluate_detector(
         "min_size": model.transform.min_size[0],
         "max_size": model.transform.max_size,
     }
+    result.update(_exports(cfg, out, rows, model, dm, device, result["map"]))
+    atomic_write(out, json.dumps(result, indent=1) + "\n")
+    result["out"] = str(out)
+    return result
+
+
+def _exports(cfg: DictConfig, out: Path, rows, model, dm, device, ap: float) -> dict[str, str]:
+    """What evaluate writes besides its result, on request: the detections in COCO's results format
+    (``save_detections``), a picture of the first images' predictions (``draw``)."""
+    from .detection.metrics import results_json
+
+    written = {}
     if cfg.get("save_detections"):
         path = out.with_name(f"detections_{cfg.split}.json")
-        result["detections_file"] = str(atomic_write(path, json.dumps(results_json(rows)) + "\n"))
+        written["detections_file"] = str(atomic_write(path, json.dumps(results_json(rows)) + "\n"))
     if cfg.get("draw"):
         from .detection.pictures import predict_and_draw
 
         picture = out.with_name(f"predictions_{cfg.split}.png")
-        title = f"{Path(cfg.ckpt).name}, {cfg.split} split: AP {100 * result['map']:.1f}"
+        title = f"{Path(cfg.ckpt).name}, {cfg.split} split: AP {100 * ap:.1f}"
         predict_and_draw(model, dm.datasets[cfg.split], int(cfg.draw), picture, float(cfg.draw_score), title, device)
-        result["picture"] = str(picture)
-    atomic_write(out, json.dumps(result, indent=1) + "\n")
-    result["out"] = str(out)
-    return result
+        written["picture"] = str(picture)
+    return written
 
 
 def _progress(loader, what: str):

@@ -20,7 +20,14 @@ from omegaconf import DictConfig, OmegaConf
 from ..models.files import atomic_write, disk_error, write_error_line
 from .attempts import end_attempt, start_attempt
 from .checkpoints import finished_metrics, start_checkpoint
-from .components import adopt_backbone_config, build_module, build_net, print_config_tree, user_callbacks
+from .components import (
+    adopt_backbone_config,
+    build_module,
+    build_net,
+    build_trainer,
+    print_config_tree,
+    user_callbacks,
+)
 from .config import (
     build,
     build_each,
@@ -37,7 +44,6 @@ from .loggers import finish_wandb, log_run_artifacts, wandb_record
 from .provenance import provenance
 from .records import METRICS_FILE, group_name, group_overrides, write_failure
 from .resources import apply_cpu_share
-from .schedules import scales_steps, steps_for_global_batch
 
 
 def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -113,24 +119,6 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
 
 
-@contextlib.contextmanager
-def _no_trainer_banner():
-    """Lightning's "GPU available" lines muted while a trainer is built only to be asked its world size."""
-    import logging
-
-    loggers = [
-        logging.getLogger(n) for n in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero")
-    ]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
 def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: contextlib.ExitStack) -> dict[str, Any]:
     from .signals import SignalsBeforeFit
 
@@ -161,7 +149,6 @@ def _build(run: Run) -> None:
     """Data, loggers, callbacks, trainer, network and module, and the checkpoint to start from: each checked
     as it is built; nothing loaded and nothing written yet."""
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
 
     from .callbacks import DivergenceGuard, EpochLine, ResumableRNG, StepMemory
     from .checkpoint_io import AtomicCheckpointIO
@@ -180,25 +167,7 @@ def _build(run: Run) -> None:
         *([] if sys.stdout.isatty() else [EpochLine()]),
     ]
     callbacks = [*user_callbacks(build_each("callbacks", cfg.get("callbacks")), bool(run.loggers)), *run.built_in]
-
-    def make_trainer(**steps: int):
-        return build(
-            "trainer",
-            cfg.trainer,
-            callbacks=list(callbacks),  # a copy each: a Trainer appends its defaults to the list it is given
-            logger=run.loggers or False,
-            plugins=[AtomicCheckpointIO()],
-            enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
-            enable_model_summary=any(isinstance(c, ModelSummary) for c in callbacks),
-            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-            **steps,
-        )
-
-    steps = None
-    if scales_steps(cfg):  # steps of another batch: the world size is known once a trainer is built
-        with _no_trainer_banner():  # its "GPU available" lines are the real trainer's to say
-            steps = steps_for_global_batch(cfg, make_trainer())
-    run.trainer = make_trainer(**({"max_steps": steps} if steps is not None else {}))
+    run.trainer = build_trainer(cfg, callbacks, run.loggers, plugins=[AtomicCheckpointIO()])
     leave_requeue_to_submitit(run.trainer)
     cpu = apply_cpu_share(cfg)  # after the data and trainer values were checked
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.

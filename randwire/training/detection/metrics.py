@@ -16,16 +16,8 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-# result keys (logged as test/<key>, in metrics.json and evaluate's result) → the paper's names; in the order
-# of COCOeval.stats[:6]
-AP_LABELS = {
-    "map": "AP",
-    "map_50": "AP50",
-    "map_75": "AP75",
-    "map_small": "APs",
-    "map_medium": "APm",
-    "map_large": "APl",
-}
+from .labels import AP_LABELS
+
 ROW = 7  # a detection row: image_id, x, y, width, height, score, category_id (what COCO.loadRes takes)
 
 
@@ -59,8 +51,9 @@ class CocoAP(Metric):
     def detections(self) -> tuple[list[int], torch.Tensor]:
         """The evaluated image ids (sorted, each once) and every detection as an ``N x 7`` float64 tensor
         (image_id, x, y, w, h, score, category_id), over all ranks."""
-        ids = sorted({int(i) for i in dim_zero_cat(self.image_ids).tolist()}) if self.image_ids else []
-        rows = dim_zero_cat(self.rows).cpu() if self.rows else torch.zeros(0, ROW, dtype=torch.float64)
+        # a list of tensors per update, or one tensor once torchmetrics has gathered the ranks' lists (DDP)
+        ids = sorted({int(i) for i in dim_zero_cat(self.image_ids).tolist()}) if _any(self.image_ids) else []
+        rows = dim_zero_cat(self.rows).cpu() if _any(self.rows) else torch.zeros(0, ROW, dtype=torch.float64)
         return ids, rows.reshape(-1, ROW)
 
     def compute(self) -> dict[str, torch.Tensor]:
@@ -69,6 +62,10 @@ class CocoAP(Metric):
         ids, rows = self.detections()
         stats = coco_eval(self.annotation_file, rows, ids)
         return {key: torch.tensor(value, dtype=torch.float64) for key, value in zip(AP_LABELS, stats)}
+
+
+def _any(state: list | torch.Tensor) -> bool:
+    return len(state) > 0
 
 
 def coco_eval(annotation_file: str | Path, rows: torch.Tensor, image_ids: list[int]) -> list[float]:
@@ -108,20 +105,3 @@ def results_json(rows: torch.Tensor) -> list[dict[str, Any]]:
         }
         for r in rows.tolist()
     ]
-
-
-def ap_table(result: dict[str, Any]) -> dict[str, float]:
-    """The six COCO numbers of a computed metric, as plain floats (-1 where COCO has no object of that size)."""
-    return {key: float(result[key]) for key in AP_LABELS}
-
-
-def percent(value: float | None) -> str:
-    """An AP or accuracy fraction as the console shows it: a percentage, "–" where COCO has no such object."""
-    return "–" if value is None or value < 0 else f"{100 * value:.2f}"
-
-
-def ap_lines(result: dict[str, Any], prefix: str = "") -> list[str]:
-    """The six COCO numbers as two aligned console lines, names over percentages ("–": no such object)."""
-    names = "  ".join(f"{name:>6}" for name in AP_LABELS.values())
-    values = "  ".join(f"{percent(result.get(prefix + key)):>6}" for key in AP_LABELS)
-    return [names, values]

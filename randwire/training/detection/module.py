@@ -16,7 +16,8 @@ from ...models.detection import detector_complexity, randwire_faster_rcnn
 from ...models.errors import BadValue, is_int, is_number, require
 from ...models.network import RandWireNet
 from ..module import RandWireTask
-from .metrics import AP_LABELS, CocoAP
+from .labels import AP_LABELS
+from .metrics import CocoAP
 
 PICTURE_IMAGES = 8  # test images in the picture of predictions a run leaves
 
@@ -136,7 +137,7 @@ class DetectionModule(RandWireTask):
         self.log("val/map_best", self.val_map_best.compute())
 
     def test_lines(self, results: dict[str, Any], title: str) -> list[str]:
-        from .metrics import ap_lines
+        from .labels import ap_lines
 
         return [f"{title} COCO box AP (%), COCOeval", *ap_lines(results, prefix="test/")]
 

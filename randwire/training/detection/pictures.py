@@ -34,7 +34,6 @@ def draw_predictions(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
     cols = min(4, len(images))
     rows = math.ceil(len(images) / cols)
@@ -42,36 +41,15 @@ def draw_predictions(
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, p, t in zip(axes.flat, images, predictions, targets):
-        ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
-        for x0, y0, x1, y1 in t["boxes"].tolist():
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=GROUND_TRUTH, lw=1.2, ls="--"))
-        regions = (crowd or {}).get(int(t["image_id"]), [])
-        for x0, y0, x1, y1 in regions:
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=CROWD, lw=1.2, ls=":"))
-            ax.text(x0, y1, "crowd", color=CROWD, fontsize=7, va="top")
-        shown = 0
-        for (x0, y0, x1, y1), label, score in zip(p["boxes"].tolist(), p["labels"].tolist(), p["scores"].tolist()):
-            if score < score_threshold:
-                continue
-            colour = PREDICTED[int(label) % len(PREDICTED)]
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=colour, lw=1.6))
-            name = class_names.get(int(label), str(label))
-            ax.text(
-                x0,
-                y0,
-                f"{name} {score:.2f}",
-                color="white",
-                fontsize=7,
-                va="bottom",
-                bbox={"fc": colour, "ec": "none", "pad": 1},
-            )
-            shown += 1
+        image_id = int(t["image_id"])
+        regions = (crowd or {}).get(image_id, [])
+        shown = _draw_image(ax, image, p, t["boxes"].tolist(), regions, class_names, score_threshold)
         best = max(p["scores"].tolist(), default=None)
         found = f"{shown} found" + ("" if best is None else f" (best score {best:.2f})")
         truth = f"{len(t['boxes'])} true" + (f" + {len(regions)} crowd" if regions else "")
-        if annotated is not None and int(t["image_id"]) not in annotated:
+        if annotated is not None and image_id not in annotated:
             truth = "not annotated"
-        ax.set_title(f"image {int(t['image_id'])}: {found}, {truth}", fontsize=8)
+        ax.set_title(f"image {image_id}: {found}, {truth}", fontsize=8)
     fig.suptitle(
         f"{title}\nfound: score >= {score_threshold:g} (solid, class and score); true: dashed green; crowd regions: "
         f"dotted white",
@@ -80,6 +58,33 @@ def draw_predictions(
     written = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
     return written
+
+
+def _draw_image(ax, image, prediction, truth: list, crowd: list, class_names: dict, score_threshold: float) -> int:
+    """One image with its true boxes, crowd regions and the predictions above the score; how many shown."""
+    from matplotlib.patches import Rectangle
+
+    def box(x0, y0, x1, y1, **style):
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, **style))
+
+    ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+    for xyxy in truth:
+        box(*xyxy, ec=GROUND_TRUTH, lw=1.2, ls="--")
+    for xyxy in crowd:
+        box(*xyxy, ec=CROWD, lw=1.2, ls=":")
+        ax.text(xyxy[0], xyxy[3], "crowd", color=CROWD, fontsize=7, va="top")
+    shown = 0
+    p = prediction
+    for xyxy, label, score in zip(p["boxes"].tolist(), p["labels"].tolist(), p["scores"].tolist()):
+        if score < score_threshold:
+            continue
+        colour = PREDICTED[int(label) % len(PREDICTED)]
+        box(*xyxy, ec=colour, lw=1.6)
+        name = class_names.get(int(label), str(label))
+        style = {"color": "white", "fontsize": 7, "va": "bottom", "bbox": {"fc": colour, "ec": "none", "pad": 1}}
+        ax.text(xyxy[0], xyxy[1], f"{name} {score:.2f}", **style)
+        shown += 1
+    return shown
 
 
 def predict_and_draw(
