@@ -109,6 +109,23 @@ def test_a_networkx_function_gives_stored_hashed_graphs_per_seed():
     assert all(u < v for g in a for u, v in g.edges)
 
 
+def test_a_function_that_seeds_numpys_legacy_rng_gets_the_stage_seeds_lower_32_bits():
+    """Issue 28: stage seeds are 63-bit; numpy's RandomState (maybe_regular_expander_graph seeds one) takes
+    seeds below 2**32, and such a function failed as if the user's parameters were wrong."""
+    import networkx as nx
+
+    from randwire.models.graphs import derive_stage_seed
+
+    params = {"fn": "networkx.maybe_regular_expander_graph", "kwargs": {"d": 4}}
+    graphs = sample_stage_graphs("small", "networkx", 16, 0, **params)
+    for i, g in enumerate(graphs):
+        seed = derive_stage_seed(0, i)
+        assert seed >= 2**32 and g.seed == seed  # the stored stage seed: the 32-bit one follows from it
+        reference = nx.maybe_regular_expander_graph(16, 4, seed=seed & 0xFFFFFFFF)
+        assert g.edges == tuple(sorted((min(u, v), max(u, v)) for u, v in reference.edges()))
+        assert all(d == 4 for _, d in reference.degree())
+
+
 def test_a_directed_acyclic_graph_keeps_its_directions_in_topological_order():
     (g, *_) = sample_stage_graphs("small", "networkx", 6, 0, fn="test_generators.reverse_dag", kwargs={})
     # 5 -> 4 -> 3 -> 2 -> 1 -> 0 and 5 -> 0, renumbered: 0 -> 1 -> ... -> 5 and 0 -> 5
@@ -283,3 +300,26 @@ def test_networkx_own_file_and_ws_flex_sweep_train_and_feed_the_stats_analysis(t
     assert list(grid["setting"]) == ["WS-flex(3.5, 0.2)", "ring_of_cliques(k=4)", "file:chain.txt"]
     assert list(grid["n"]) == [2, 1, 1]
     assert table["stage0_avg_clustering"].notna().all() and (tmp_path / "an" / "stats.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("# only a comment\n", r"bad.txt: no edges and no '# n: N' line \(an edge list has 'u v' lines"),
+        ("", r"bad.txt: no edges and no '# n: N' line"),
+        ("# n: 0\n", r"bad.txt:1: '# n: 0' is not a node count \(an integer >= 1\)$"),
+        ("# n: twelve\n0 1\n", r"bad.txt:1: '# n: twelve' is not a node count"),
+        ("1 2\n2 3\n", r"bad.txt: node 0 of 0..3 is in no edge \(numbered from 1\? nodes are 0..n-1\): number"),
+        ("0 1\n1 3\n", r"bad.txt: node 2 of 0..3 is in no edge: number the nodes 0..n-1, or keep isolated nodes with"),
+    ],
+    ids=["comment-only", "empty", "n-zero", "n-word", "one-based", "gap"],
+)
+def test_an_odd_edge_list_is_one_line(tmp_path, content, message):
+    """Issue 28: these were an IndexError in the execution, a ValueError, or isolated nodes made up silently."""
+    from randwire.models.errors import ConfigError
+
+    (tmp_path / "bad.txt").write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        sample_stage_graphs("small", "file", None, 0, paths=[str(tmp_path / "bad.txt")])
+    (tmp_path / "gap.txt").write_text("# n: 4\n0 1\n1 3\n")  # said: node 2 is isolated on purpose
+    assert sample_stage_graphs("small", "file", None, 0, paths=[str(tmp_path / "gap.txt")])[0].n == 4

@@ -318,3 +318,14 @@ def test_a_truncated_metrics_json_is_one_warning_and_a_job_without_result(tmp_pa
     assert "| 2 | graph=ba | 2 | unreadable | metrics.json is unreadable (" in md
     runs = list(csv.DictReader((tmp_path / "runs.csv").open()))
     assert [r["status"] for r in runs] == ["ok", "ok", "unreadable"]
+
+
+def test_the_console_table_shows_settings_with_brackets(tmp_path, capsys):
+    """Issue 28: rich read `graph.paths=[a.txt]` as markup and printed `graph.paths=`."""
+    from randwire.analysis.summary import _print
+
+    row = {"group": "graph.paths=[a.txt,b.txt],graph=file", "n": 2}
+    failed = [{"status": "failed", "job": 3, "seed": 1, "group": row["group"], "error": "bad [file] here"}]
+    _print([row], failed, tmp_path)
+    out = capsys.readouterr().out
+    assert "graph.paths=[a.txt,b.txt]" in out and "bad [file] here" in out

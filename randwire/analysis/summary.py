@@ -215,14 +215,15 @@ def write_summary(
 
 
 def _print(table, failed, sweep_dir: Path) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from ..training.cli import wide_console
 
     shared = shared_overrides([e["group"] for e in table])
-    t = Table(
-        title=f"mean ± std over seeds · {sweep_dir}",
-        caption=f"every setting also has: {','.join(shared)}" if shared else None,
+    t = Table(  # settings are escaped: rich reads graph.paths=[a.txt] as markup and drops it
+        title=escape(f"mean ± std over seeds · {sweep_dir}"),
+        caption=escape(f"every setting also has: {','.join(shared)}") if shared else None,
     )
     columns = _table_columns(table)
     for col in ["setting", "n", *[c[1] for c in columns]]:
@@ -230,13 +231,13 @@ def _print(table, failed, sweep_dir: Path) -> None:
             col, justify="left" if col == "setting" else "right", overflow="fold" if col == "setting" else "ellipsis"
         )  # a setting wraps, never cut
     for e in table:
-        t.add_row(short_setting(e["group"], shared), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in columns])
+        t.add_row(escape(short_setting(e["group"], shared)), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in columns])
     console = wide_console()
     console.print(t)
     for row in failed:
         console.print(
-            f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, {short_setting(row['group'], shared)}): "
-            f"{row['error']} — not averaged",
+            f"[red]{row['status']}:[/red] job {row['job']} (seed={row['seed']}, "
+            f"{escape(short_setting(row['group'], shared))}): {escape(str(row['error']))} — not averaged",
             highlight=False,
         )
     console.print(f"written: {sweep_dir / 'summary.md'}, {sweep_dir / 'summary.csv'}, {sweep_dir / 'runs.csv'}")

@@ -261,11 +261,22 @@ def _seed_argument(fn: Callable[..., Any], seed: int) -> dict[str, Any]:
     return {}
 
 
+def _wants_32_bit_seed(err: ValueError, fn: Callable[..., Any]) -> bool:
+    return "seed" in inspect.signature(fn).parameters and "2**32" in str(err)
+
+
 def function_edges(fn_path: str, kwargs: dict[str, Any], n: int, seed: int) -> list[Edge]:
     """Call the generator and turn its graph into stored edges (u < v in a topological order)."""
     fn = resolve_function(fn_path)
     try:
-        graph = fn(n, **kwargs, **_seed_argument(fn, seed))
+        try:
+            graph = fn(n, **kwargs, **_seed_argument(fn, seed))
+        except ValueError as err:
+            if not _wants_32_bit_seed(err, fn):
+                raise
+            # reading: numpy's legacy RandomState (which some networkx functions seed) takes seeds below 2**32;
+            # such a function gets the stage seed's lower 32 bits, a function of the stored stage seed
+            graph = fn(n, **kwargs, seed=int(seed) & 0xFFFFFFFF)
     except Exception as err:  # a wrong type or value of one of its own parameters
         raise ConfigError(f"graph.fn={fn_path} failed for n={n} with {kwargs}: {type(err).__name__}: {err}") from None
     return edges_of(graph, n, f"graph.fn={fn_path}")
@@ -311,6 +322,26 @@ def seed_is_ignored(fn_path: str, kwargs: dict[str, Any], n: int) -> bool:
 # ----------------------------------------------------------------------------------------------------
 
 
+def _node_count(path: str, edges: list[Edge]) -> int:
+    """The node count of an edge list without ``# n:``: one more than its largest node, every node in an
+    edge; an empty list, or a node number no edge names (a gap, or numbering from 1), is one line: isolated
+    nodes are said with ``# n: N``, never made up."""
+    if not edges:
+        raise ConfigError(
+            f"graph.paths: {path}: no edges and no '# n: N' line (an edge list has 'u v' lines of node numbers "
+            f"0..n-1; '# n: N' gives N nodes, isolated ones included)"
+        )
+    n = 1 + max(max(e) for e in edges)
+    unnamed = sorted(set(range(n)) - {v for e in edges for v in e})
+    if unnamed:
+        hint = " (numbered from 1? nodes are 0..n-1)" if unnamed == [0] else ""
+        raise ConfigError(
+            f"graph.paths: {path}: node {unnamed[0]} of 0..{n - 1} is in no edge{hint}: number the nodes "
+            f"0..n-1, or keep isolated nodes with a '# n: {n}' line"
+        )
+    return n
+
+
 def read_graph_file(path: str) -> tuple[int, list[Edge]]:
     """(n, edges) of a graph file: this project's stored JSON (hash checked), or an edge list of ``u v`` lines
     (``#`` comments; ``# n: 12`` sets a node count with isolated nodes after the last one named; ``# directed``
@@ -330,7 +361,10 @@ def read_graph_file(path: str) -> tuple[int, list[Edge]]:
     for number, line in enumerate(file.read_text().splitlines(), 1):
         text, comment = (line.split("#", 1) + [""])[:2]
         if comment.strip().startswith("n:"):
-            n = int(comment.split(":", 1)[1])
+            value = comment.split(":", 1)[1].strip()
+            if not value.isdigit() or int(value) < 1:
+                raise ConfigError(f"graph.paths: {path}:{number}: '# n: {value}' is not a node count (an integer >= 1)")
+            n = int(value)
         directed = directed or comment.strip() == "directed"
         parts = text.replace(",", " ").split()
         if not parts:
@@ -340,7 +374,8 @@ def read_graph_file(path: str) -> tuple[int, list[Edge]]:
                 f"graph.paths: {path}:{number}: {line.strip()!r} is not an edge 'u v' of two node numbers"
             )
         edges.append((int(parts[0]), int(parts[1])))
-    n = n if n is not None else 1 + max((max(e) for e in edges), default=-1)
+    if n is None:
+        n = _node_count(path, edges)
     import networkx as nx
 
     graph = nx.MultiDiGraph() if directed else nx.MultiGraph()  # multi: a repeated line is named, not merged
