@@ -139,6 +139,7 @@ COMPOSE_BAD = [
     ("graph=foo", "graph='foo' is not allowed: one of ['ba', 'er', 'file', 'networkx', 'ws', 'ws_flex']"),
     ("experiment=nope", "experiment='nope' is not allowed: one of ['analysis_small', 'cpu_budget'"),
     ("optimizer=lamb", "optimizer='lamb' is not allowed: one of ['adamw', 'sgd']"),
+    ("trainer=''", "trainer='' is not allowed: one of ['cpu', 'ddp', 'ddp_cpu', 'default', 'gpu']"),  # issue 28
 ]
 
 

@@ -323,3 +323,17 @@ def test_an_odd_edge_list_is_one_line(tmp_path, content, message):
         sample_stage_graphs("small", "file", None, 0, paths=[str(tmp_path / "bad.txt")])
     (tmp_path / "gap.txt").write_text("# n: 4\n0 1\n1 3\n")  # said: node 2 is isolated on purpose
     assert sample_stage_graphs("small", "file", None, 0, paths=[str(tmp_path / "gap.txt")])[0].n == 4
+
+
+def test_a_function_whose_first_parameter_is_not_n_gets_the_wrapper_that_fixes_it(tmp_path, monkeypatch):
+    """Issue 28: random_regular_graph(d, n) was refused with Python's own TypeError alone."""
+    from randwire.models.errors import BadValue
+
+    with pytest.raises(BadValue) as err:
+        sample_stage_graphs("small", "networkx", 16, 0, fn="networkx.random_regular_graph", kwargs={"d": 3})
+    wrapper = "def f(n, d, seed=None): return networkx.random_regular_graph(d, n, seed=seed)"
+    assert wrapper in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "mywrap.py").write_text(f"import networkx\n\n\n{wrapper}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    graphs = sample_stage_graphs("small", "networkx", 16, 0, fn="mywrap.f", kwargs={"d": 3})
+    assert all(len(g.edges) == 16 * 3 // 2 for g in graphs)  # 3-regular on 16 nodes

@@ -62,9 +62,39 @@ def validate_graph_params(model: str, n: int | None, params: dict[str, Any]) -> 
         try:
             inspect.signature(fn).bind(n, **kwargs, **_seed_argument(fn, 0))
         except TypeError as err:
-            raise BadValue("kwargs", kwargs, f"the arguments of {params['fn']} ({err})", "is not allowed:") from None
+            raise BadValue(
+                "kwargs",
+                kwargs,
+                f"the arguments of {params['fn']} ({err}){_first_parameter_hint(fn)}",
+                "is not allowed:",
+            ) from None
         return {"fn": str(params["fn"]), "kwargs": kwargs}
     return _builtin_params(model, n, params)
+
+
+def _first_parameter_hint(fn: Callable[..., Any]) -> str:
+    """Where a function's first parameter is not the node count (``random_regular_graph(d, n)``), the
+    wrapper that fixes the order."""
+    parameters = inspect.signature(fn).parameters
+    names = list(parameters)
+    if not names or names[0] == "n":
+        return ""
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [
+        k
+        for k, p in parameters.items()
+        if p.kind in positional and p.default is inspect.Parameter.empty and k != "seed"
+    ]
+    own = [k for k in required if k != "n"]
+    seeded = "seed" in parameters
+    wrapper = ", ".join(["n", *own, *(["seed=None"] if seeded else [])])
+    call = ", ".join([*required, *(["seed=seed"] if seeded else [])])
+    where = "" if "n" in required else f" (its node count is one of {required})"
+    return (
+        f"; graph=networkx passes the node count as the first argument, and its first parameter is "
+        f"{names[0]!r}{where}: put def f({wrapper}): return {fn.__module__.split('.')[0]}.{fn.__name__}({call}) "
+        f"in a module of yours and give graph.fn=<module>.f"
+    )
 
 
 def _builtin_params(model: str, n: int, params: dict[str, Any]) -> dict[str, Any]:

@@ -306,7 +306,7 @@ def composition_error_line(err: BaseException) -> str:
     unknown = re.search(r"Key '(\w+)' not in '(\w+)'", message)
     if full_key and unknown:
         return f"{full_key} is not a key of this config group ({unknown.group(2)}): check the spelling or the group"
-    missing = re.search(r"Could not find '([\w/]+)/(\w+)'", str(err))
+    missing = re.search(r"Could not find '([\w/]+)/(\w*)'", str(err))  # an empty option too: trainer=''
     if missing:
         group, option = missing.groups()
         options = [o.strip() for o in re.findall(r"^\t(\S+)$", str(err), flags=re.M) if not o.endswith("_schema")]
