@@ -56,3 +56,22 @@ def test_old_checkpoint_resumes(tmp_path):
     assert metrics["status"] == "ok" and metrics["graph_hashes"] == HASHES
     resumed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert (resumed["epoch"], resumed["global_step"]) == (1, 8)  # one more epoch of 4 steps after the stored 4
+
+
+def test_a_run_finished_before_max_steps_was_in_the_config_is_still_finished(tmp_path, compose_cfg):
+    """trainer.max_steps joined the default trainer config (issue 26): a sweep rerun into a folder of before
+    must not train its finished jobs again."""
+    import json
+
+    import yaml
+    from omegaconf import OmegaConf
+
+    from randwire.training.checkpoints import finished_metrics
+
+    config = OmegaConf.to_container(compose_cfg(), resolve=True)
+    old = {**config, "trainer": {k: v for k, v in config["trainer"].items() if k != "max_steps"}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    (tmp_path / "metrics.json").write_text(json.dumps({"status": "ok", "test/acc1": 0.5}))
+    assert finished_metrics(tmp_path, config) == {"status": "ok", "test/acc1": 0.5}
+    longer = {**config, "trainer": {**config["trainer"], "max_steps": 100}}
+    assert finished_metrics(tmp_path, longer) is None  # a longer run is not the finished one

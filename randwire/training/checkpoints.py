@@ -85,7 +85,9 @@ def finished_metrics(run_dir: Path, config_dict: dict[str, Any]) -> dict[str, An
         return None
     if not isinstance(metrics, dict) or metrics.get("status") != "ok":
         return None
-    return metrics if not _differing_keys(_flatten(then or {}), _flatten(config_dict), BOOKKEEPING) else None
+    then = _flatten(then or {})
+    then.setdefault("trainer.max_steps", -1)  # a run from before the key was in the config: Lightning's default
+    return metrics if not _differing_keys(then, _flatten(config_dict), BOOKKEEPING) else None
 
 
 def start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str, Any]) -> str | None:
