@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import BadValue, is_int, is_number, require, require_choice
-from .generators import read_graph_file, validate_graph_params
+from .generators import validate_graph_params
+from .graph_files import read_graph_file
 from .graphs import StageGraph, derive_stage_seed, sample_graph
 
 MISSING = "???"  # OmegaConf's marker of a value the config must give (the model library does not import it)
