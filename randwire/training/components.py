@@ -40,7 +40,7 @@ def build_net(cfg: DictConfig):
         )
     g, r = cfg.graph, cfg.regime
     spec = network_spec(cfg)
-    if cfg.get("detection") is not None and spec.c == "auto":
+    if detection and spec.c == "auto":
         raise BadValue(
             "regime.c",
             "auto",

@@ -18,7 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from ..models.complexity import complexity
 from ..models.errors import is_int, is_number, require
 from ..models.network import RandWireNet
-from .schedules import scheduler_context
+from .schedules import global_batch, scheduler_context
 
 CHECKPOINT_FORMAT = 2  # what checkpoint["randwire"] holds; read_checkpoint refuses any other
 
@@ -84,11 +84,8 @@ class RandWireTask(pl.LightningModule):
 
     # -- optimisation ---------------------------------------------------------------------------------
     def global_batch_size(self) -> int:
-        batch = int(self.hparams.batch_size)
         trainer = self._trainer
-        if trainer is None:
-            return batch
-        return batch * trainer.world_size * trainer.accumulate_grad_batches
+        return int(self.hparams.batch_size) if trainer is None else global_batch(self.hparams.batch_size, trainer)
 
     def parameter_groups(self, lr: float | None) -> list:
         """What the optimizer trains: every parameter that requires a gradient (a task may return groups with

@@ -111,6 +111,12 @@ def scheduler_context(make_scheduler: Any, **context: Any) -> dict[str, Any]:
     return {k: v for k, v in context.items() if k in names}
 
 
+def global_batch(batch_size: int, trainer: Any) -> int:
+    """Images per optimizer step over every process: the batch per device x processes x accumulation (what
+    §5's lr scaling and the steps of a reference batch are scaled by)."""
+    return int(batch_size) * trainer.world_size * trainer.accumulate_grad_batches
+
+
 def scales_steps(cfg: Any) -> bool:
     """Whether ``trainer.max_steps`` is given in steps of a reference batch (:func:`steps_for_global_batch`)."""
     steps = cfg.trainer.get("max_steps")
@@ -126,7 +132,7 @@ def steps_for_global_batch(cfg: Any, trainer: Any) -> int | None:
         return None
     reference, steps = cfg.detection.steps_reference_batch, cfg.trainer.max_steps
     require(is_int(reference) and reference >= 1, "detection.steps_reference_batch", reference, "an integer >= 1")
-    batch = int(cfg.data.batch_size) * trainer.world_size * trainer.accumulate_grad_batches
+    batch = global_batch(cfg.data.batch_size, trainer)
     scaled = max(1, int(round(steps * reference / batch)))
     if batch != reference:
         print(

@@ -160,7 +160,7 @@ class CocoImages:
         import torch
         from torchvision.transforms import v2
 
-        self.coco, self.train = coco, train
+        self.coco = coco
         steps = [*([v2.RandomHorizontalFlip()] if train else []), v2.ToDtype(torch.float32, scale=True)]
         self.transform = v2.Compose(steps)
 
