@@ -33,7 +33,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._bench import device_missing, interleaved_medians, machine_description  # noqa: E402
 from randwire import build_network  # noqa: E402
-from randwire.models.network import NodeTransform, RandomStage  # noqa: E402
+from randwire.models.layers import NodeTransform  # noqa: E402
+from randwire.models.network import RandomStage  # noqa: E402
 
 
 def topological_levels(stage: RandomStage) -> list[list[int]]:

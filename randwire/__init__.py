@@ -22,7 +22,12 @@ from .models.graphs import GraphFormatError, StageGraph, derive_stage_seed, samp
 
 # The torch side is imported on first use: `train.py <bad value>` answers before torch loads.
 _LAZY = {
-    "NODE_OPS": "architecture",
+    "NODE_OPS": "node_ops",
+    "NodeOp": "node_ops",
+    "register_node_op": "node_ops",
+    "Generator": "generators",
+    "register_generator": "generators",
+    "stage_rng": "generators",
     "REGIMES": "architecture",
     "sample_stage_graphs": "architecture",
     "RandWireNet": "network",
@@ -44,8 +49,10 @@ def __getattr__(name: str):
 __version__ = "0.1.0"
 
 __all__ = [
+    "Generator",
     "GraphFormatError",
     "NODE_OPS",
+    "NodeOp",
     "REGIMES",
     "RandWireNet",
     "StageGraph",
@@ -55,6 +62,9 @@ __all__ = [
     "derive_stage_seed",
     "network_from_graphs",
     "network_from_spec",
+    "register_generator",
+    "register_node_op",
     "sample_graph",
     "sample_stage_graphs",
+    "stage_rng",
 ]

@@ -41,7 +41,7 @@ TRAIN_BAD = [
         "node_op.name=dilated",
         "node_op.name='dilated' is not allowed: one of ['sep_conv', 'conv', 'max_pool', 'avg_pool']",
     ),
-    ("+graph.m=3", "graph.m is not a key of graph='ws': allowed ['name', 'n', 'k', 'p']"),
+    ("+graph.m=3", "graph.m is not a key of graph='ws': allowed ['name', 'n', 'k', 'p', 'connected']"),
     ("seed=-1", "seed=-1 is out of range: allowed an integer >= 0"),
     ("seed=abc", "seed='abc' is not allowed: an integer >= 0 (got text)"),
     ("seed=[1,2]", "seed=[1, 2] is not allowed: an integer >= 0 (got a list)"),

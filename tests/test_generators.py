@@ -1,6 +1,7 @@
 """Generators from config: ER/BA/WS unchanged, WS-flex, any networkx function, hand-made graphs from files."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -289,15 +290,16 @@ def test_networkx_own_file_and_ws_flex_sweep_train_and_feed_the_stats_analysis(t
     assert analysis(["stats", *folders, "--out", str(tmp_path / "an")]) == 0
     import pandas as pd
 
-    from randwire.analysis.tables import _setting_name, load_table
+    from randwire.analysis.tables import setting_name, load_table
 
     table = load_table(folders)  # as stats reads them
-    names = sorted(table.apply(_setting_name, axis=1).unique())  # stats.png's legend
-    assert names == ["WS-flex(3.5, 0.2)", "file:chain.txt", "ring_of_cliques(k=4)"]
+    names = sorted(table.apply(setting_name, axis=1).unique())  # stats.png's legend
+    assert names[0] == "WS-flex(3.5, 0.2)" and names[2] == "ring_of_cliques(k=4)"
+    assert re.fullmatch(r"file:chain\.txt#[0-9a-f]{8}", names[1])  # named by its content
     assert len(pd.read_csv(tmp_path / "an" / "runs.csv")) == 4
     assert analysis(["grid", *folders, "--out", str(tmp_path / "an")]) == 0
     grid = pd.read_csv(tmp_path / "an" / "grid.csv")  # the paper's order first, then the others
-    assert list(grid["setting"]) == ["WS-flex(3.5, 0.2)", "ring_of_cliques(k=4)", "file:chain.txt"]
+    assert list(grid["setting"]) == ["WS-flex(3.5, 0.2)", "ring_of_cliques(k=4)", names[1]]
     assert list(grid["n"]) == [2, 1, 1]
     assert table["stage0_avg_clustering"].notna().all() and (tmp_path / "an" / "stats.png").is_file()
 

@@ -9,7 +9,7 @@ from .damage import damage
 from .grid import grid
 from .nodeops import nodeops
 from .stats import stats
-from .tables import _fail
+from .tables import fail
 from .wandb_media import log_to_wandb
 
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.analysis == "damage":
         if args.batch_size is not None and args.batch_size < 1:
-            _fail(f"--batch-size {args.batch_size} is not allowed: an integer >= 1")
+            fail(f"--batch-size {args.batch_size} is not allowed: an integer >= 1")
         written = damage(args.paths, args.out, args.split, args.data_root, args.batch_size)
     else:
         written = {"grid": grid, "nodeops": nodeops, "stats": stats}[args.analysis](args.paths, args.out)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..models.generators import GENERATORS
 from ..models.plotting import count, pyplot, save_figure
 from .sweeps import read_metrics
-from .tables import _fail, _out_dir, _setting_name, find_runs
+from .tables import fail, find_runs, generator_order, out_dir, setting_name
 
 
 def _checkpoint_of(run: Path, metrics: dict) -> Path:
@@ -19,7 +18,7 @@ def _checkpoint_of(run: Path, metrics: dict) -> Path:
     for candidate in (tested, run / "checkpoints" / "last.ckpt", run / "checkpoints" / "best.ckpt"):
         if candidate.suffix == ".ckpt" and candidate.is_file():
             return candidate
-    _fail(f"run {str(run)!r} has no checkpoint (checkpoints/last.ckpt or best.ckpt)")
+    fail(f"run {str(run)!r} has no checkpoint (checkpoints/last.ckpt or best.ckpt)")
 
 
 def find_checkpoints(paths: list[str]) -> list[Path]:
@@ -33,10 +32,10 @@ def find_checkpoints(paths: list[str]) -> list[Path]:
             records = {r: read_metrics(r) or {} for r in find_runs([raw])}
             runs = {r: m for r, m in records.items() if m.get("status", "ok") == "ok"}
             if not runs:
-                _fail(f"no finished run under {raw!r} (every run there failed or was interrupted)")
+                fail(f"no finished run under {raw!r} (every run there failed or was interrupted)")
             found += [_checkpoint_of(r, m) for r, m in runs.items()]
         else:
-            _fail(f"{raw!r} does not exist (give a checkpoint file, or run or sweep folders)")
+            fail(f"{raw!r} does not exist (give a checkpoint file, or run or sweep folders)")
     return found
 
 
@@ -71,7 +70,7 @@ def damage_table(
     first = net.graphs[0]
     about = {
         "checkpoint": str(ckpt),
-        "setting": _setting_name({"generator": first.generator, **{f"graph_{k}": v for k, v in first.params.items()}}),
+        "setting": setting_name({"generator": first.generator, **{f"graph_{k}": v for k, v in first.params.items()}}),
         "generator": first.generator,
         "seed": (info.get("run_config") or {}).get("seed"),
         "node_op": net.config["node_op"],
@@ -110,7 +109,7 @@ def plot_damage(table, path: Path) -> None:
 
     plt = pyplot()
     ok = table[(table["kind"] != "none") & (table["status"] == "ok")]
-    gens = [g for g in GENERATORS if g in set(ok["generator"])]
+    gens = generator_order(ok["generator"])
     fig, axes = plt.subplots(
         2, max(len(gens), 1), figsize=(4.2 * max(len(gens), 1), 6.4), squeeze=False, constrained_layout=True
     )
@@ -166,14 +165,14 @@ def damage(
     first = Path(paths[0])
     if first.is_file():  # <run>/checkpoints/x.ckpt -> <run>/analysis
         first = first.parent.parent if first.parent.name == "checkpoints" else first.parent
-    out = _out_dir([str(first)], out)
+    out = out_dir([str(first)], out)
     tables = []
     for ckpt in ckpts:
         start = time.perf_counter()
         try:
             table = damage_table(ckpt, split, data_root, batch_size)
         except ValueError as err:  # CheckpointError, DataError, ConfigError: one line each
-            _fail(str(err))
+            fail(str(err))
         tables.append(table)
         nodes, edges = table[table["kind"] == "node"], table[table["kind"] == "edge"]
         no_path = int((table["status"] == "no_path").sum())

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.generators import GENERATORS, generator_title
+from ..models.generators import find_generator, generator_title
 from ..models.plotting import count, pyplot, save_figure
-from .tables import finished, grid_table, load_settings_table
+from .tables import finished, generator_key, generator_order, grid_table, load_settings_table
 
 
 def plot_grid(grid, path: Path) -> None:
     plt = pyplot()
-    gens = [g for g in GENERATORS if g in set(grid["generator"])]
+    gens = generator_order(grid["generator"])
     fig, axes = plt.subplots(
         1, len(gens), figsize=(4.2 * len(gens), 3.6), squeeze=False, sharey=True, constrained_layout=True
     )
@@ -25,35 +25,39 @@ def plot_grid(grid, path: Path) -> None:
 
 
 def _plot_generator(ax, gen: str, part) -> None:
-    """One generator's panel: WS and WS-flex over P with a line per K, ER over P, BA over M (the paper's
-    axes); any other generator one point per setting, named."""
-    if gen in ("ws", "ws_flex"):
-        for k, line in part.groupby("graph_k"):
-            ax.errorbar(
-                line["graph_p"],
-                line["top1_mean"],
-                yerr=line["top1_std"].fillna(0),
-                marker="o",
-                capsize=3,
-                label=f"K={k:g}",
-            )
-        ax.legend(fontsize=8)
-        ax.set_xlabel("P")
-        ax.set_xlim(-0.05, 1.05)  # the paper's axes: WS P in [0, 1], ER P in [0.1, 0.8], BA M in [1, 7]
-    elif gen in ("er", "ba"):
-        x = part["graph_p"] if gen == "er" else part["graph_m"]
-        ax.errorbar(x, part["top1_mean"], yerr=part["top1_std"].fillna(0), marker="o", capsize=3)
-        ax.set_xlabel("P" if gen == "er" else "M")
-        ax.set_xlim(*((0.05, 0.85) if gen == "er" else (0.5, max(7.5, float(x.max()) + 0.5))))
-    else:
+    """One generator's panel on its record's axes: WS and WS-flex over P with a line per K, ER over P, BA over
+    M (the paper's axes); a generator without axes one point per setting, named."""
+    known = find_generator(gen)
+    axes = [f"graph_{k}" for k in (known.axes if known else ())]
+    if not axes or not all(k in part for k in axes):
         x = list(range(len(part)))
         ax.errorbar(x, part["top1_mean"], yerr=part["top1_std"].fillna(0), marker="o", capsize=3, linestyle="none")
         ax.set_xticks(x, list(part["setting"]), rotation=25, ha="right", fontsize=7)
         ax.set_xlim(-0.5, len(x) - 0.5)
+        return
+    lines = part.groupby(axes[1]) if len(axes) > 1 else [(None, part)]
+    for value, line in lines:
+        line = line.sort_values(axes[0])
+        ax.errorbar(
+            line[axes[0]],
+            line["top1_mean"],
+            yerr=line["top1_std"].fillna(0),
+            marker="o",
+            capsize=3,
+            label=None if value is None else f"{axes[1][6:].upper()}={value:g}",
+        )
+    if len(axes) > 1:
+        ax.legend(fontsize=8)
+    ax.set_xlabel(axes[0][6:].upper())
+    if known.x_range:  # the paper's axes (WS P in [0, 1], ER P in [0.1, 0.8], BA M in [1, 7]), widened to the data
+        x, (low, high) = part[axes[0]].astype(float), known.x_range
+        margin = 0.05 * (high - low)
+        ax.set_xlim(min(low, float(x.min()) - margin), max(high, float(x.max()) + margin))
 
 
 def plot_edf(table, path: Path) -> None:
-    """Error EDF per generator over all its finished instances (pycls)."""
+    """Error EDF per generator over all its finished instances (pycls); each networkx function and each file
+    set is a generator of its own (:func:`generator_key`)."""
     import numpy as np
 
     plt = pyplot()
@@ -62,10 +66,15 @@ def plot_edf(table, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.6), constrained_layout=True)
     # Generators often share steps (the same error on a small test set): each is drawn thinner and dashed
     # differently from the one below it, so a line on top never hides another.
-    gens = sorted(ok["generator"].unique(), key=lambda g: GENERATORS.index(g) if g in GENERATORS else len(GENERATORS))
+    ok = ok.assign(curve=ok.apply(generator_key, axis=1))
+    order = generator_order(ok["generator"])
+    gens = sorted(
+        ok["curve"].unique(),
+        key=lambda c: (order.index(c.split(":")[0]) if c.split(":")[0] in order else len(order), c),
+    )
     styles = [("-", 3.2), ("--", 2.2), (":", 1.6), ("-.", 1.2)]
     for i, gen in enumerate(gens):
-        err = np.sort(100 - 100 * ok[ok["generator"] == gen]["test_acc1"].astype(float).to_numpy())
+        err = np.sort(100 - 100 * ok[ok["curve"] == gen]["test_acc1"].astype(float).to_numpy())
         style, width = styles[i % len(styles)]
         ax.step(
             np.r_[err[0], err],
@@ -74,7 +83,7 @@ def plot_edf(table, path: Path) -> None:
             linestyle=style,
             linewidth=width,
             alpha=0.85,
-            label=f"{generator_title(gen)} (n={len(err)})",
+            label=f"{generator_title(gen) if find_generator(gen) else gen} (n={len(err)})",
         )
     ax.set_xlabel("test error (%)")
     ax.set_ylabel("cumulative fraction of instances")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.architecture import NODE_OPS  # Fig. 6's order
+from ..models.node_ops import NODE_OPS  # Fig. 6's order
 from ..models.plotting import pyplot, save_figure
-from .tables import _fail, grid_table, load_settings_table, pearson
+from .tables import fail, grid_table, load_settings_table, pearson
 
 
 def _ordered_ops(ops) -> list[str]:
@@ -69,7 +69,7 @@ def plot_nodeops(settings, pearson, path: Path) -> None:
 def nodeops(paths: list[str], out: Path | None) -> dict[str, Path]:
     table, out = load_settings_table(paths, out)
     if table["node_op"].isna().all():
-        _fail("no run under the paths says its node operation (metrics.json node_op or config.yaml)")
+        fail("no run under the paths says its node operation (metrics.json node_op or config.yaml)")
     settings = grid_table(table, by=("node_op",))
     pearson = nodeops_pearson(settings)
     written = {

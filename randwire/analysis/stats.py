@@ -7,7 +7,7 @@ from typing import Any
 
 from ..models.plotting import pyplot, save_figure
 from .sweeps import shared_overrides, short_setting
-from .tables import STATS, _out_dir, _setting_name, finished, load_table, pearson
+from .tables import STATS, finished, load_table, out_dir, pearson, setting_name
 
 
 def correlations(table) -> Any:
@@ -27,7 +27,7 @@ def plot_stats(table, corr, path: Path) -> None:
     plt = pyplot()
     ok = finished(table).copy()
     if "generator" in ok and ok["generator"].notna().all():  # the paper's names: ER(0.2), BA(5), WS(4, 0.75)
-        ok["setting"] = ok.apply(_setting_name, axis=1)
+        ok["setting"] = ok.apply(setting_name, axis=1)
     shared = shared_overrides([str(s) for s in ok["setting"].dropna()])
 
     def label(setting: str) -> str:  # what tells the settings apart (overrides they all share left out)
@@ -52,7 +52,7 @@ def plot_stats(table, corr, path: Path) -> None:
 
 def stats(paths: list[str], out: Path | None) -> dict[str, Path]:
     table = load_table(paths)
-    out = _out_dir(paths, out)
+    out = out_dir(paths, out)
     corr = correlations(table)
     written = {"runs": out / "runs.csv", "correlations": out / "correlations.csv", "plot": out / "stats.png"}
     table.to_csv(written["runs"], index=False)

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..models.generators import BUILTIN, GENERATOR_PARAMS, GENERATORS, setting_label
+from ..models.generators import find_generator, generator_names, setting_label
+from ..models.graph_files import file_set_name, file_set_name_of_paths
 from .sweeps import read_metrics
 
 STATS = (
@@ -51,7 +52,7 @@ def pearson(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1]) if len(x) > 1 and x.std() > 0 and y.std() > 0 else float("nan")
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
     """Bad input: one line on stderr, exit code 2 (as train.py and evaluate.py)."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -87,10 +88,10 @@ def find_runs(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            _fail(f"{raw!r} is not a folder (give run or sweep folders)")
+            fail(f"{raw!r} is not a folder (give run or sweep folders)")
         found = sorted({p.parent for p in path.rglob("metrics.json")}, key=lambda p: str(p))
         if not found:
-            _fail(f"no runs (folders with metrics.json) under {raw!r}")
+            fail(f"no runs (folders with metrics.json) under {raw!r}")
         runs += found
     return runs
 
@@ -156,6 +157,10 @@ def _run_row(run: Path | None, metrics: dict[str, Any], job: dict[str, Any] | No
                 graph_n=graph.get("n"),
                 **{f"graph_{k}": v for k, v in graph.items() if k not in ("name", "n")},
             )
+    if row.get("generator") == "file":  # named by content: the files' names and their graphs' hash
+        row["graph_file"] = (
+            file_set_name(graphs) if graphs else file_set_name_of_paths(list(row.get("graph_paths") or []))
+        )
     for key in STATS:
         row[f"mean_{key}"] = sum(s[key] for s in per_stage) / len(per_stage) if per_stage else None
     return row
@@ -190,7 +195,7 @@ def load_table(paths: list[str]):
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            _fail(f"{raw!r} is not a folder (give run or sweep folders)")
+            fail(f"{raw!r} is not a folder (give run or sweep folders)")
         if (path / "metrics.json").is_file():
             tables.append(run_table([path]))
             continue
@@ -203,12 +208,32 @@ def load_table(paths: list[str]):
     return table[~(table["run"].notna() & table.duplicated(subset=["run"]))].reset_index(drop=True)
 
 
-def _setting_name(row) -> str:
-    """ER(0.2), BA(5), WS(4, 0.75), WS-flex(3.5, 0.2), powerlaw_cluster_graph(m=3, p=0.5), file:<name>."""
+def setting_name(row) -> str:
+    """A setting by its content: ER(0.2), BA(5), WS(4, 0.75), WS-flex(3.5, 0.2), powerlaw_cluster_graph(m=3,
+    p=0.5), file:a.json+b.json#19cb56c6, mygen(q=0.3); rows with other graphs never share a name."""
     gen = str(row["generator"])
-    keys = GENERATOR_PARAMS[gen] if gen in BUILTIN else [k[6:] for k in row.index if k.startswith("graph_")]
+    known = find_generator(gen)
+    own = (*known.params, *known.optional) if known and gen != "file" else None
+    keys = own or [k[6:] for k in row.index if k.startswith("graph_") and k not in ("graph_connected", "graph_draws")]
     params = {k: row.get(f"graph_{k}") for k in keys if k != "n" and not _missing(row.get(f"graph_{k}"))}
     return setting_label(gen, params)
+
+
+def generator_key(row) -> str:
+    """What counts as one generator in the EDFs (pycls: a curve per generator): ER, BA, WS, WS-flex, each
+    networkx function, each file set, each registered generator."""
+    gen = str(row["generator"])
+    if gen == "networkx":
+        return f"networkx:{str(row.get('graph_fn')).rsplit('.', 1)[-1]}"
+    return setting_name(row) if gen == "file" else gen
+
+
+def generator_order(names) -> list[str]:
+    """The generators present, in the order of tables and plots: the paper's, then registration, then the
+    others (not imported here) by name."""
+    present = {str(g) for g in names}
+    known = [g for g in generator_names() if g in present]
+    return [*known, *sorted(present - set(known))]
 
 
 def _missing(value: Any) -> bool:
@@ -226,7 +251,7 @@ def grid_table(table, by: tuple[str, ...] = ()):
     import pandas as pd
 
     table = table[table["generator"].notna()].copy()
-    table["setting_name"] = table.apply(_setting_name, axis=1)
+    table["setting_name"] = table.apply(setting_name, axis=1)
     rows = []
     keys = ["generator", "graph_n", *[k for k in ("graph_p", "graph_m", "graph_k") if k in table]]
     ok_all = finished(table)
@@ -254,16 +279,16 @@ def grid_table(table, by: tuple[str, ...] = ()):
         )
     order = ["generator_order", *[k for k in ("graph_k", "graph_m", "graph_p") if k in keys], *by]
     out = pd.DataFrame(rows)
-    out["generator_order"] = out["generator"].map({g: i for i, g in enumerate(GENERATORS)})  # the paper's order
+    out["generator_order"] = out["generator"].map({g: i for i, g in enumerate(generator_order(out["generator"]))})
     return out.sort_values(order, kind="stable").drop(columns="generator_order").reset_index(drop=True)
 
 
-def _out_dir(paths: list[str], out: Path | None) -> Path:
+def out_dir(paths: list[str], out: Path | None) -> Path:
     out = out or (Path(paths[0]) / "analysis")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        _fail(f"--out {str(out)!r} is not writable ({err.strerror})")
+        fail(f"--out {str(out)!r} is not writable ({err.strerror})")
     return out
 
 
@@ -271,7 +296,7 @@ def load_settings_table(paths: list[str], out: Path | None) -> tuple[Any, Path]:
     """:func:`load_table` and the output folder, for analyses grouped by generator setting: the setting
     comes from the runs' stored graphs, so a folder of runs that stored none is one line."""
     table = load_table(paths)
-    out = _out_dir(paths, out)
+    out = out_dir(paths, out)
     if "generator" not in table or table["generator"].isna().all():
-        _fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
+        fail("no run under the paths stores its stage graphs (graphs/stage0.json)")
     return table, out

@@ -77,16 +77,10 @@ def complexity(model, input_size: int | tuple[int, int] = 224) -> dict[str, int]
 
 
 def transform_cx(cx: Cx, c_in: int, c_out: int, stride: int, op: str) -> Cx:
-    """A node's ReLU-op-BN (§3.3, Fig. 6 node ops)."""
-    if op == "sep_conv":
-        cx = conv2d_cx(cx, c_in, c_in, 3, stride, groups=c_in)
-        cx = conv2d_cx(cx, c_in, c_out, 1)
-    elif op == "conv":
-        cx = conv2d_cx(cx, c_in, c_out, 3, stride)
-    else:
-        cx = pool2d_cx(cx, c_in, 3, stride)
-        cx = conv2d_cx(cx, c_in, c_out, 1)
-    return norm2d_cx(cx, c_out)
+    """A node's ReLU-op-BN (§3.3, Fig. 6 node ops): the op's own count (its record), then the BN."""
+    from .node_ops import node_op  # the op table imports this module's primitives
+
+    return norm2d_cx(node_op(op).complexity(cx, c_in, c_out, stride), c_out)
 
 
 def node_cx(cx: Cx, in_degree: int, c_in: int, c_out: int, stride: int, op: str) -> Cx:

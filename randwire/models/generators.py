@@ -15,107 +15,207 @@ renumbered in a topological order). The project then stores, hashes and builds i
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import os
-import sys
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .errors import BadValue, ConfigError, is_int, is_number, require, require_choice
+from .function_graphs import Edge, check_function_params, function_edges, import_user_module
 
-Edge = tuple[int, int]
-BUILTIN = ("er", "ba", "ws", "ws_flex")
-GENERATORS = ("er", "ba", "ws", "ws_flex", "networkx", "file")  # the order of tables and plots
-GENERATOR_PARAMS = {
-    "er": ("p",),
-    "ba": ("m",),
-    "ws": ("k", "p"),
-    "ws_flex": ("k", "p"),
-    "networkx": ("fn", "kwargs"),
-    "file": ("paths",),
-}
+Params = dict[str, Any]
+MAX_DRAWS = 100  # graph.connected: draws before the build stops (graph2nn's connected_ws_graph, tries=100)
 
 
-def validate_graph_params(model: str, n: int | None, params: dict[str, Any]) -> dict[str, Any]:
-    """Check a generator's parameters (one line naming the bad one) and return them normalised."""
-    require_choice("graph", model, GENERATORS)
-    expected = set(GENERATOR_PARAMS[model])
+@dataclasses.dataclass(frozen=True)
+class Generator:
+    """Everything the framework knows of one graph generator, in one record; ``graph=<name>`` looks it up.
+
+    - ``title``: its name in tables and legends (``WS-flex``); ``params``: its parameters besides n, in the
+      order setting names show them (``WS(4, 0.75)``); ``optional``: those that may be left out;
+    - ``check(n, params)``: the parameters normalised (ints as int, ...), a :class:`BadValue` per bad one;
+    - ``sample(n, params, seed)``: edges (u, v) on the nodes 0..n-1 (undirected, oriented by index, §3.3);
+      draw from :func:`stage_rng` (``seed`` is the stage's, derived from the run seed) for graphs that are
+      the same on every machine; ``None``: graphs that are read, not sampled (``file``);
+    - ``stage_check(size, params)``: the parameters against the smallest stage (the regular regime's conv2
+      stage has n/2 nodes);
+    - ``axes``: the grid plot's x parameter, then the one drawn as a line per value (empty: a point per
+      setting); ``x_range``: that axis' limits (the paper's); ``connected``: ``graph.connected``'s default
+      for the Python API (the YAML names the same value).
+    """
+
+    name: str
+    title: str
+    params: tuple[str, ...]
+    check: Callable[[int, Params], Params]
+    sample: Callable[[int, Params, int], list[Edge]] | None = None
+    stage_check: Callable[[int, Params], None] | None = None
+    optional: tuple[str, ...] = ()
+    axes: tuple[str, ...] = ()
+    x_range: tuple[float, float] | None = None
+    connected: bool = False
+
+
+_REGISTRY: dict[str, Generator] = {}
+
+
+def register_generator(gen: Generator) -> Generator:
+    """Make ``graph=<gen.name>`` known (a module of yours calls this when imported; its YAML names the module
+    as ``_module_``). A built-in name cannot be taken; registering a name again replaces the entry."""
+    if not isinstance(gen, Generator):
+        raise ConfigError(f"register_generator takes a Generator record, not a {type(gen).__name__}")
+    if gen.name in BUILTIN and gen.name in _REGISTRY:
+        raise ConfigError(f"generator {gen.name!r} is built in: give yours another name")
+    _REGISTRY[gen.name] = gen
+    return gen
+
+
+def generator(name: Any) -> Generator:
+    """The registered generator ``graph=<name>`` names; one line listing the known names otherwise."""
+    require_choice("graph", name, tuple(_REGISTRY))
+    return _REGISTRY[name]
+
+
+def find_generator(name: Any) -> Generator | None:
+    """The registered generator of that name, or None (an analysis reading runs of one not imported here)."""
+    return _REGISTRY.get(name)
+
+
+def generator_names() -> tuple[str, ...]:
+    """The registered generators, in the order of tables and plots (the paper's first, then registration)."""
+    return tuple(_REGISTRY)
+
+
+def stage_rng(seed: int) -> np.random.Generator:
+    """The random stream of one stage graph: PCG64, whose bit stream numpy keeps stable. Draw only
+    ``.random()`` doubles from it (``integers``' algorithm may change between numpy versions)."""
+    return np.random.Generator(np.random.PCG64(int(seed)))
+
+
+def import_extension(module: Any, key: str) -> None:
+    """Import the module a config names as ``<group>._module_`` (it registers its generator or node op)."""
+    if module is None:
+        return
+    try:
+        import_user_module(str(module))
+    except Exception as err:  # ModuleNotFoundError, or the module's own error while importing
+        raise BadValue(key, module, f"importable: {type(err).__name__}: {err}", "is not") from None
+
+
+def validate_graph_params(model: str, n: int | None, params: Params) -> Params:
+    """Check a generator's parameters (one line naming the bad one) and return them normalised;
+    ``connected`` (redraw until connected) is every sampled generator's, kept only where true."""
+    gen = generator(model)
+    params = dict(params)
+    connected = params.pop("connected", None)
+    expected = set(gen.params)
     unknown = set(params) - expected
     if unknown:
         raise ConfigError(f"graph={model!r} takes parameters {sorted(expected)}, got unknown {sorted(unknown)}")
-    missing = expected - set(params) - ({"kwargs"} if model == "networkx" else set())
+    missing = expected - set(params) - set(gen.optional)
     if missing:
         raise ConfigError(f"graph={model!r} needs parameters {sorted(expected)}, missing {sorted(missing)}")
-    if model == "file":
-        paths = params["paths"]
-        ok = isinstance(paths, (list, tuple)) and paths and all(isinstance(p, str) and p for p in paths)
-        require(ok, "paths", paths, "a list of graph files: [a.json] for every stage, or one per random stage")
-        return {"paths": [str(p) for p in paths]}
+    if gen.sample is None:
+        require(connected in (None, False), "connected", connected, "false: graph={model} reads its graphs")
+        return gen.check(n, params)  # type: ignore[arg-type]
     require(is_int(n) and n >= 2, "n", n, "an integer >= 2")
+    connected = gen.connected if connected is None else connected
+    require(isinstance(connected, bool), "connected", connected, "true or false")
+    return {**gen.check(n, params), **({"connected": True} if connected else {})}
+
+
+def sample_edges(model: str, n: int, params: Params, seed: int) -> list[Edge]:
+    """One draw's edges (u < v); ``params`` as :func:`validate_graph_params` returned them."""
+    gen = generator(model)
+    if gen.sample is None:
+        raise ConfigError(f"graph={model!r} is not sampled: its graphs are read (sample_stage_graphs)")
+    own = {k: v for k, v in params.items() if k not in ("connected", "draws")}
+    return gen.sample(n, own, seed)
+
+
+def setting_label(model: str, params: Params) -> str:
+    """A generator setting as the tables and plots name it: ER(0.2), BA(5), WS(4, 0.75), WS-flex(3.5, 0.2),
+    powerlaw_cluster_graph(m=3, p=0.5), file:<name>, and a generator this process has not imported by its
+    name and parameters: mygen(q=0.3)."""
+
+    def value(v: Any) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
     if model == "networkx":
-        kwargs = dict(params.get("kwargs") or {})
-        fn = resolve_function(params["fn"])
-        try:
-            inspect.signature(fn).bind(n, **kwargs, **_seed_argument(fn, 0))
-        except TypeError as err:
-            raise BadValue(
-                "kwargs",
-                kwargs,
-                f"the arguments of {params['fn']} ({err}){_first_parameter_hint(fn)}",
-                "is not allowed:",
-            ) from None
-        return {"fn": str(params["fn"]), "kwargs": kwargs}
-    return _builtin_params(model, n, params)
+        kwargs = ", ".join(f"{k}={value(v)}" for k, v in sorted((params.get("kwargs") or {}).items()))
+        return f"{str(params.get('fn')).rsplit('.', 1)[-1]}({kwargs})"
+    if model == "file":
+        return f"file:{params.get('file')}"
+    gen = _REGISTRY.get(model)
+    if gen is None:
+        shown = {k: v for k, v in params.items() if k not in ("connected", "draws", "n")}
+        return f"{model}({', '.join(f'{k}={value(v)}' for k, v in sorted(shown.items()))})"
+    return f"{gen.title}({', '.join(value(params[k]) for k in gen.params if k in params)})"
 
 
-def _first_parameter_hint(fn: Callable[..., Any]) -> str:
-    """Where a function's first parameter is not the node count (``random_regular_graph(d, n)``), the
-    wrapper that fixes the order."""
-    parameters = inspect.signature(fn).parameters
-    names = list(parameters)
-    if not names or names[0] == "n":
-        return ""
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [
-        k
-        for k, p in parameters.items()
-        if p.kind in positional and p.default is inspect.Parameter.empty and k != "seed"
-    ]
-    own = [k for k in required if k != "n"]
-    seeded = "seed" in parameters
-    wrapper = ", ".join(["n", *own, *(["seed=None"] if seeded else [])])
-    call = ", ".join([*required, *(["seed=seed"] if seeded else [])])
-    where = "" if "n" in required else f" (its node count is one of {required})"
-    return (
-        f"; graph=networkx passes the node count as the first argument, and its first parameter is "
-        f"{names[0]!r}{where}: put def f({wrapper}): return {fn.__module__.split('.')[0]}.{fn.__name__}({call}) "
-        f"in a module of yours and give graph.fn=<module>.f"
-    )
+def generator_title(model: str) -> str:
+    """ER, BA, WS, WS-flex, networkx, file: a generator's name in titles and legends."""
+    gen = _REGISTRY.get(model)
+    return gen.title if gen else str(model)
 
 
-def _builtin_params(model: str, n: int, params: dict[str, Any]) -> dict[str, Any]:
-    """ER/BA/WS/WS-flex parameters, normalised (ints as int, floats as float)."""
-    out: dict[str, Any] = {}
-    if "p" in GENERATOR_PARAMS[model]:
-        p = params["p"]
-        require(is_number(p) and 0 <= p <= 1, "p", p, "a probability in [0, 1]")
-        out["p"] = float(p)
-    if model == "ba":
-        m = params["m"]
-        require(is_int(m) and 1 <= m < n, "m", m, f"an integer in [1, n) = [1, {n})")
-        out["m"] = int(m)
-    if model == "ws":
-        k = params["k"]
-        require(is_int(k) and k % 2 == 0 and 2 <= k < n, "k", k, f"an even integer in [2, n) = [2, {n})")
-        out["k"] = int(k)
-    if model == "ws_flex":
-        k = params["k"]
-        require(is_number(k) and 2 <= k <= n - 1, "k", k, f"an average degree in [2, n - 1] = [2, {n - 1}]")
-        out["k"] = float(k)
-    return {key: out[key] for key in GENERATOR_PARAMS[model]}
+# ----------------------------------------------------------------------------------------------------
+# The built-in generators: the paper's ER, BA, WS (§3.2), WS-flex, any function, hand-made files.
+# ----------------------------------------------------------------------------------------------------
+
+
+def _check_p(p: Any) -> float:
+    require(is_number(p) and 0 <= p <= 1, "p", p, "a probability in [0, 1]")
+    return float(p)
+
+
+def _check_er(n: int, params: Params) -> Params:
+    return {"p": _check_p(params["p"])}
+
+
+def _check_ba(n: int, params: Params) -> Params:
+    m = params["m"]
+    require(is_int(m) and 1 <= m < n, "m", m, f"an integer in [1, n) = [1, {n})")
+    return {"m": int(m)}
+
+
+def _check_ws(n: int, params: Params) -> Params:
+    k = params["k"]
+    require(is_int(k) and k % 2 == 0 and 2 <= k < n, "k", k, f"an even integer in [2, n) = [2, {n})")
+    return {"k": int(k), "p": _check_p(params["p"])}
+
+
+def _check_ws_flex(n: int, params: Params) -> Params:
+    k = params["k"]
+    require(is_number(k) and 2 <= k <= n - 1, "k", k, f"an average degree in [2, n - 1] = [2, {n - 1}]")
+    return {"k": float(k), "p": _check_p(params["p"])}
+
+
+def _stage_ba(size: int, params: Params) -> None:
+    if params["m"] >= size:
+        raise BadValue("m", params["m"], f"[1, {size}) for the {size}-node stage")
+
+
+def _stage_ws(size: int, params: Params) -> None:
+    if params["k"] >= size:
+        raise BadValue("k", params["k"], f"an even integer in [2, {size}) for the {size}-node stage")
+
+
+def _stage_ws_flex(size: int, params: Params) -> None:
+    if params["k"] > size - 1:
+        raise BadValue("k", params["k"], f"an average degree in [2, {size - 1}] for the {size}-node stage")
+
+
+def _check_files(n: int | None, params: Params) -> Params:
+    paths = params["paths"]
+    ok = isinstance(paths, (list, tuple)) and paths and all(isinstance(p, str) and p for p in paths)
+    require(ok, "paths", paths, "a list of graph files: [a.json] for every stage, or one per random stage")
+    return {"paths": [str(p) for p in paths]}
+
+
+def _check_function(n: int, params: Params) -> Params:
+    return check_function_params(n, params)
 
 
 def _uniform_index(rng: np.random.Generator, size: int) -> int:
@@ -205,142 +305,56 @@ def _ws_flex_edges(n: int, k: float, p: float, rng: np.random.Generator) -> list
     return [(v, w) for v in range(n) for w in adj[v] if v < w]
 
 
-_SAMPLERS = {
-    "er": lambda n, prm, rng: _er_edges(n, prm["p"], rng),
-    "ba": lambda n, prm, rng: _ba_edges(n, prm["m"], rng),
-    "ws": lambda n, prm, rng: _ws_edges(n, prm["k"], prm["p"], rng),
-    "ws_flex": lambda n, prm, rng: _ws_flex_edges(n, prm["k"], prm["p"], rng),
-}
-
-
-def sample_edges(model: str, n: int, params: dict[str, Any], seed: int) -> list[Edge]:
-    """One sampled graph's edges (u < v); ``params`` as :func:`validate_graph_params` returned them."""
-    if model == "networkx":
-        return function_edges(params["fn"], params["kwargs"], n, seed)
-    if model not in BUILTIN:
-        raise ConfigError(f"graph={model!r} is not sampled: its graphs are read (sample_stage_graphs)")
-    return _SAMPLERS[model](n, params, np.random.Generator(np.random.PCG64(int(seed))))
-
-
-def setting_label(model: str, params: dict[str, Any]) -> str:
-    """A generator setting as the tables and plots name it: ER(0.2), BA(5), WS(4, 0.75), WS-flex(3.5, 0.2),
-    powerlaw_cluster_graph(m=3, p=0.5), file:<name>."""
-
-    def value(v: Any) -> str:
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
-    if model == "networkx":
-        kwargs = ", ".join(f"{k}={value(v)}" for k, v in sorted((params.get("kwargs") or {}).items()))
-        return f"{str(params.get('fn')).rsplit('.', 1)[-1]}({kwargs})"
-    if model == "file":
-        return f"file:{params.get('file')}"
-    return f"{generator_title(model)}({', '.join(value(v) for v in params.values())})"
-
-
-def generator_title(model: str) -> str:
-    """ER, BA, WS, WS-flex, networkx, file: a generator's name in titles and legends."""
-    return {"ws_flex": "WS-flex", "networkx": "networkx", "file": "file"}.get(model, model.upper())
-
-
-# ----------------------------------------------------------------------------------------------------
-# Any function (graph=networkx) and its result.
-# ----------------------------------------------------------------------------------------------------
-
-
-def resolve_function(path: Any) -> Callable[..., Any]:
-    """The function an import path names (``module.function``), looked up as Python imports, then in the
-    current folder (where a user's generator file lives); one line for each way it can be wrong."""
-    if not isinstance(path, str) or "." not in path.strip("."):
-        raise BadValue(
-            "fn", path, "an import path module.function, e.g. networkx.powerlaw_cluster_graph", "is not allowed:"
-        )
-    module_name, name = path.rsplit(".", 1)
-    try:
-        module = _import(module_name)
-    except Exception as err:  # ModuleNotFoundError, or the module's own error while importing
-        raise BadValue(
-            "fn", path, f"importable: {type(err).__name__}: {err} (looked on sys.path and in {os.getcwd()})", "is not"
-        ) from None
-    fn = getattr(module, name, None)
-    if fn is None:
-        raise BadValue("fn", path, f"a name in {module_name} (it has no {name!r})", "is not")
-    if not callable(fn):
-        raise BadValue("fn", path, f"callable (it is a {type(fn).__name__})", "is not")
-    return fn
-
-
-def _import(module_name: str):
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        if os.getcwd() in sys.path:
-            raise
-        sys.path.append(os.getcwd())  # a generator file beside the user's command (train.py's folder is first)
-        return importlib.import_module(module_name)
-
-
-def _seed_argument(fn: Callable[..., Any], seed: int) -> dict[str, Any]:
-    """How ``fn`` takes its randomness: ``seed=`` (networkx's convention), ``rng=`` (a numpy Generator), or
-    not at all (a deterministic function: every instance is then the same graph)."""
-    parameters = inspect.signature(fn).parameters
-    if "seed" in parameters:
-        return {"seed": int(seed)}
-    if "rng" in parameters:
-        return {"rng": np.random.Generator(np.random.PCG64(int(seed)))}
-    return {}
-
-
-def _wants_32_bit_seed(err: ValueError, fn: Callable[..., Any]) -> bool:
-    return "seed" in inspect.signature(fn).parameters and "2**32" in str(err)
-
-
-def function_edges(fn_path: str, kwargs: dict[str, Any], n: int, seed: int) -> list[Edge]:
-    """Call the generator and turn its graph into stored edges (u < v in a topological order)."""
-    fn = resolve_function(fn_path)
-    try:
-        try:
-            graph = fn(n, **kwargs, **_seed_argument(fn, seed))
-        except ValueError as err:
-            if not _wants_32_bit_seed(err, fn):
-                raise
-            # reading: numpy's legacy RandomState (which some networkx functions seed) takes seeds below 2**32;
-            # such a function gets the stage seed's lower 32 bits, a function of the stored stage seed
-            graph = fn(n, **kwargs, seed=int(seed) & 0xFFFFFFFF)
-    except Exception as err:  # a wrong type or value of one of its own parameters
-        raise ConfigError(f"graph.fn={fn_path} failed for n={n} with {kwargs}: {type(err).__name__}: {err}") from None
-    return edges_of(graph, n, f"graph.fn={fn_path}")
-
-
-def edges_of(graph: Any, n: int, who: str) -> list[Edge]:
-    """A generator's graph as stored edges: nodes exactly 0..n-1, no self loops, no parallel edges, and a
-    directed graph acyclic (renumbered in its lexicographic topological order); else one line."""
-    import networkx as nx
-
-    if not isinstance(graph, nx.Graph):
-        raise ConfigError(f"{who} gives a {type(graph).__name__}, not a networkx graph")
-    nodes = sorted(graph.nodes, key=str)
-    if graph.number_of_nodes() != n:
-        raise ConfigError(f"{who} gives {graph.number_of_nodes()} nodes for n={n}: a stage graph has exactly n")
-    if set(graph.nodes) != set(range(n)):
-        shown = ", ".join(repr(v) for v in nodes[:4])
-        raise ConfigError(f"{who} labels its nodes {shown}, ...: they must be the integers 0..{n - 1}")
-    loops = list(nx.selfloop_edges(graph))
-    if loops:
-        raise ConfigError(f"{who} gives self loops (e.g. {loops[0]}): a node cannot feed itself")
-    if graph.is_multigraph() and graph.number_of_edges() != nx.Graph(graph).number_of_edges():
-        raise ConfigError(f"{who} gives parallel edges (a multigraph): one edge per pair of nodes")
-    if not graph.is_directed():
-        return sorted({(min(u, v), max(u, v)) for u, v in graph.edges()})
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = nx.find_cycle(nx.DiGraph(graph))
-        raise ConfigError(
-            f"{who} gives a directed graph with a cycle ({' -> '.join(str(u) for u, _ in cycle)} -> "
-            f"{cycle[0][0]}): a network's graph must be acyclic (or undirected)"
-        )
-    rank = {v: i for i, v in enumerate(nx.lexicographical_topological_sort(graph))}
-    return sorted({(rank[u], rank[v]) for u, v in graph.edges()})
-
-
-def seed_is_ignored(fn_path: str, kwargs: dict[str, Any], n: int) -> bool:
-    """True where two seeds give the same graph: the instances of a sweep over seeds would all be one network."""
-    return function_edges(fn_path, kwargs, n, 0) == function_edges(fn_path, kwargs, n, 1)
+BUILTIN = ("er", "ba", "ws", "ws_flex", "networkx", "file")
+for _gen in (
+    Generator(
+        "er",
+        "ER",
+        ("p",),
+        _check_er,
+        lambda n, prm, s: _er_edges(n, prm["p"], stage_rng(s)),
+        axes=("p",),
+        x_range=(0.05, 0.85),
+    ),
+    Generator(
+        "ba",
+        "BA",
+        ("m",),
+        _check_ba,
+        lambda n, prm, s: _ba_edges(n, prm["m"], stage_rng(s)),
+        _stage_ba,
+        axes=("m",),
+        x_range=(0.5, 7.5),
+    ),
+    Generator(
+        "ws",
+        "WS",
+        ("k", "p"),
+        _check_ws,
+        lambda n, prm, s: _ws_edges(n, prm["k"], prm["p"], stage_rng(s)),
+        _stage_ws,
+        axes=("p", "k"),
+        x_range=(-0.05, 1.05),
+    ),
+    Generator(
+        "ws_flex",
+        "WS-flex",
+        ("k", "p"),
+        _check_ws_flex,
+        lambda n, prm, s: _ws_flex_edges(n, prm["k"], prm["p"], stage_rng(s)),
+        _stage_ws_flex,
+        axes=("p", "k"),
+        x_range=(-0.05, 1.05),
+        connected=True,
+    ),  # graph2nn draws until connected
+    Generator(
+        "networkx",
+        "networkx",
+        ("fn", "kwargs"),
+        _check_function,
+        lambda n, prm, s: function_edges(prm["fn"], prm["kwargs"], n, s),
+        optional=("kwargs",),
+    ),
+    Generator("file", "file", ("paths",), _check_files),
+):
+    _REGISTRY[_gen.name] = _gen

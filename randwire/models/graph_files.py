@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ConfigError
-from .generators import Edge, edges_of
+from .function_graphs import Edge, edges_of
 
 
 def _node_count(path: str, edges: list[Edge]) -> int:
@@ -69,3 +69,28 @@ def read_graph_file(path: str) -> tuple[int, list[Edge]]:
     graph.add_nodes_from(range(n))
     graph.add_edges_from(edges)
     return n, edges_of(graph, n, f"graph.paths: {path}")
+
+
+def file_set_name(graphs: list) -> str:
+    """A ``graph=file`` setting by its content: the files' names and a hash of their distinct graphs, in
+    order (``a.json+b.json#19cb56c6``), so two settings with the same file names but other graphs are two
+    settings in every table and plot."""
+    import hashlib
+
+    distinct = list(dict.fromkeys((g.params.get("file"), g.hash) for g in graphs))
+    digest = hashlib.sha256("+".join(h for _, h in distinct).encode()).hexdigest()[:8]
+    return f"{'+'.join(dict.fromkeys(str(name) for name, _ in distinct))}#{digest}"
+
+
+def file_set_name_of_paths(paths: list[str]) -> str:
+    """:func:`file_set_name` of the files a config names (a job that failed before storing its graphs); the
+    names alone where a file cannot be read any more."""
+    from pathlib import Path
+
+    from .graphs import StageGraph
+
+    try:
+        graphs = [StageGraph("file", {"file": Path(p).name}, 0, *read_graph_file(p)) for p in paths]
+    except (ConfigError, OSError, ValueError):
+        return "+".join(dict.fromkeys(Path(p).name for p in paths))
+    return file_set_name(graphs)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import is_int, require
+from .errors import ConfigError, is_int, require
 from .files import atomic_write
-from .generators import sample_edges, setting_label, validate_graph_params
+from .generators import MAX_DRAWS, sample_edges, setting_label, validate_graph_params
 
 FORMAT_VERSION = 1
 
@@ -119,6 +119,20 @@ class StageGraph:
         g.add_edges_from((v, "output") for v in self.output_nodes)
         return g
 
+    def is_connected(self) -> bool:
+        """Whether the undirected graph is one component (a union-find over the edges, no networkx)."""
+        parent = list(range(self.n))
+
+        def root(v: int) -> int:
+            while parent[v] != v:
+                parent[v] = parent[parent[v]]
+                v = parent[v]
+            return v
+
+        for u, v in self.edges:
+            parent[root(u)] = root(v)
+        return len({root(v) for v in range(self.n)}) == 1
+
     def to_undirected_networkx(self):
         """The sampled undirected graph (N nodes, no extra nodes), for graph statistics."""
         import networkx as nx
@@ -200,11 +214,25 @@ class StageGraph:
 
 def sample_graph(model: str, n: int, seed: int, **params: Any) -> StageGraph:
     """Sample one stage graph: ``sample_graph("ws", 32, seed=0, k=4, p=0.75)``, or any function:
-    ``sample_graph("networkx", 32, 0, fn="networkx.powerlaw_cluster_graph", kwargs={"m": 3, "p": 0.5})``."""
+    ``sample_graph("networkx", 32, 0, fn="networkx.powerlaw_cluster_graph", kwargs={"m": 3, "p": 0.5})``.
+
+    ``connected=True`` (WS-flex's default, as graph2nn) redraws until the undirected graph is connected, at
+    most :data:`MAX_DRAWS` times: draw 0 uses the stage seed, draw i its :func:`derive_stage_seed`; the graph
+    stores ``connected`` and ``draws`` in its params, so the retry is on record."""
     params = validate_graph_params(model, n, params)
     validate_seed(seed)
-    edges = sample_edges(model, int(n), params, int(seed))
-    return StageGraph(generator=model, params=params, seed=int(seed), n=int(n), edges=tuple(edges))
+    if not params.get("connected"):
+        edges = sample_edges(model, int(n), params, int(seed))
+        return StageGraph(generator=model, params=params, seed=int(seed), n=int(n), edges=tuple(edges))
+    for draw in range(MAX_DRAWS):
+        edges = sample_edges(model, int(n), params, int(seed) if draw == 0 else derive_stage_seed(seed, draw))
+        graph = StageGraph(model, {**params, "draws": draw + 1}, int(seed), int(n), tuple(edges))
+        if graph.is_connected():
+            return graph
+    raise ConfigError(
+        f"graph={model} with {params} gave no connected {n}-node graph in {MAX_DRAWS} draws (seed {seed}): "
+        f"raise the average degree, or set graph.connected=false"
+    )
 
 
 def graphs_from_dicts(items: Iterable[Any], source: str = "graphs") -> list[StageGraph]:

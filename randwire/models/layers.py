@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .architecture import HEAD_CHANNELS, validate_node_op
+from .architecture import HEAD_CHANNELS
 from .complexity import Cx, conv_bn_cx, head_cx, transform_cx
 
 
@@ -23,40 +23,92 @@ def conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d, fold: bool = F
 
 
 class NodeTransform(nn.Module):
-    """ReLU → op → BN, where op is one of the Fig. 6 node operations (no BN/ReLU inside op, no bias).
+    """ReLU → op → BN, the node operation of Fig. 6 (no BN/ReLU inside the op, no bias); one subclass per op,
+    each registered in :mod:`randwire.models.node_ops`. A subclass builds its layers and says, in
+    :meth:`body`, what feeds its last conv (so BN can be folded into it) and which conv that is.
+    ``stride`` is 2 at nodes fed by the stage's input node, where C_in → C_out happens."""
 
-    sep_conv (default): 3×3 depthwise → 1×1 pointwise; conv: dense 3×3; max_pool / avg_pool: 3×3 pool →
-    1×1 conv. ``stride`` is 2 at nodes fed by the stage's input node, where C_in → C_out happens.
-    """
+    op = ""  # the name it is registered under
 
-    def __init__(self, c_in: int, c_out: int, stride: int, op: str = "sep_conv") -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
-        validate_node_op(op)
-        self.op, self.c_in, self.c_out, self.stride = op, c_in, c_out, stride
-        if op == "sep_conv":
-            self.conv_dw = nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False)
-            self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
-        elif op == "conv":
-            self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        else:
-            # reading: avg-pool excludes the zero padding, so border pixels are true averages.
-            self.pool = (
-                nn.MaxPool2d(3, stride, 1) if op == "max_pool" else nn.AvgPool2d(3, stride, 1, count_include_pad=False)
-            )
-            self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
-        self.bn = nn.BatchNorm2d(c_out)
+        self.c_in, self.c_out, self.stride = c_in, c_out, stride
         self.fold_bn = False  # set by randwire.models.execution: fold BN into the last conv in eval mode
 
+    def body(self, x: torch.Tensor) -> tuple[torch.Tensor, nn.Conv2d | None]:
+        """(the input of the op's last conv, that conv); (the op's output, None) for an op not ending in one."""
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor, relu_done: bool = False) -> torch.Tensor:
-        x = x if relu_done else torch.relu(x)
-        if self.op == "sep_conv":
-            return conv_bn(self.conv_dw(x), self.conv_pw, self.bn, self.fold_bn)
-        if self.op == "conv":
-            return conv_bn(x, self.conv, self.bn, self.fold_bn)
-        return conv_bn(self.pool(x), self.conv_pw, self.bn, self.fold_bn)
+        pre, last = self.body(x if relu_done else torch.relu(x))
+        return self.bn(pre) if last is None else conv_bn(pre, last, self.bn, self.fold_bn)
 
     def complexity(self, cx: Cx) -> Cx:
         return transform_cx(cx, self.c_in, self.c_out, self.stride, self.op)
+
+
+class SepConv(NodeTransform):
+    """The paper's default: 3×3 depthwise → 1×1 pointwise."""
+
+    op = "sep_conv"
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__(c_in, c_out, stride)
+        self.conv_dw = nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False)
+        self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def body(self, x: torch.Tensor) -> tuple[torch.Tensor, nn.Conv2d | None]:
+        return self.conv_dw(x), self.conv_pw
+
+
+class Conv(NodeTransform):
+    """A dense 3×3 conv."""
+
+    op = "conv"
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__(c_in, c_out, stride)
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def body(self, x: torch.Tensor) -> tuple[torch.Tensor, nn.Conv2d | None]:
+        return x, self.conv
+
+
+class MaxPoolConv(NodeTransform):
+    """3×3 max pool → 1×1 conv."""
+
+    op = "max_pool"
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__(c_in, c_out, stride)
+        self.pool = self.make_pool(stride)
+        self.conv_pw = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def make_pool(self, stride: int) -> nn.Module:
+        return nn.MaxPool2d(3, stride, 1)
+
+    def body(self, x: torch.Tensor) -> tuple[torch.Tensor, nn.Conv2d | None]:
+        return self.pool(x), self.conv_pw
+
+
+class AvgPoolConv(MaxPoolConv):
+    """3×3 average pool → 1×1 conv. reading: the pool excludes the zero padding, so border pixels are true
+    averages."""
+
+    op = "avg_pool"
+
+    def make_pool(self, stride: int) -> nn.Module:
+        return nn.AvgPool2d(3, stride, 1, count_include_pad=False)
+
+
+def node_transform(c_in: int, c_out: int, stride: int, op: str = "sep_conv") -> NodeTransform:
+    """The registered op's module for one node (an unknown name is one line listing the known ones)."""
+    from .node_ops import node_op
+
+    return node_op(op).build(c_in, c_out, stride)
 
 
 class ConvBN(nn.Module):

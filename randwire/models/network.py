@@ -18,7 +18,7 @@ from torch import nn
 from .architecture import NetworkSpec, sample_stage_graphs, stage_layout
 from .complexity import Cx, network_cx, node_cx, stage_cx
 from .graphs import StageGraph
-from .layers import ConvBN, Head, NodeTransform
+from .layers import ConvBN, Head, node_transform
 
 # ----------------------------------------------------------------------------------------------------
 # Node operation (§3.3): weighted-sum aggregation, ReLU-conv-BN transformation, one output to all edges.
@@ -34,7 +34,7 @@ class Node(nn.Module):
         # §3.3 positive weights w = sigmoid(raw). reading: raw starts at 0 (w = 0.5); a node with one
         # input passes it unweighted, so it has no weight at all (BN cancels a scale anyway).
         self.edge_logits = nn.Parameter(torch.zeros(in_degree)) if in_degree > 1 else None
-        self.transform = NodeTransform(c_in, c_out, stride, op)
+        self.transform = node_transform(c_in, c_out, stride, op)
 
     def complexity(self, cx: Cx) -> Cx:
         t = self.transform

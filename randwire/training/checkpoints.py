@@ -42,8 +42,15 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
+# Keys added to the config after runs were made, with the value that gives those runs' behaviour: a run of
+# then compares as if it had written it (a WS-flex run of then had no redraw: its graphs differ from today's
+# default, so it is not taken as finished, and resuming it names the graphs).
+ADDED_KEYS = {"trainer.max_steps": -1, "graph.connected": False}
+
+
 def _differing_keys(then: dict[str, Any], now: dict[str, Any], may_change: tuple[str, ...]) -> list[str]:
     """Keys of two flattened configs whose values differ, except those starting with a ``may_change`` prefix."""
+    then = {**{k: v for k, v in ADDED_KEYS.items() if k in now}, **then}
     return sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k) and not k.startswith(may_change))
 
 
@@ -85,9 +92,7 @@ def finished_metrics(run_dir: Path, config_dict: dict[str, Any]) -> dict[str, An
         return None
     if not isinstance(metrics, dict) or metrics.get("status") != "ok":
         return None
-    then = _flatten(then or {})
-    then.setdefault("trainer.max_steps", -1)  # a run from before the key was in the config: Lightning's default
-    return metrics if not _differing_keys(then, _flatten(config_dict), BOOKKEEPING) else None
+    return metrics if not _differing_keys(_flatten(then or {}), _flatten(config_dict), BOOKKEEPING) else None
 
 
 def start_checkpoint(cfg: DictConfig, net, run_dir: Path, config_dict: dict[str, Any]) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ..models.errors import BadValue, ConfigError, kind_of
-from ..models.generators import GENERATOR_PARAMS
+from ..models.generators import generator, import_extension
 from ..models.graphs import validate_seed
 from .errors import CheckpointError, DataError
 
@@ -42,12 +42,16 @@ def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
 
 
 def graph_params(graph_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The generator's own parameters from ``cfg.graph`` (name and n removed)."""
+    """The generator's own parameters from ``cfg.graph`` (name and n removed), its module imported first
+    where the YAML names one (``graph._module_``: a generator registered from outside the package)."""
 
     def plain(value: Any) -> Any:  # graph.kwargs / graph.paths arrive as OmegaConf containers
         return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
-    return {k: plain(graph_cfg[k]) for k in GENERATOR_PARAMS.get(graph_cfg.get("name"), ()) if k in graph_cfg}
+    import_extension(graph_cfg.get("_module_"), "graph._module_")
+    gen = generator(graph_cfg.get("name"))
+    keys = (*gen.params, *gen.optional, *(("connected",) if gen.sample else ()))
+    return {k: plain(graph_cfg[k]) for k in keys if k in graph_cfg}
 
 
 def network_spec(cfg: Mapping[str, Any]):
@@ -106,7 +110,7 @@ def _warn_if_seed_ignored(graph_cfg: Mapping[str, Any], regime: str) -> None:
     if graph_cfg.get("name") != "networkx":
         return
     from ..models.architecture import stage_layout
-    from ..models.generators import seed_is_ignored
+    from ..models.function_graphs import seed_is_ignored
 
     params = graph_params(graph_cfg)
     size = min(nodes for nodes, _, _ in stage_layout(regime, graph_cfg.get("n"), 2))

@@ -23,6 +23,7 @@ class ERGraph:
     name: str = "er"
     n: int = MISSING  # nodes per random stage (the regular regime's first stage has n/2)
     p: float = MISSING
+    connected: bool = MISSING  # redraw until the graph is connected (randwire.models.graphs.sample_graph)
 
 
 @dataclass
@@ -30,6 +31,7 @@ class BAGraph:
     name: str = "ba"
     n: int = MISSING
     m: int = MISSING
+    connected: bool = MISSING
 
 
 @dataclass
@@ -38,6 +40,7 @@ class WSGraph:
     n: int = MISSING
     k: int = MISSING
     p: float = MISSING
+    connected: bool = MISSING
 
 
 @dataclass
@@ -52,6 +55,7 @@ class NetworkXGraph:
     n: int = MISSING
     fn: str = MISSING  # import path of a function (n, seed=..., **kwargs) -> networkx graph
     kwargs: dict[str, Any] = field(default_factory=dict)
+    connected: bool = MISSING
 
 
 @dataclass
@@ -75,6 +79,7 @@ class Regime:
 @dataclass
 class NodeOp:
     name: str = MISSING
+    _module_: Optional[str] = None  # a module of yours that registers the op (randwire.models.node_ops)
 
 
 SCHEMAS = {
