@@ -81,3 +81,78 @@ def test_optimizer_dataset_and_callback_added_by_yaml_only(tmp_path):
     group = ckpt["optimizer_states"][0]["param_groups"][0]
     assert group["alpha"] == 0.9 and "momentum" in group and "centered" in group  # an RMSprop state
     assert ckpt["randwire"]["run_config"]["data"]["train"]["root"] == f"{pngs}/train"
+
+
+def _newcomer_folder(tmp_path):
+    """What a newcomer writes, outside the package: examples/myextension.py (one registry entry each for a
+    generator and a node op) and one YAML file each, copied into their own folder."""
+    import shutil
+
+    shutil.copy(ROOT / "examples" / "myextension.py", tmp_path / "myextension.py")
+    shutil.copytree(ROOT / "examples" / "conf", tmp_path / "conf")
+    return tmp_path
+
+
+def test_an_op_of_ones_own_counts_its_flops_and_params_as_torch_does(tmp_path, monkeypatch):
+    """The registered complexity function is what regime.c=auto solves with: it must count what runs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from randwire import build_network, complexity
+
+    monkeypatch.syspath_prepend(str(_newcomer_folder(tmp_path)))
+    import myextension  # noqa: F401  (registers mygen and dil_conv)
+
+    net = build_network("small", graph="mygen", n=8, c=8, seed=0, q=0.3, node_op="dil_conv", num_classes=10).eval()
+    assert {g.generator for g in net.graphs} == {"mygen"} and net.graphs[0].params == {"q": 0.3}
+    assert type(net.stages[0].nodes[0].transform).__name__ == "DilConv"
+    cx = complexity(net, 32)
+    assert cx["params"] == sum(p.numel() for p in net.parameters())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.randn(1, 3, 32, 32))
+    assert cx["flops"] == counter.get_total_flops() // 2
+
+
+def test_an_unknown_node_op_is_one_line_naming_the_registered_ones():
+    from randwire import build_network
+    from randwire.models.errors import BadValue
+
+    with pytest.raises(BadValue, match=r"node_op='dil_con' .*'sep_conv', 'conv', 'max_pool', 'avg_pool'"):
+        build_network("small", graph="er", n=8, c=8, seed=0, p=0.3, node_op="dil_con")
+
+
+@pytest.mark.slow
+def test_a_generator_and_a_node_op_of_ones_own_train_in_a_sweep_and_are_named_in_the_analyses(tmp_path):
+    """The README's "Add a generator or a node op": one registry entry and one YAML file each, from outside
+    the package; a sweep trains with regime.c=auto at the budget, the analyses name both, evaluate rebuilds."""
+    folder = _newcomer_folder(tmp_path)
+    sweep = tmp_path / "sweep"
+    tiny = ["experiment=cpu_budget", "graph.n=8", "trainer.max_epochs=1"]
+    limits = ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
+    cmd = [sys.executable, str(ROOT / "train.py"), "--config-dir", "conf", "graph=mygen", "node_op=dil_conv"]
+    budget = ["regime.c=auto", "regime.flops=2e6", "logger=none", "extras.print_config=false"]
+    proc = subprocess.run(
+        [*cmd, *tiny, *limits, *budget, f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    metrics = [json.loads((run / "metrics.json").read_text()) for run in runs]
+    assert [m["status"] for m in metrics] == ["ok", "ok"] and {m["node_op"] for m in metrics} == {"dil_conv"}
+    assert all(abs(m["flops"] / 2e6 - 1) < 0.01 for m in metrics), [m["flops"] for m in metrics]  # c=auto met it
+    analysis = [sys.executable, "-m", "randwire.analysis"]
+    for command in ("grid", "nodeops"):
+        done = subprocess.run([*analysis, command, str(sweep)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    grid = (sweep / "analysis" / "grid.csv").read_text()
+    assert "mygen(q=0.3)" in grid and "dil_conv" in (sweep / "analysis" / "nodeops.csv").read_text()
+    done = subprocess.run(  # evaluate.py imports the op's module the run's config names
+        [sys.executable, str(ROOT / "evaluate.py"), f"ckpt={runs[0] / 'checkpoints' / 'last.ckpt'}"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -100,7 +100,12 @@ def import_extension(module: Any, key: str) -> None:
     try:
         import_user_module(str(module))
     except Exception as err:  # ModuleNotFoundError, or the module's own error while importing
-        raise BadValue(key, module, f"importable: {type(err).__name__}: {err}", "is not") from None
+        raise BadValue(
+            key,
+            module,
+            f"importable: {type(err).__name__}: {err} (run from the folder it is in, or put that on PYTHONPATH)",
+            "is not",
+        ) from None
 
 
 def validate_graph_params(model: str, n: int | None, params: Params) -> Params:

@@ -204,9 +204,12 @@ def _unreadable_why(err: BaseException) -> str:
 
 
 def _network_of(path: str | os.PathLike, info: dict[str, Any]):
+    from ..models.generators import import_extension
     from ..models.network import network_from_spec
 
+    node_op = (info.get("run_config") or {}).get("node_op") or {}
     try:
+        import_extension(node_op.get("_module_"), "node_op._module_")  # the run's own op, registered from outside
         return network_from_spec(info["net_spec"], source=str(path))
     except (GraphFormatError, ValueError) as err:
         raise CheckpointError(str(err)) from None  # it names the checkpoint's file already

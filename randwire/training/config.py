@@ -59,6 +59,7 @@ def network_spec(cfg: Mapping[str, Any]):
     :class:`~randwire.models.architecture.NetworkSpec`; a rejected value is named by its own key (``c``)."""
     from ..models.architecture import NetworkSpec
 
+    import_extension(cfg["node_op"].get("_module_"), "node_op._module_")  # an op registered from outside
     r, d = cfg["regime"], cfg["data"]
     return NetworkSpec(
         regime=r.get("name"),
