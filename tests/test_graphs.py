@@ -217,3 +217,39 @@ def test_bad_graph_parameters_raise_value_error(model, n, params, message):
 def test_negative_seed_is_rejected():
     with pytest.raises(ValueError, match=r"seed=-1 is out of range: allowed an integer >= 0"):
         sample_graph("er", 8, -1, p=0.5)
+
+
+def test_ws_flex_draws_until_connected_and_matches_graph2nn_statistics():
+    """graph.connected=true (WS-flex's default) as graph2nn: 200 graphs at N=32 for each acceptance setting
+    are all connected, and their clustering and path-length distributions match the committed sample of
+    graph2nn's algorithm (tests/graph2nn_reference.py) by a two-sample KS test."""
+    from graph2nn_reference import FIXTURE, N, SETTINGS, reference_sample, stats
+    from scipy.stats import ks_2samp
+
+    fixture = json.loads(FIXTURE.read_text())["stats"]
+    for k, p in SETTINGS:
+        reference = fixture[f"{k:g},{p:g}"]
+        assert np.allclose(reference[:3], reference_sample(k, p, 3), atol=1e-11)  # the fixture is what it says
+        graphs = [sample_graph("ws_flex", N, seed, k=k, p=p) for seed in range(200)]
+        assert all(nx.is_connected(g.to_undirected_networkx()) for g in graphs)
+        assert all(g.params["connected"] is True and 1 <= g.params["draws"] <= 100 for g in graphs)
+        ours = [stats(g.to_undirected_networkx()) for g in graphs]
+        for i, name in enumerate(("clustering", "path length")):
+            result = ks_2samp([s[i] for s in ours], [s[i] for s in reference])
+            assert result.pvalue > 0.01, (k, p, name, result)
+    redrawn = [g.params["draws"] for g in (sample_graph("ws_flex", N, s, k=2.0, p=0.5) for s in range(200))]
+    assert max(redrawn) > 1  # K=2 is often disconnected at the first draw: the retry ran, and is on record
+
+
+def test_connected_redraw_is_off_for_the_papers_generators_and_bounded():
+    """ER/BA/WS sample once (§3.2; their hashes stay those of before); a setting that is never connected is one
+    line after 100 draws."""
+    from randwire.models.errors import ConfigError
+
+    er = sample_graph("er", 32, 0, p=0.05)
+    assert "connected" not in er.params and not er.is_connected()  # kept as drawn
+    assert sample_graph("er", 32, 0, p=0.05, connected=False).hash == er.hash
+    with pytest.raises(
+        ConfigError, match=r"graph=er .* gave no connected 32-node graph in 100 draws .*graph.connected=false"
+    ):
+        sample_graph("er", 32, 0, p=0.0, connected=True)
