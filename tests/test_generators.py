@@ -290,7 +290,7 @@ def test_networkx_own_file_and_ws_flex_sweep_train_and_feed_the_stats_analysis(t
     assert analysis(["stats", *folders, "--out", str(tmp_path / "an")]) == 0
     import pandas as pd
 
-    from randwire.analysis.tables import setting_name, load_table
+    from randwire.analysis.tables import load_table, setting_name
 
     table = load_table(folders)  # as stats reads them
     names = sorted(table.apply(setting_name, axis=1).unique())  # stats.png's legend

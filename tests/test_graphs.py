@@ -223,7 +223,7 @@ def test_ws_flex_draws_until_connected_and_matches_graph2nn_statistics():
     """graph.connected=true (WS-flex's default) as graph2nn: 200 graphs at N=32 for each acceptance setting
     are all connected, and their clustering and path-length distributions match the committed sample of
     graph2nn's algorithm (tests/graph2nn_reference.py) by a two-sample KS test."""
-    from graph2nn_reference import FIXTURE, N, SETTINGS, reference_sample, stats
+    from graph2nn_reference import FIXTURE, SETTINGS, N, reference_sample, stats
     from scipy.stats import ks_2samp
 
     fixture = json.loads(FIXTURE.read_text())["stats"]
