@@ -63,6 +63,8 @@ def reference_sample(k: float, p: float, samples: int = SAMPLES) -> list[tuple[f
 
 
 if __name__ == "__main__":
-    data = {f"{k:g},{p:g}": [[round(c, 12), round(path, 12)] for c, path in reference_sample(k, p)] for k, p in SETTINGS}
+    data = {
+        f"{k:g},{p:g}": [[round(c, 12), round(path, 12)] for c, path in reference_sample(k, p)] for k, p in SETTINGS
+    }
     FIXTURE.write_text(json.dumps({"n": N, "samples": SAMPLES, "seed": SEED, "stats": data}) + "\n")
     print(f"wrote {FIXTURE}")
