@@ -1,6 +1,7 @@
 """Analyses over run folders: graph statistics joined to accuracy (issue 11 item 5)."""
 
 import json
+import re
 
 import networkx as nx
 import numpy as np
@@ -445,6 +446,39 @@ def test_plots_say_counts_right_and_no_edf_line_hides_another(tmp_path, monkeypa
     assert lines[0].get_linestyle() != lines[1].get_linestyle() and lines[0].get_linewidth() > lines[1].get_linewidth()
     assert main(["nodeops", str(tmp_path / "sweep"), "--out", str(tmp_path / "out")]) == 0
     assert figures["nodeops.png"].axes[0].get_title().endswith("Pearson r: needs 2+ node operations")
+
+
+def test_two_file_sweeps_with_other_graphs_are_two_settings_and_two_edf_curves(tmp_path, monkeypatch):
+    """Issue 28: settings are named by content. Two sweeps whose files are both called stage0.json but hold
+    other graphs were one row (n=2, averaged) and one curve; two networkx functions shared one curve. A file
+    job that failed before storing graphs is named from its files (not file:None)."""
+    import randwire.analysis.grid as grid_module
+
+    figures = {}
+    monkeypatch.setattr(grid_module, "save_figure", lambda fig, path: figures.__setitem__(path.name, fig))
+    for name, p in (("a", 0.2), ("b", 0.5)):
+        (tmp_path / name).mkdir()
+        sample_stage_graphs("small", "er", 16, 0, p=p)[0].save(tmp_path / name / "stage0.json")
+        for seed in range(2):
+            paths = [str(tmp_path / name / "stage0.json")]
+            _run(tmp_path / f"sweep_{name}" / str(seed), "file", {"paths": paths}, seed=seed, acc=0.5 + 0.1 * seed)
+    for j, fn in enumerate(("networkx.path_graph", "networkx.cycle_graph")):
+        _run(tmp_path / "sweep_nx" / str(j), "networkx", {"fn": fn, "kwargs": {}}, seed=0, acc=0.4)
+    folders = [str(tmp_path / f"sweep_{name}") for name in ("a", "b", "nx")]
+    assert main(["grid", *folders, "--out", str(tmp_path / "out")]) == 0
+    grid = pd.read_csv(tmp_path / "out" / "grid.csv")
+    files = grid[grid["generator"] == "file"]
+    assert len(files) == 2 and list(files["n"]) == [2, 2] and files["setting"].nunique() == 2
+    assert all(re.fullmatch(r"file:stage0\.json#[0-9a-f]{8}", name) for name in files["setting"])
+    labels = sorted(line.get_label() for line in figures["edf.png"].axes[0].get_lines())
+    assert len(labels) == 4 and labels[2:] == ["networkx:cycle_graph (n=1)", "networkx:path_graph (n=1)"]
+    assert {label.split(" ")[0] for label in labels[:2]} == set(files["setting"])
+    from randwire.models.graph_files import file_set_name, file_set_name_of_paths
+
+    paths = [str(tmp_path / "a" / "stage0.json")]  # a job that stored no graphs: named from its config's files
+    assert "file:" + file_set_name_of_paths(paths) == files["setting"].iloc[0]
+    assert file_set_name_of_paths(paths) == file_set_name(sample_stage_graphs("small", "file", None, 0, paths=paths))
+    assert file_set_name_of_paths([str(tmp_path / "gone.json")]) == "gone.json"  # files gone: the names
 
 
 @pytest.mark.parametrize("regime,size,mflops", [("lowres", 28, 5.6), ("small", 64, 1.7)])

@@ -10,6 +10,7 @@ from helpers import ROOT, TINY
 
 from randwire import sample_graph
 from randwire.models.architecture import sample_stage_graphs
+from randwire.training.config import compose_config
 
 # Hashes of the stored graphs as the code of before the generator interface sampled them (commit 7fb6b4c).
 GOLDEN = [
@@ -325,6 +326,13 @@ def test_an_odd_edge_list_is_one_line(tmp_path, content, message):
         sample_stage_graphs("small", "file", None, 0, paths=[str(tmp_path / "bad.txt")])
     (tmp_path / "gap.txt").write_text("# n: 4\n0 1\n1 3\n")  # said: node 2 is isolated on purpose
     assert sample_stage_graphs("small", "file", None, 0, paths=[str(tmp_path / "gap.txt")])[0].n == 4
+    from randwire.training.run import train
+
+    cfg = compose_config("train", [*TINY, "graph=file", f"graph.paths=[{tmp_path / 'bad.txt'}]"])
+    cfg.paths.output_dir = str(tmp_path / "run")
+    with pytest.raises(ConfigError, match=message) as info:  # train.py: this line, exit 2, nothing written
+        train(cfg)
+    assert "\n" not in str(info.value) and not (tmp_path / "run").exists()
 
 
 def test_a_function_whose_first_parameter_is_not_n_gets_the_wrapper_that_fixes_it(tmp_path, monkeypatch):
