@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._bench import device_missing, interleaved_medians, machine_description  # noqa: E402
 from randwire import build_network, complexity  # noqa: E402
 from randwire.models.execution import configure_execution, memory_format_of  # noqa: E402
-from randwire.models.memory import peak_memory_mb  # noqa: E402  (CUDA allocator peak; CPU glibc heap per op)
+from randwire.training.memory import peak_memory_mb  # noqa: E402  (CUDA allocator peak; CPU glibc heap per op)
 
 VARIANTS = {
     "reference": {"mode": "reference"},

@@ -1,10 +1,10 @@
-"""Peak memory of a piece of work (randwire.models.memory) and of a training step (metrics.json)."""
+"""Peak memory of a piece of work (randwire.training.memory) and of a training step (metrics.json)."""
 
 import pytest
 import torch
 from helpers import TINY
 
-from randwire.models.memory import CPUHeapPeak, cpu_heap_available, peak_memory_mb
+from randwire.training.memory import CPUHeapPeak, cpu_heap_available, peak_memory_mb
 from randwire.training.run import train
 
 pytestmark = pytest.mark.skipif(not cpu_heap_available(), reason="CPU heap measurement needs glibc >= 2.33")

@@ -30,3 +30,27 @@ def test_every_listed_use_is_where_the_list_says():
         for name in names:
             assert hasattr(obj, name), f"{api.what}: its use {api.where!r} is not in randwire"
             obj = getattr(obj, name)
+
+
+def test_no_private_attribute_is_used_outside_the_adapter_module():
+    """Every private attribute of Lightning/Hydra/W&B/submitit/torch goes through one function of
+    randwire/training/private_apis.py: none of the names it lists appears anywhere else in randwire."""
+    from helpers import ROOT
+
+    from randwire.training.private_apis import PRIVATE_NAMES
+
+    adapter = ROOT / "randwire" / "training" / "private_apis.py"
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {name}"
+        for path in sorted([*(ROOT / "randwire").rglob("*.py"), *(ROOT / "hydra_plugins").rglob("*.py")])
+        if path != adapter
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        for name in PRIVATE_NAMES
+        if name in line
+    ]
+    assert found == [], "\n".join(found)
+    assert len(PRIVATE_NAMES) >= 15 and all(name in adapter.read_text() for name in PRIVATE_NAMES if name[0] == ".")
+
+
+def test_every_adapter_says_the_versions_it_was_checked_on():
+    assert all(api.checked for api in PRIVATE_APIS), [api.what for api in PRIVATE_APIS if not api.checked]

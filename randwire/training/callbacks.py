@@ -13,8 +13,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from ..models.memory import PeakMemory, cpu_heap_available
 from .errors import TrainingDiverged
+from .memory import PeakMemory, cpu_heap_available
 
 STEP_MEMORY_METRIC = "train/step_peak_memory_mb"
 
@@ -176,7 +176,7 @@ class StepMemory(pl.Callback):
 
     Measured on the first two training batches of the run, the second one reported (the first also
     creates the optimiser state; a one-batch run reports it). CUDA: the allocator's peak; CPU: glibc's
-    heap (randwire.models.memory), except under torch.compile, where the probe would force a recompile: then
+    heap (randwire.training.memory), except under torch.compile, where the probe would force a recompile: then
     ``kind`` says it was not measured. CPU bf16 autocast undercounts (part of oneDNN's bf16 work memory
     seems to bypass malloc; see benchmarks/README.md).
     """

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from .private_apis import hydra_job_dir
+
 
 def multirun_flag_first(argv: list[str]) -> list[str]:
     """`python train.py graph=ba -m seed=0,1` must work as written: argparse stops matching Hydra's
@@ -95,7 +97,7 @@ def run_app(app: Callable[[], object]) -> None:
 
         disk = disk_error(err)
         if disk is not None:  # Hydra's own files (.hydra/, the log): the folder it was making
-            folder = _hydra_output_dir(err)
+            folder = hydra_job_dir(err)
             print(
                 f"error: {write_error_line(disk, err.filename or folder)} (free some space, or set "
                 f"hydra.run.dir / hydra.sweep.dir to another place)",
@@ -117,17 +119,6 @@ def run_app(app: Callable[[], object]) -> None:
             file=sys.stderr,
         )
         sys.exit(1)
-
-
-def _hydra_output_dir(err: BaseException) -> str | None:
-    """The job folder Hydra was setting up when ``err`` was raised (its ``run_job``'s ``output_dir``; Hydra
-    resets its runtime config on the way out), if the traceback shows it."""
-    tb = err.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_name == "run_job" and isinstance(tb.tb_frame.f_locals.get("output_dir"), str):
-            return str(Path(tb.tb_frame.f_locals["output_dir"]).resolve())
-        tb = tb.tb_next
-    return None
 
 
 def discard_rejected_run(cfg) -> None:

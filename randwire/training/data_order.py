@@ -8,6 +8,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
+from .private_apis import restart_fit_iterator
+
 ORDER_STREAM = 0x5EED0  # reading: the stream of the training order and augmentation seeds, apart from the splits'
 
 
@@ -93,7 +95,7 @@ class ResumeOrder(pl.Callback):
         sampler.set_epoch(epoch)
         sampler.resume_at = (epoch, done * loader.batch_size)
         if sampler.drawn is not None and sampler.drawn != sampler.resume_at:
-            iter(trainer.fit_loop._data_fetcher)  # Lightning-internal: the fit's one training iterator
+            restart_fit_iterator(trainer)
 
 
 def world_size() -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.errors import ConfigError
+from .private_apis import cluster_environment, ddp_launch_hooks, end_child_ranks
 
 # ddp_spawn / ddp_fork / ddp_notebook run the fit in worker processes: the launching process gets the weights
 # back but not the loop state (epochs, steps, callbacks), so what a run records would be wrong.
@@ -66,70 +67,20 @@ def _job_command(script: Path, output_dir: str, local_rank: int) -> tuple[list[s
 BLOCKED_AFTER_CHILD_DIED_S = 120
 
 
-def _sweep_safe_observer(child_processes: list) -> Any:
-    """Lightning's child-process observer SIGKILLs the launching process when a child rank dies: inside a
-    sweep, that ends every later job. This one ends the other child ranks only, and kills the launching
-    process only if it is still in this job after ``BLOCKED_AFTER_CHILD_DIED_S``."""
-    import threading
-
-    from lightning_fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
-
-    class Observer(_ChildProcessObserver):
-        def _terminate_all(self) -> None:
-            for proc in self._child_processes:
-                proc.send_signal(self._termination_signal)
-            self.deadline = threading.Timer(
-                BLOCKED_AFTER_CHILD_DIED_S, os.kill, (self._main_pid, self._termination_signal)
-            )
-            self.deadline.daemon = True
-            self.deadline.start()
-
-    observer = Observer(child_processes=child_processes, main_pid=os.getpid())
-    observer.deadline = None
-    observer.start()
-    _OBSERVERS.append(observer)
-    return observer
-
-
-_OBSERVERS: list = []
-
-
-def _end_child_ranks(wait_s: float) -> None:
-    """This job's observer stops; child ranks still alive after ``wait_s`` (blocked after a failure) end."""
-    import subprocess
-
-    while _OBSERVERS:
-        observer = _OBSERVERS.pop()
-        observer._finished = True
-        if observer.deadline is not None:
-            observer.deadline.cancel()
-        for proc in observer._child_processes:
-            try:
-                proc.wait(timeout=wait_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @contextlib.contextmanager
 def child_ranks_run_this_job(script: Path | None, output_dir: str) -> Iterator[None]:
     """Around ``fit`` + ``test`` of one job: child ranks re-run this job, not the command line; a child rank
     that dies fails this job, not the sweep; afterwards the launching process's DDP environment and
     process group are as before (for the sweep's next job)."""
-    import pytorch_lightning.strategies.launchers.subprocess_script as launcher  # holds its own references
-
     saved_env = {k: os.environ.get(k) for k in _DDP_ENV}
-    saved_cmd, saved_observer = launcher._hydra_subprocess_cmd, launcher._launch_process_observer
-    if script is not None:
-        launcher._hydra_subprocess_cmd = lambda local_rank: _job_command(script, output_dir, local_rank)
-    launcher._launch_process_observer = _sweep_safe_observer
+    command = None if script is None else (lambda local_rank: _job_command(script, output_dir, local_rank))
     failed = True
     try:
-        yield
+        with ddp_launch_hooks(command, BLOCKED_AFTER_CHILD_DIED_S):
+            yield
         failed = False
     finally:
-        launcher._hydra_subprocess_cmd, launcher._launch_process_observer = saved_cmd, saved_observer
-        _end_child_ranks(wait_s=5 if failed else 60)
+        end_child_ranks(wait_s=5 if failed else 60)
         if not is_child_rank():
             for key, value in saved_env.items():
                 if value is None:
@@ -146,6 +97,6 @@ def leave_requeue_to_submitit(trainer: Any) -> None:
     """Under Slurm, Lightning's SLURMEnvironment would requeue on SIGUSR1 itself; submitit does (see above)."""
     from lightning_fabric.plugins.environments import SLURMEnvironment
 
-    environment = trainer._accelerator_connector.cluster_environment
+    environment = cluster_environment(trainer)
     if isinstance(environment, SLURMEnvironment):
         environment.auto_requeue = False

@@ -26,6 +26,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 
 from .errors import SlurmRefused
+from .private_apis import hydra_config_as
 
 # squeue's pending reasons that no amount of waiting clears: the request exceeds what the partition has.
 NEVER_STARTS = {
@@ -141,7 +142,6 @@ class SlurmLauncher(SubmititSlurmLauncher):
     def _record_lost(self, overrides: Sequence[str], num: int, job, line: str) -> None:
         """The job's ``metrics.json`` says it was cancelled, and why; what it had recorded (progress,
         attempts) stays."""
-        from hydra.core.hydra_config import HydraConfig
         from omegaconf import open_dict
 
         from .records import read_metrics, write_failure
@@ -153,12 +153,8 @@ class SlurmLauncher(SubmititSlurmLauncher):
         run_dir = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
         before = read_metrics(run_dir) or {}
         kept = {k: before[k] for k in ("epochs", "global_step", "wall_time_s") if k in before}
-        sweep = HydraConfig.instance().cfg
-        HydraConfig.instance().set_config(config)  # the job's overrides name its setting, as in the job
-        try:
+        with hydra_config_as(config):  # the job's overrides name its setting, as in the job
             write_failure(run_dir, config, line, status="cancelled", **kept)
-        finally:
-            HydraConfig.instance().cfg = sweep
 
 
 class _Submitted:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .private_apis import forget_wandb_run_id
 from .records import group_name, sweep_name
 
 
@@ -161,9 +162,7 @@ def _attach(logger, tries: int = 10, wait_s: float = 2.0):
                 raise
             if attempt < tries - 1:
                 time.sleep(wait_s)
-    old = logger._wandb_init.get("id")
-    logger._wandb_init.update(id=None, resume=None)
-    logger._id = None
+    old = forget_wandb_run_id(logger)
     run = logger.experiment
     print(
         f"warning: W&B run {old} is still held by another process: this run logs to a new W&B run {run.id}",

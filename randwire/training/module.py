@@ -18,6 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from ..models.complexity import complexity
 from ..models.errors import is_int, is_number, require
 from ..models.network import RandWireNet
+from .private_apis import attached_trainer
 from .schedules import global_batch, scheduler_context
 
 CHECKPOINT_FORMAT = 2  # what checkpoint["randwire"] holds; read_checkpoint refuses any other
@@ -84,7 +85,7 @@ class RandWireTask(pl.LightningModule):
 
     # -- optimisation ---------------------------------------------------------------------------------
     def global_batch_size(self) -> int:
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         return int(self.hparams.batch_size) if trainer is None else global_batch(self.hparams.batch_size, trainer)
 
     def parameter_groups(self, lr: float | None) -> list:

@@ -67,8 +67,9 @@ def sweep_plan(sweep_dir: str | os.PathLike) -> list[list[list[str]]] | None:
     numbered in order (job ``num`` = position across batches). None where it cannot be known (no
     ``multirun.yaml``, another sweeper such as optuna, which decides its jobs as it goes)."""
     import yaml
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from .private_apis import split_sweep_arguments
 
     path = Path(sweep_dir) / "multirun.yaml"
     try:
@@ -82,7 +83,7 @@ def sweep_plan(sweep_dir: str | os.PathLike) -> list[list[list[str]]] | None:
     params = sweeper.get("params") or {}
     task += [f"{key}={value}" for key, value in params.items()]
     parsed = OverridesParser.create().parse_overrides(task)
-    return BasicSweeper.split_arguments(parsed, sweeper.get("max_batch_size"))
+    return split_sweep_arguments(parsed, sweeper.get("max_batch_size"))
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 
 from .checkpoints import MID_EPOCH_KEY
 from .errors import RunInterrupted
+from .private_apis import set_stop_flag
 
 
 class SignalCheckpoint(pl.Callback):
@@ -112,7 +113,7 @@ class SignalCheckpoint(pl.Callback):
 
     @staticmethod
     def _raise_stop_flag(trainer, up: bool) -> None:
-        trainer._signal_connector.received_sigterm = up  # up: Lightning stops at the end of this step
+        set_stop_flag(trainer, up)  # up: Lightning stops at the end of this step
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._validating = trainer.state.fn == "fit"

@@ -14,7 +14,8 @@ import ctypes
 from collections.abc import Callable
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+
+from .private_apis import torch_dispatch_mode
 
 
 class _MallInfo2(ctypes.Structure):
@@ -54,7 +55,7 @@ def _heap_in_use() -> int:
 _warmed = False
 
 
-class CPUHeapPeak(TorchDispatchMode):
+class CPUHeapPeak(torch_dispatch_mode()):
     """``with CPUHeapPeak() as p: ...`` then ``p.peak`` (bytes above the level at entry)."""
 
     def __enter__(self):
