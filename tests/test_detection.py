@@ -146,9 +146,9 @@ def test_detection_backbone_leaves_the_network_as_it_was_and_freezes_at_2():
     backbone = randwire.detection_backbone(net, edge_drop=0.0)
     assert net.head is not None and isinstance(net(torch.rand(1, 3, 64, 64)), torch.Tensor)  # still a classifier
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) and net.settings.edge_drop == 0.1
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) and net.spec.edge_drop == 0.1
     body = backbone.body
-    assert body.settings.edge_drop == 0.0 and all(stage.edge_drop == 0.0 for stage in body.stages)
+    assert body.spec.edge_drop == 0.0 and all(stage.edge_drop == 0.0 for stage in body.stages)
     assert body.head is None and all(torch.equal(v, before[k]) for k, v in body.state_dict().items())
     frozen = {n.split(".")[0] + "." + n.split(".")[1] for n, p in body.named_parameters() if not p.requires_grad}
     assert frozen == {"stem.0", "stages.0"}  # regular regime: conv1 and conv2 (the first random stage)

@@ -212,7 +212,7 @@ def test_c_auto_solves_widths_on_any_generators_graphs(compose_cfg):
         "regime.flops=3e6",
     )
     net = build_net(cfg)
-    flops = network_cx(Cx(32, 32), net.settings, net.graphs).flops
+    flops = network_cx(Cx(32, 32), net.spec, net.graphs).flops
     assert abs(flops / 3e6 - 1) <= 0.01 and net.graphs[0].generator == "networkx"
 
 

@@ -110,7 +110,7 @@ def test_save_load_graphs_rebuilds_identical_network(tmp_path, regime):
     net = _tiny(regime, graph="ba", seed=5, dropout=0.1).eval()
     for i, g in enumerate(net.graphs):
         g.save(tmp_path / f"stage{i}.json")
-    (tmp_path / "config.json").write_text(json.dumps(net.config))
+    (tmp_path / "config.json").write_text(json.dumps(net.spec.to_dict()))
     graphs = [StageGraph.load(tmp_path / f"stage{i}.json") for i in range(len(net.graphs))]
     config = json.loads((tmp_path / "config.json").read_text())
     rebuilt = network_from_graphs(config.pop("regime"), graphs, config.pop("c"), init_seed=123, **config).eval()
@@ -123,7 +123,7 @@ def test_save_load_graphs_rebuilds_identical_network(tmp_path, regime):
     with torch.no_grad():
         assert torch.equal(net(x), rebuilt(x))
     # the spec form (what checkpoints store) rebuilds the same way
-    again = network_from_spec(json.loads(json.dumps(net.spec())))
+    again = network_from_spec(json.loads(json.dumps(net.record())))
     assert [g.hash for g in again.graphs] == [g.hash for g in net.graphs]
     assert list(again.state_dict()) == list(a)
 
@@ -285,7 +285,7 @@ def test_edge_removal_readings_drop_the_expected_number_of_edges(mode):
     assert abs(mean - expected) < 4 * (expected / steps) ** 0.5 + 1e-9  # Poisson-ish bound
     if mode == "per_graph":
         assert max(dropped) == 1
-    assert network_from_spec(net.spec()).stages[1].edge_drop_mode == mode
+    assert network_from_spec(net.record()).stages[1].edge_drop_mode == mode
     assert all(w is None or bool((w > 0).all()) for w in stage.eval().edge_weights())  # evaluation drops nothing
 
 
@@ -325,7 +325,7 @@ def test_c_auto_matches_a_flops_budget_within_2_percent(gen, params, op):
             net = network_from_graphs("small", graphs, c, node_op=op, stem_channels=stem)
             assert net.stem[0].conv.out_channels == stem and net.stem[1].conv.in_channels == stem
             assert complexity(net, 224)["flops"] == flops
-            assert network_from_spec(net.spec()).stem[0].conv.out_channels == stem
+            assert network_from_spec(net.record()).stem[0].conv.out_channels == stem
 
 
 def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
@@ -335,12 +335,12 @@ def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
 
     graphs = sample_stage_graphs("regular", "ws", 16, 0, k=4, p=0.75)
     net = network_from_graphs("regular", graphs, 20, stem_channels=7)
-    assert net.stages[0].c_in == 7 and net.config["stem_channels"] == 7
+    assert net.stages[0].c_in == 7 and net.spec.stem_channels == 7
     assert (
         complexity(net, 224)["flops"]
         == network_cx(Cx(224, 224), NetworkSpec("regular", 20, stem_channels=7), graphs).flops
     )
-    assert "stem_channels" not in network_from_graphs("regular", graphs, 20).config  # paper layout: spec unchanged
+    assert "stem_channels" not in network_from_graphs("regular", graphs, 20).record()["config"]  # paper layout
 
 
 def test_c_auto_in_a_run_and_its_bad_values(compose_cfg, tmp_path):
@@ -375,3 +375,15 @@ def test_exact_topk_counts_equal_the_training_metrics(classes):
     assert top1 / 200 == pytest.approx(float(acc1(logits, target)), abs=1e-6)
     assert top5 / 200 == pytest.approx(float(acc5(logits, target)), abs=1e-6)
     assert (top5 == 200) == (classes <= 5)
+
+
+def test_the_network_spec_is_the_one_description_and_round_trips_through_the_record():
+    """Issue 28: net.spec is the NetworkSpec; the checkpoint record is built from it and read back into it."""
+    from randwire.models.architecture import NetworkSpec
+
+    net = _tiny("small", graph="ba", node_op="conv", dropout=0.1)
+    assert isinstance(net.spec, NetworkSpec) and net.spec.node_op == "conv" and net.spec.dropout == 0.1
+    record = json.loads(json.dumps(net.record()))
+    assert set(record) == {"config", "graphs"} and NetworkSpec(**record["config"]) == net.spec
+    again = network_from_spec(record)
+    assert again.spec == net.spec and [g.hash for g in again.graphs] == [g.hash for g in net.graphs]

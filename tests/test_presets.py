@@ -46,11 +46,11 @@ def test_classification_presets_build_their_network_and_data(preset, compose_cfg
     tiny = [f"data.root={tiny_imagenet}", "data.num_classes=2"] if imagenet else []  # the folder's 2 classes
     cfg = compose_cfg(f"experiment={preset}", *tiny)
     net = build_net(cfg)
-    assert net.config["regime"] == cfg.regime.name and len(net.graphs) == (4 if cfg.regime.name == "regular" else 3)
+    assert net.spec.regime == cfg.regime.name and len(net.graphs) == (4 if cfg.regime.name == "regular" else 3)
     data = build("data", cfg.data, seed=cfg.seed)
     data.setup("fit")
     if imagenet:
-        assert len(data.datasets["train"]) == 4 and net.config["num_classes"] == 2
+        assert len(data.datasets["train"]) == 4 and net.spec.num_classes == 2
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def damage_table(
         "setting": setting_name({"generator": first.generator, **{f"graph_{k}": v for k, v in first.params.items()}}),
         "generator": first.generator,
         "seed": (info.get("run_config") or {}).get("seed"),
-        "node_op": net.config["node_op"],
+        "node_op": net.spec.node_op,
         "split": split,
     }
     intact = results[Damage(0)]["acc1"]

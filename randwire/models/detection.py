@@ -42,7 +42,7 @@ def freeze_batchnorm(module: nn.Module) -> nn.Module:
 
 class RandWireBackbone(nn.Module):
     """A RandWire network without its classifier head, giving FPN levels: ``body`` keeps the network's
-    stored graphs and weights (``body.graphs``, ``body.spec()``), ``fpn`` turns conv2..conv5 into
+    stored graphs and weights (``body.graphs``, ``body.record()``), ``fpn`` turns conv2..conv5 into
     ``out_channels``-wide maps "0".."3" plus "pool" (the extra level torchvision's anchors expect).
     Any torchvision detector that takes a backbone with ``out_channels`` takes it (Faster/Mask R-CNN,
     RetinaNet, FCOS). Build it with :func:`detection_backbone`, which leaves the given network as it was."""
@@ -94,7 +94,7 @@ def detection_backbone(
         for p in body.get_submodule(name).parameters():
             p.requires_grad_(False)
     if edge_drop is not None:
-        body.settings = body.settings.replace(edge_drop=float(edge_drop))
+        body.spec = body.spec.replace(edge_drop=float(edge_drop))
         for stage in body.stages:
             stage.edge_drop = float(edge_drop)
     return RandWireBackbone(body, out_channels)
@@ -160,7 +160,7 @@ def detector_complexity(model: FasterRCNN, image_size: tuple[int, int]) -> dict[
         model([image])
     model.train(was_training)
     body = model.backbone.body
-    backbone = backbone_cx(Cx(h=int(resized[0]), w=int(resized[1])), body.settings, body.graphs)
+    backbone = backbone_cx(Cx(h=int(resized[0]), w=int(resized[1])), body.spec, body.graphs)
     return {
         "params": weight_count(model),
         "flops": counter.get_total_flops() // 2,

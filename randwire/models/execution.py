@@ -255,7 +255,7 @@ class FastNetPlan:
                 x = x.relu_() if i > 0 else torch.relu(x)
             x = conv_bn(x, m.conv, m.bn, m.fold_bn)
         x = x.relu_()
-        levels = [x] if keep and net.settings.regime != "regular" else []
+        levels = [x] if keep and net.spec.regime != "regular" else []
         for stage in net.stages:
             holder = [x]
             del x

@@ -169,7 +169,7 @@ class RandWireNet(nn.Module):
             raise ValueError(
                 "c='auto' is a request, not a width: solve it first (randwire.models.complexity.solve_width)"
             )
-        self.settings = spec
+        self.spec = spec  # the one description of this network apart from its graphs
         self.graphs = list(graphs)
         layout = stage_layout(spec.regime, 2, spec.c, spec.stem_channels)  # channels only: nodes come from the graphs
         if len(self.graphs) != len(layout):
@@ -201,22 +201,17 @@ class RandWireNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The settings as plain data: what checkpoints store and code reads (``net.config["c"]``)."""
-        return self.settings.to_dict()
-
-    @property
     def feature_info(self) -> FeatureInfo:
         """The levels :meth:`forward_levels` returns, in timm's convention (``num_chs``, ``reduction``,
         ``module``; ``.channels()``, ``.reduction()``, ``.module_name()``): Table 1's conv2..conv5, at
         reductions 4, 8, 16, 32 in the small and regular regimes (lowres: 1, 2, 4, 8). Small/lowres: conv2 is
         the stem's second conv, conv3..conv5 the random stages; regular: conv2..conv5 are the four random
         stages. Still callable (``net.feature_info()``), as before it was an attribute."""
-        stride = 1 if self.settings.regime == "lowres" else 2
+        stride = 1 if self.spec.regime == "lowres" else 2
         info, reduction = [], stride  # conv1
-        if self.settings.regime != "regular":
+        if self.spec.regime != "regular":
             reduction *= stride
-            info.append({"num_chs": self.settings.c, "reduction": reduction, "module": f"stem.{len(self.stem) - 1}"})
+            info.append({"num_chs": self.spec.c, "reduction": reduction, "module": f"stem.{len(self.stem) - 1}"})
         for i, stage in enumerate(self.stages):
             reduction *= 2  # every random stage's input-fed nodes have stride 2 (§3.3)
             info.append({"num_chs": stage.c_out, "reduction": reduction, "module": f"stages.{i}"})
@@ -229,7 +224,7 @@ class RandWireNet(nn.Module):
             return self.plan.levels(self, x)
         levels = []
         x = self.stem(x)
-        if self.settings.regime != "regular":
+        if self.spec.regime != "regular":
             levels.append(torch.relu(x))
         for stage in self.stages:
             x = stage(x)
@@ -258,11 +253,12 @@ class RandWireNet(nn.Module):
         return self.head(x)
 
     def complexity(self, cx: Cx) -> Cx:
-        return network_cx(cx, self.settings, self.graphs)
+        return network_cx(cx, self.spec, self.graphs)
 
-    def spec(self) -> dict[str, Any]:
-        """Everything needed to rebuild this network (weights aside): config and stored graphs."""
-        return {"config": self.config, "graphs": [g.to_dict() for g in self.graphs]}
+    def record(self) -> dict[str, Any]:
+        """What a checkpoint stores to rebuild this network (weights aside), as plain data: its
+        :class:`NetworkSpec` and its stored graphs; :func:`network_from_spec` reads it back."""
+        return {"config": self.spec.to_dict(), "graphs": [g.to_dict() for g in self.graphs]}
 
 
 def _with_init_seed(init_seed: int | None, make):
@@ -278,17 +274,22 @@ def network_from_graphs(
     regime: str, graphs: Sequence[StageGraph], c: int, *, init_seed: int | None = None, **settings: Any
 ) -> RandWireNet:
     """Build a network from stored graphs (never re-samples); ``settings``: the rest of :class:`NetworkSpec`."""
-    spec = NetworkSpec(regime, c, **settings)
+    return network_of(NetworkSpec(regime, c, **settings), graphs, init_seed)
+
+
+def network_of(spec: NetworkSpec, graphs: Sequence[StageGraph], init_seed: int | None = None) -> RandWireNet:
+    """The network a spec and stored graphs describe, its initial weights a pure function of ``init_seed``."""
     return _with_init_seed(init_seed, lambda: RandWireNet(spec, graphs))
 
 
-def network_from_spec(spec: dict[str, Any], source: str = "network spec") -> RandWireNet:
-    """Inverse of :meth:`RandWireNet.spec` (checkpoints store this)."""
+def network_from_spec(record: dict[str, Any], source: str = "network spec") -> RandWireNet:
+    """The network :meth:`RandWireNet.record` describes (what checkpoints store), its spec read back into a
+    :class:`NetworkSpec`."""
     from .graphs import graphs_from_dicts
 
     try:
-        settings = NetworkSpec(**spec["config"])
-        graphs = graphs_from_dicts(spec["graphs"], source=source)
+        settings = NetworkSpec(**record["config"])
+        graphs = graphs_from_dicts(record["graphs"], source=source)
     except (KeyError, TypeError) as err:
         raise ValueError(f"{source}: not a RandWire network spec (missing {err})") from None
     return RandWireNet(settings, graphs)

@@ -19,7 +19,7 @@ def build_net(cfg: DictConfig):
     """The network of g(θ, s): stage graphs sampled from ``cfg.seed``, initial weights seeded by it too."""
     from ..models.architecture import sample_stage_graphs
     from ..models.execution import configure_execution
-    from ..models.network import network_from_graphs
+    from ..models.network import network_of
 
     detection = cfg.get("detection") is not None
     backbone = (cfg.get("backbone") or {}).get("ckpt") if detection else None
@@ -68,7 +68,7 @@ def build_net(cfg: DictConfig):
             f"({100 * (got / float(r.flops) - 1):+.2f}%)",
             flush=True,
         )
-    net = network_from_graphs(graphs=graphs, init_seed=cfg.seed, **spec.to_dict())
+    net = network_of(spec, graphs, init_seed=cfg.seed)
     return configure_execution(net, dict(cfg.get("execution") or {}))
 
 
@@ -76,7 +76,7 @@ def _check_backbone_channels(net, cfg: DictConfig, path: str) -> None:
     """A backbone trained on other images than the detector reads (1-channel digits vs RGB): one line."""
     from .errors import CheckpointError
 
-    have, want = net.config["in_channels"], cfg.data.get("in_channels", 3)
+    have, want = net.spec.in_channels, cfg.data.get("in_channels", 3)
     if have != want:
         raise CheckpointError(
             f"backbone.ckpt={path!r}: its network takes {have}-channel images, but data={cfg.data.get('name')} "

@@ -74,9 +74,9 @@ def _print_table(cfg, net) -> None:
     from .cli import wide_console
 
     size, r = int(cfg.data.image_size), cfg.regime
-    stem = net.config.get("stem_channels")
+    stem = net.spec.stem_channels
     table = Table(
-        title=f"{net.graphs[-1].describe()} · regime={r.name} C={net.config['c']}{' (auto)' if r.c == 'auto' else ''}"
+        title=f"{net.graphs[-1].describe()} · regime={r.name} C={net.spec.c}{' (auto)' if r.c == 'auto' else ''}"
         f"{f' conv1 {stem}' if stem else ''} · node_op={cfg.node_op.name} · "
         f"seed={cfg.seed} · {size}² · {cfg.data.num_classes} classes"
     )

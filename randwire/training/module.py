@@ -66,7 +66,7 @@ class RandWireTask(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["randwire"] = {
             "format": CHECKPOINT_FORMAT,
-            "net_spec": self.net.spec(),
+            "net_spec": self.net.record(),
             "complexity": self.cx,
             "run_config": self.run_config,
             **({"task": self.task} if self.task != "classification" else {}),
@@ -150,7 +150,7 @@ class RandWireModule(RandWireTask):
         self.execution = dict(execution or {})
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         for split in ("train", "val", "test"):
-            acc1, acc5 = accuracy_metrics(self.net.config["num_classes"])
+            acc1, acc5 = accuracy_metrics(self.net.spec.num_classes)
             setattr(self, f"{split}_acc1", acc1)
             setattr(self, f"{split}_acc5", acc5)
         # Evaluation loss as a sample-weighted mean synced over ranks: exact when the ranks hold different
@@ -162,7 +162,7 @@ class RandWireModule(RandWireTask):
         self.cx = complexity(self.net, image_size)
         if not self.execution.get("compile"):
             # Lightning's model summary counts FLOPs on this input (torch's count: 2 per multiply-add).
-            self.example_input_array = torch.zeros(1, self.net.config["in_channels"], image_size, image_size)
+            self.example_input_array = torch.zeros(1, self.net.spec.in_channels, image_size, image_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
