@@ -23,7 +23,6 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from ..training.cli import LAST_SWEEP  # the sweep's outcome, for the entry point's exit code
 from ..training.detection.labels import AP_LABELS
 from .sweeps import collect_many, shared_overrides, short_setting
 
@@ -252,9 +251,12 @@ class MultirunSummary(Callback):
             return
         table = write_summary(sweep_dir)
         failed = sum(len(e["failed_seeds"]) for e in table)  # every job is in its setting's row: n or failed
-        LAST_SWEEP.update(dir=str(sweep_dir), jobs=sum(e["n"] for e in table) + failed, failed=failed)
         if "wandb" in (config.get("logger") or {}):
             _log_wandb_table(config, table, sweep_dir)
+        if failed:  # the sweep ran to its end; its exit code says what its folder's summary found
+            jobs = sum(e["n"] for e in table) + failed
+            print(f"error: {failed} of {jobs} jobs failed (listed in {sweep_dir}/summary.md)", file=sys.stderr)
+            raise SystemExit(1)  # not an Exception: Hydra's callback runner turns those into a warning
 
 
 def _log_wandb_table(config, table, sweep_dir: Path) -> None:

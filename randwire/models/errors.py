@@ -72,3 +72,12 @@ def require(ok: bool, key: str, value: Any, allowed: str) -> None:
 def require_choice(key: str, value: Any, allowed) -> None:
     if value not in allowed:
         raise BadValue(key, value, f"one of {list(allowed)}", verdict="is not allowed:")
+
+
+def one_line(message: BaseException | str, limit: int | None = None) -> str:
+    """A message on one line, its whitespace collapsed (Hydra, Lightning, sbatch and torch spread one thought
+    over several lines); an exception without text is its type's name; cut at ``limit`` characters with "...".
+    The one definition of "one error as one line" for every entry point, record and analysis."""
+    text = message if isinstance(message, str) else (str(message).strip() or type(message).__name__)
+    text = " ".join(text.split())
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

@@ -16,6 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ..models.errors import one_line
 from ..models.graphs import GraphFormatError
 from .errors import CheckpointError
 from .records import METRICS_FILE
@@ -192,7 +193,7 @@ def _unreadable_why(err: BaseException) -> str:
     """What torch.load's failure means, in words (its own messages run to a paragraph, or say ``KeyError: 101``)."""
     import pickle
 
-    text = " ".join(str(err).split())
+    text = one_line(err)
     if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in text:
         return (
             "UnpicklingError: it holds pickled Python objects, not plain tensors and data; refused unread, "

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ..models.errors import one_line
 from .private_apis import hydra_job_dir
 
 
@@ -53,11 +54,6 @@ def wide_console():
 
     out = Console()
     return out if out.is_terminal else Console(width=max(out.width, 130))
-
-
-# The outcome of the last sweep this process ran, filled by the sweep's summary callback
-# (randwire.analysis.summary.MultirunSummary): run_app turns failed jobs into exit code 1.
-LAST_SWEEP: dict[str, object] = {"dir": None, "jobs": 0, "failed": 0}
 
 
 def run_app(app: Callable[[], object]) -> None:
@@ -112,13 +108,6 @@ def run_app(app: Callable[[], object]) -> None:
                 file=sys.stderr,
             )
         sys.exit(2)
-    if LAST_SWEEP["failed"]:  # the sweep ran to its end; its exit code still says what failed
-        print(
-            f"error: {LAST_SWEEP['failed']} of {LAST_SWEEP['jobs']} jobs failed "
-            f"(listed in {LAST_SWEEP['dir']}/summary.md)",
-            file=sys.stderr,
-        )
-        sys.exit(1)
 
 
 def discard_rejected_run(cfg) -> None:
@@ -171,7 +160,7 @@ def record_failed_job(cfg, err: BaseException, traceback: bool = False) -> None:
     from .errors import TrainingDiverged
     from .records import write_failure
 
-    line = " ".join(str(err).split()) or type(err).__name__
+    line = one_line(err)
     if traceback:
         logging.getLogger("randwire").exception("job failed")
         line = f"{type(err).__name__}: {line}"

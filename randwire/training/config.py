@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..models.errors import BadValue, ConfigError, kind_of
+from ..models.errors import BadValue, ConfigError, kind_of, one_line
 from ..models.generators import generator, import_extension
 from ..models.graphs import validate_seed
 from .errors import CheckpointError, DataError
@@ -132,14 +132,8 @@ def check_execution_cfg(execution: Mapping[str, Any] | None) -> None:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return " ".join(text.splitlines()[0].split())[:300]
-
-
-def _one_line(err: BaseException) -> str:
-    """The whole message on one line (Hydra and Lightning spread one thought over several lines)."""
-    text = " ".join((str(err).strip() or type(err).__name__).split())
-    return text if len(text) <= 400 else text[:397] + "..."
+    """Hydra's own first line (the rest of its message is its stack of config sources)."""
+    return one_line((str(err).strip() or type(err).__name__).splitlines()[0], limit=300)
 
 
 def _blame(key: str, node: Any, err: BaseException) -> ConfigError:
@@ -151,7 +145,7 @@ def _blame(key: str, node: Any, err: BaseException) -> ConfigError:
         return cause.under(f"{key}.")
     if isinstance(cause, (ConfigError, DataError, CheckpointError)):
         return cause if isinstance(cause, ConfigError) else ConfigError(str(cause))
-    message = _one_line(cause)
+    message = one_line(cause, limit=400)
     target = node.get("_target_", key) if isinstance(node, Mapping) else key
     unexpected = re.search(r"unexpected keyword argument '(\w+)'", message)
     if unexpected:

@@ -25,6 +25,7 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 
+from ..models.errors import one_line
 from .errors import SlurmRefused
 from .private_apis import hydra_config_as
 
@@ -166,7 +167,7 @@ class _Submitted:
 
 def _sbatch_said(err: BaseException) -> str:
     lines = [ln.strip() for ln in str(err).splitlines() if "error:" in ln]
-    said = "; ".join(ln.split("error:", 1)[1].strip() for ln in lines) if lines else " ".join(str(err).split())
+    said = "; ".join(ln.split("error:", 1)[1].strip() for ln in lines) if lines else one_line(err)
     return said[:300]
 
 

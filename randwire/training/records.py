@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ..models.errors import one_line
 from ..models.files import atomic_write
 from .attempts import end_attempt
 
@@ -38,7 +39,7 @@ def read_metrics(job_dir: str | Path) -> dict[str, Any] | None:
             raise ValueError(f"a JSON {type(record).__name__}, not an object")
         return record
     except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        reason = " ".join(str(err).split())
+        reason = one_line(err)
         if str(path) not in _WARNED:
             _WARNED.add(str(path))
             print(
@@ -112,7 +113,7 @@ def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "fa
     seed = cfg.get("seed") if isinstance(cfg.get("seed"), int) else None
     record = {
         "status": status,
-        "error": " ".join(reason.split()),
+        "error": one_line(reason),
         "seed": seed,
         "group": group_name(cfg),
         "overrides": group_overrides(cfg),
