@@ -27,3 +27,18 @@ def train_tiny(run_dir: Path, *overrides: str) -> dict:
     from randwire.training.run import train
 
     return train(compose_config("train", [*TINY, *overrides, f"paths.output_dir={run_dir}"]))
+
+
+def model_yaml() -> dict:
+    """train.yaml's ``model`` node: the classifier module's settings, as the framework passes them."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "conf" / "train.yaml").read_text())["model"]
+
+
+def detection_yaml() -> dict:
+    """conf/task/detection.yaml's ``detection`` node, less what the module does not take."""
+    import yaml
+
+    node = yaml.safe_load((ROOT / "conf" / "task" / "detection.yaml").read_text())["detection"]
+    return {k: v for k, v in node.items() if k != "steps_reference_batch"}

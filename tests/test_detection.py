@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, detection_yaml
 
 from randwire import build_network
 from randwire.models.detection import randwire_faster_rcnn
@@ -102,9 +102,7 @@ def test_the_detection_task_fits_validates_tests_and_checkpoints_its_graphs(tmp_
         net,
         num_classes=3,
         optimizer=partial(torch.optim.SGD, lr=0.01, momentum=0.9),
-        min_size=64,
-        max_size=64,
-        batch_size=4,
+        **{**detection_yaml(), "min_size": 64, "max_size": 64, "batch_size": 4},
     )
     frozen = {k: v.clone() for k, v in module.state_dict().items() if ".bn." in k}
     data = DetectionDataModule(

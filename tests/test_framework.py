@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 from randwire.models.errors import ConfigError
 from randwire.training.checkpoints import load_checkpoint
 from randwire.training.components import build_net
-from randwire.training.config import check_network_cfg
 from randwire.training.errors import CheckpointError
 from randwire.training.evaluate import evaluate
+from randwire.training.plan import check_network_cfg
 from randwire.training.run import train
 
 GROUPS = {p.name: sorted(f.stem for f in p.glob("*.yaml")) for p in Path(CONF).iterdir() if p.is_dir()}

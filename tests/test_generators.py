@@ -182,7 +182,7 @@ def test_an_unusable_generator_is_one_line(fn, kwargs, message):
 
 
 def test_a_generator_that_ignores_the_seed_is_said_before_training(compose_cfg, capsys):
-    from randwire.training.config import check_network_cfg
+    from randwire.training.plan import check_network_cfg
 
     check_network_cfg(compose_cfg(*TINY, "graph=networkx", "graph.fn=networkx.cycle_graph"))
     assert "warning: graph.fn=networkx.cycle_graph gave the same graph for two seeds" in capsys.readouterr().err

@@ -291,7 +291,7 @@ def test_edge_removal_readings_drop_the_expected_number_of_edges(mode):
 
 def test_edge_drop_mode_is_checked_in_one_line(compose_cfg):
     from randwire.models.errors import BadValue
-    from randwire.training.config import check_network_cfg
+    from randwire.training.plan import check_network_cfg
 
     with pytest.raises(
         BadValue, match=r"^regime.edge_drop_mode='per_edge' is not allowed: one of \['per_node', 'per_graph'\]"
@@ -345,7 +345,7 @@ def test_a_moved_stem_feeds_the_first_stage_of_the_regular_regime():
 
 def test_c_auto_in_a_run_and_its_bad_values(compose_cfg, tmp_path):
     from randwire.models.errors import BadValue
-    from randwire.training.config import check_network_cfg
+    from randwire.training.plan import check_network_cfg
     from randwire.training.run import train
 
     cfg = compose_cfg(*__import__("helpers").TINY, "regime.c=auto", "regime.flops=2e6", run_dir=tmp_path / "run")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, TINY_NET
+from helpers import ROOT, TINY_NET, model_yaml
 
 TINY_CLI = [
     *TINY_NET,
@@ -111,7 +111,13 @@ def _graph_check_rank(rank: int, port: int, queue) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=2)
     graphs = sample_stage_graphs("lowres", "ws", 8, rank, k=4, p=0.75)  # rank 1 samples another seed
     net = network_from_graphs("lowres", graphs, 8, head_channels=32)
-    module = RandWireModule(net, optimizer=lambda params, **kw: torch.optim.SGD(params, lr=0.1), image_size=32)
+    module = RandWireModule(
+        net,
+        optimizer=lambda params, **kw: torch.optim.SGD(params, lr=0.1),
+        **model_yaml(),
+        image_size=32,
+        batch_size=16,
+    )
     module.trainer = type("T", (), {"world_size": 2})()
     try:
         module.setup("fit")
@@ -356,7 +362,7 @@ def test_lr_scales_with_the_global_batch_of_any_world(world_size, accumulate):
 
     net = network_from_graphs("lowres", sample_stage_graphs("lowres", "ws", 8, 0, k=4, p=0.75), 8, head_channels=32)
     make = __import__("functools").partial(torch.optim.SGD, lr=0.1, momentum=0.9)
-    module = RandWireModule(net, optimizer=make, batch_size=64, lr_reference_batch=256, image_size=32)
+    module = RandWireModule(net, optimizer=make, **model_yaml(), batch_size=64, image_size=32)
     module._trainer = SimpleNamespace(world_size=world_size, accumulate_grad_batches=accumulate)
     assert module.global_batch_size() == 64 * world_size * accumulate
     optimizer = module.configure_optimizers()

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from .errors import BadValue, is_int, is_number, require, require_choice
 from .generators import generator, validate_graph_params
 from .graph_files import read_graph_file
-from .graphs import StageGraph, derive_stage_seed, sample_graph
+from .graphs import StageGraph, derive_stage_seed, draw_graph
 
 MISSING = "???"  # OmegaConf's marker of a value the config must give (the model library does not import it)
 
@@ -136,28 +136,50 @@ def validate_width(c: Any, flops: Any) -> None:
         require(is_int(c) and c >= 2, "c", c, "an integer >= 2, or auto (with regime.flops=<multiply-adds>)")
 
 
-def validate_stage_params(regime: str, graph: str, n: int | None, graph_params: dict[str, Any]) -> list[int]:
-    """Check the generator parameters against every stage's node count; returns those node counts (for
-    ``file``, the files' own, each file read and checked)."""
+@dataclasses.dataclass(frozen=True)
+class StagePlan:
+    """A generator setting checked once against a regime: its parameters normalised, each random stage's
+    node count, and (``file``) the graphs already read; :func:`draw_stage_graphs` samples from it."""
+
+    regime: str
+    graph: str
+    params: dict[str, Any]
+    sizes: list[int]
+    read: list[StageGraph] | None = None  # graph=file: the files' graphs (the same for every seed)
+
+
+def check_stages(regime: str, graph: str, n: int | None, graph_params: dict[str, Any]) -> StagePlan:
+    """Check the generator parameters against every stage's node count (for ``file``, each file read and
+    checked): the one check of a generator setting."""
     params = validate_graph_params(graph, n, graph_params)
     if graph == "file":
-        return [g.n for g in _file_stage_graphs(regime, params["paths"])]
+        read = _file_stage_graphs(regime, params["paths"])
+        return StagePlan(regime, graph, params, [g.n for g in read], read)
     sizes = [nodes for nodes, _, _ in stage_layout(regime, n, 2)]
     if min(sizes) < 2:
         raise BadValue("n", n, f"n >= 4 for regime={regime!r} (its first stage has n/2 nodes)")
     stage_check = generator(graph).stage_check
     if stage_check is not None:
         stage_check(min(sizes), params)
-    return sizes
+    return StagePlan(regime, graph, params, sizes)
+
+
+def validate_stage_params(regime: str, graph: str, n: int | None, graph_params: dict[str, Any]) -> list[int]:
+    """:func:`check_stages`' node counts."""
+    return check_stages(regime, graph, n, graph_params).sizes
+
+
+def draw_stage_graphs(plan: StagePlan, seed: int) -> list[StageGraph]:
+    """The stage graphs of g(θ, s) for a checked setting: stage i samples its own graph from
+    ``derive_stage_seed(seed, i)``; ``file`` graphs are the ones read (seed 0, the same for every seed)."""
+    if plan.read is not None:
+        return list(plan.read)
+    return [draw_graph(plan.graph, size, derive_stage_seed(seed, i), plan.params) for i, size in enumerate(plan.sizes)]
 
 
 def sample_stage_graphs(regime: str, graph: str, n: int | None, seed: int, **graph_params: Any) -> list[StageGraph]:
-    """The stage graphs of g(θ, s): stage i samples its own graph from ``derive_stage_seed(seed, i)``;
-    ``file`` graphs are read (the same for every seed: stored as ``file`` with the file's name, seed 0)."""
-    if graph == "file":
-        return _file_stage_graphs(regime, validate_graph_params(graph, n, graph_params)["paths"])
-    sizes = validate_stage_params(regime, graph, n, graph_params)
-    return [sample_graph(graph, size, derive_stage_seed(seed, i), **graph_params) for i, size in enumerate(sizes)]
+    """The stage graphs of g(θ, s) (:func:`check_stages`, then :func:`draw_stage_graphs`)."""
+    return draw_stage_graphs(check_stages(regime, graph, n, graph_params), seed)
 
 
 def _file_stage_graphs(regime: str, paths: list[str]) -> list[StageGraph]:

@@ -219,8 +219,11 @@ def sample_graph(model: str, n: int, seed: int, **params: Any) -> StageGraph:
     ``connected=True`` (WS-flex's default, as graph2nn) redraws until the undirected graph is connected, at
     most :data:`MAX_DRAWS` times: draw 0 uses the stage seed, draw i its :func:`derive_stage_seed`; the graph
     stores ``connected`` and ``draws`` in its params, so the retry is on record."""
-    params = validate_graph_params(model, n, params)
-    validate_seed(seed)
+    return draw_graph(model, n, validate_seed(seed), validate_graph_params(model, n, params))
+
+
+def draw_graph(model: str, n: int, seed: int, params: dict[str, Any]) -> StageGraph:
+    """:func:`sample_graph` on parameters :func:`validate_graph_params` already returned (checked once)."""
     if not params.get("connected"):
         edges = sample_edges(model, int(n), params, int(seed))
         return StageGraph(generator=model, params=params, seed=int(seed), n=int(n), edges=tuple(edges))

@@ -303,20 +303,24 @@ def build_network(
     c: int,
     seed: int,
     dropout: float | None = None,
+    edge_drop: float | None = None,
     features_only: bool = False,
     **settings: Any,
 ) -> RandWireNet:
     """g(θ, s): sample each stage's graph from ``seed`` and build the network, weights seeded by ``seed``.
     ``settings``: the rest of :class:`NetworkSpec`, then the generator's own parameters (``k``, ``p``, ``m``).
 
-    ``dropout`` defaults to the paper's: 0.2 in the regular regime, 0 otherwise. ``features_only`` (timm's):
+    ``dropout`` and ``edge_drop`` default to the paper's (§5): 0.2 and 0.1 in the regular regime, 0 otherwise
+    (conf/regime/*.yaml names the same values; a test checks that they agree). ``features_only`` (timm's):
     no classifier head; ``net(x)`` returns conv2..conv5's maps, described by ``net.feature_info``. The same
     seed gives the same graphs and the same weights as the classifier's, head aside.
     """
     fields = {f.name for f in dataclasses.fields(NetworkSpec)}
     graph_params = {k: v for k, v in settings.items() if k not in fields}
     dropout = (0.2 if regime == "regular" else 0.0) if dropout is None else dropout
-    spec = NetworkSpec(regime, c, dropout=dropout, **{k: v for k, v in settings.items() if k in fields})
+    edge_drop = (0.1 if regime == "regular" else 0.0) if edge_drop is None else edge_drop
+    own = {k: v for k, v in settings.items() if k in fields}
+    spec = NetworkSpec(regime, c, dropout=dropout, edge_drop=edge_drop, **own)
     graphs = sample_stage_graphs(regime, graph, n, seed, **graph_params)
     net = _with_init_seed(seed, lambda: RandWireNet(spec, graphs))
     return without_head(net) if features_only else net

@@ -12,12 +12,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ..models.errors import BadValue
-from .config import build, graph_params, network_spec
+from .config import build
 
 
-def build_net(cfg: DictConfig):
-    """The network of g(θ, s): stage graphs sampled from ``cfg.seed``, initial weights seeded by it too."""
-    from ..models.architecture import sample_stage_graphs
+def build_net(cfg: DictConfig, plan=None):
+    """The network of g(θ, s) that :func:`randwire.training.plan.check` planned (None: its network part is
+    checked here): stage graphs sampled from the seed, initial weights seeded by it too."""
+    from ..models.architecture import draw_stage_graphs
     from ..models.execution import configure_execution
     from ..models.network import network_of
 
@@ -29,7 +30,7 @@ def build_net(cfg: DictConfig):
         net = load_checkpoint(str(backbone), key="backbone.ckpt")[0]
         _check_backbone_channels(net, cfg, str(backbone))
         return configure_execution(net, dict(cfg.get("execution") or {}))
-    if detection and not cfg.detection.get("trainable_bn", False):
+    if detection and not cfg.detection.trainable_bn:
         print(
             "warning: no backbone.ckpt: the backbone starts from random weights and its BatchNorm is frozen at "
             "its initial identity (scale 1, shift 0, mean 0, variance 1), as Detectron freezes a pretrained "
@@ -38,8 +39,11 @@ def build_net(cfg: DictConfig):
             file=sys.stderr,
             flush=True,
         )
-    g, r = cfg.graph, cfg.regime
-    spec = network_spec(cfg)
+    if plan is None:
+        from .plan import check_network_cfg
+
+        plan = check_network_cfg(cfg)
+    spec, budget = plan.spec, plan.flops
     if detection and spec.c == "auto":
         raise BadValue(
             "regime.c",
@@ -49,26 +53,26 @@ def build_net(cfg: DictConfig):
             verdict="is not allowed:",
         )
     size = cfg.data.image_size if spec.c == "auto" else None
-    graphs = sample_stage_graphs(r.name, g.name, g.n, cfg.seed, **graph_params(g))
-    if spec.c != "auto" and r.get("flops") is not None:
+    graphs = draw_stage_graphs(plan.stages, plan.seed)
+    if spec.c != "auto" and budget is not None:
         print(
-            f"note: regime.flops={r.flops} is not used: it is read only with regime.c=auto (C={spec.c} as given)",
+            f"note: regime.flops={budget} is not used: it is read only with regime.c=auto (C={spec.c} as given)",
             flush=True,
         )
     if spec.c == "auto":  # the paper compares at (nearly) equal FLOPs: C from the budget, on these very graphs
         from ..models.complexity import Cx, network_cx, solve_width
 
-        c, stem = solve_width(float(r.flops), spec, graphs, size)
+        c, stem = solve_width(float(budget), spec, graphs, size)
         spec = spec.replace(c=c, stem_channels=stem)
         got = network_cx(Cx(h=size, w=size), spec, graphs).flops
         print(
             f"regime.c=auto: C={c}"
             + (f", conv1 width {stem} (C/2 = {c // 2} would miss by more than 1%)" if stem else "")
-            + f" for regime.flops={float(r.flops):.4g} at {size}px: {got / 1e6:.4g}M "
-            f"({100 * (got / float(r.flops) - 1):+.2f}%)",
+            + f" for regime.flops={float(budget):.4g} at {size}px: {got / 1e6:.4g}M "
+            f"({100 * (got / float(budget) - 1):+.2f}%)",
             flush=True,
         )
-    net = network_of(spec, graphs, init_seed=cfg.seed)
+    net = network_of(spec, graphs, init_seed=plan.seed)
     return configure_execution(net, dict(cfg.get("execution") or {}))
 
 
@@ -145,14 +149,14 @@ def build_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
 
     if cfg.get("detection") is not None:
         return _detection_module(cfg, net, config_dict)
-    model = cfg.get("model") or {}
+    model = cfg.model
     try:
         return RandWireModule(
             net=net,
             optimizer=build("optimizer", cfg.optimizer),
             scheduler=build("scheduler", cfg.scheduler) if cfg.get("scheduler") is not None else None,
-            label_smoothing=model.get("label_smoothing", 0.1),
-            lr_reference_batch=model.get("lr_reference_batch", 256),
+            label_smoothing=model.label_smoothing,
+            lr_reference_batch=model.lr_reference_batch,
             image_size=cfg.data.image_size,
             batch_size=cfg.data.batch_size,
             execution=OmegaConf.to_container(cfg.get("execution") or {}),
@@ -172,18 +176,18 @@ def _detection_module(cfg: DictConfig, net, config_dict: dict[str, Any]):
             num_classes=cfg.data.num_classes,
             optimizer=build("optimizer", cfg.optimizer),
             scheduler=build("scheduler", cfg.scheduler) if cfg.get("scheduler") is not None else None,
-            min_size=d.get("min_size", 800),
-            max_size=d.get("max_size", 1333),
-            trainable_bn=d.get("trainable_bn", False),
-            freeze_at=d.get("freeze_at", 2),
-            backbone_edge_drop=d.get("backbone_edge_drop"),
-            bias_lr_factor=d.get("bias_lr_factor", 1.0),
-            bias_weight_decay=d.get("bias_weight_decay"),
-            fpn_channels=d.get("fpn_channels", 256),
-            box_head_dim=d.get("box_head_dim", 1024),
+            min_size=d.min_size,
+            max_size=d.max_size,
+            trainable_bn=d.trainable_bn,
+            freeze_at=d.freeze_at,
+            backbone_edge_drop=d.backbone_edge_drop,
+            bias_lr_factor=d.bias_lr_factor,
+            bias_weight_decay=d.bias_weight_decay,
+            fpn_channels=d.fpn_channels,
+            box_head_dim=d.box_head_dim,
             # an empty DictConfig is falsy: `or {}` would hand to_container a plain dict
             detector={} if d.get("detector") is None else OmegaConf.to_container(d.detector, resolve=True),
-            lr_reference_batch=d.get("lr_reference_batch", 16),
+            lr_reference_batch=d.lr_reference_batch,
             batch_size=cfg.data.batch_size,
             execution=OmegaConf.to_container(cfg.get("execution") or {}),
             run_config=config_dict,

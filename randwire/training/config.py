@@ -1,18 +1,17 @@
-"""The one validation pass of a composed config, and the errors it turns into one line each.
+"""Composing a config, building its components, and the errors they raise as one line each (the validation
+pass that calls these checks in order is :func:`randwire.training.plan.check`).
 
 Nothing here decides what a value may be. Types and keys come from the schemas (:mod:`randwire.training.schema`,
 checked by Hydra at composition); each range is checked once, by the component that owns the value
 (generator parameters: :mod:`randwire.models.graphs`; regime, node op and channels: :mod:`randwire.models.network`;
 execution switches: :mod:`randwire.models.execution`; data: :class:`randwire.training.data.ImageDataModule`; optimizer,
 scheduler, trainer, callbacks, loggers: the classes named by their ``_target_``, built here once on the
-spot). This module only calls them in order, before any data loads or anything is written, and names the
-config key of whatever they reject.
+spot). This module builds them and names the config key of whatever they reject.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ..models.errors import BadValue, ConfigError, kind_of, one_line
-from ..models.generators import generator, import_extension
-from ..models.graphs import validate_seed
 from .errors import CheckpointError, DataError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/, as train.py reads it
@@ -39,89 +36,6 @@ def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
         return compose(config_name, overrides=overrides)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name, overrides=overrides)
-
-
-def graph_params(graph_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The generator's own parameters from ``cfg.graph`` (name and n removed), its module imported first
-    where the YAML names one (``graph._module_``: a generator registered from outside the package)."""
-
-    def plain(value: Any) -> Any:  # graph.kwargs / graph.paths arrive as OmegaConf containers
-        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-    import_extension(graph_cfg.get("_module_"), "graph._module_")
-    gen = generator(graph_cfg.get("name"))
-    keys = (*gen.params, *gen.optional, *(("connected",) if gen.sample else ()))
-    return {k: plain(graph_cfg[k]) for k in keys if k in graph_cfg}
-
-
-def network_spec(cfg: Mapping[str, Any]):
-    """The network settings a composed config asks for (``c`` may be ``auto``), as one checked
-    :class:`~randwire.models.architecture.NetworkSpec`; a rejected value is named by its own key (``c``)."""
-    from ..models.architecture import NetworkSpec
-
-    import_extension(cfg["node_op"].get("_module_"), "node_op._module_")  # an op registered from outside
-    r, d = cfg["regime"], cfg["data"]
-    return NetworkSpec(
-        regime=r.get("name"),
-        c=r.get("c"),
-        num_classes=d.get("num_classes"),
-        node_op=cfg["node_op"].get("name"),
-        dropout=r.get("dropout"),
-        edge_drop=r.get("edge_drop"),
-        in_channels=d.get("in_channels"),
-        head_channels=r.get("head_channels"),
-        edge_drop_mode=r.get("edge_drop_mode", "per_node"),
-    )
-
-
-def check_network_cfg(cfg: Mapping[str, Any]) -> None:
-    """seed, graph, regime, node_op and the data's classes/channels, checked by their owners (no torch
-    module is built, no graph is sampled); a rejected value is re-keyed to its config path."""
-    from ..models.architecture import validate_stage_params, validate_width
-    from .schema import extra_keys
-
-    g, r = cfg["graph"], cfg["regime"]
-    for group in ("graph", "regime", "node_op"):
-        extra, allowed = extra_keys(group, cfg[group])
-        if extra:  # `+graph.m=3` gets past the schema (a + override may add keys)
-            raise ConfigError(
-                f"{group}.{extra[0]} is not a key of {group}={cfg[group].get('name')!r}: allowed {allowed}"
-            )
-    validate_seed(cfg.get("seed"))
-    path_of = {
-        **{k: f"regime.{k}" for k in r},
-        **{k: f"graph.{k}" for k in g},
-        "regime": "regime.name",
-        "node_op": "node_op.name",
-        "graph": "graph.name",
-        "num_classes": "data.num_classes",
-        "in_channels": "data.in_channels",
-    }
-    try:
-        validate_width(r.get("c"), r.get("flops"))
-        network_spec(cfg)
-        validate_stage_params(r.get("name"), g.get("name"), g.get("n"), graph_params(g))
-        _warn_if_seed_ignored(g, r.get("name"))
-    except BadValue as err:
-        raise BadValue(path_of.get(err.key, err.key), err.value, err.allowed, err.verdict) from None
-
-
-def _warn_if_seed_ignored(graph_cfg: Mapping[str, Any], regime: str) -> None:
-    """graph=networkx: a function that gives the same graph for two seeds makes every instance one network."""
-    if graph_cfg.get("name") != "networkx":
-        return
-    from ..models.architecture import stage_layout
-    from ..models.function_graphs import seed_is_ignored
-
-    params = graph_params(graph_cfg)
-    size = min(nodes for nodes, _, _ in stage_layout(regime, graph_cfg.get("n"), 2))
-    if seed_is_ignored(params["fn"], params.get("kwargs") or {}, size):
-        print(
-            f"warning: graph.fn={params['fn']} gave the same graph for two seeds: it ignores the seed, so every "
-            f"instance (seed=...) of this setting is the same network",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def check_execution_cfg(execution: Mapping[str, Any] | None) -> None:

@@ -57,14 +57,14 @@ def _network(overrides: list[str]):
     """The config and network train.py would build from these overrides; a bad one raises one line."""
     from ..models.errors import ConfigError
     from .components import build_net
-    from .config import check_network_cfg, compose_config
+    from .config import compose_config
+    from .plan import check_network_cfg
 
     bad = next((a for a in overrides if "=" not in a), None)
     if bad is not None:
         raise ConfigError(f"argument {bad!r} is not a key=value override; see `{PROG} --help`")
     cfg = compose_config("train", overrides)
-    check_network_cfg(cfg)
-    return cfg, build_net(cfg)
+    return cfg, build_net(cfg, check_network_cfg(cfg))
 
 
 def _print_table(cfg, net) -> None:

@@ -121,10 +121,11 @@ class RandWireModule(RandWireTask):
         net: RandWireNet,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
-        label_smoothing: float = 0.1,
-        lr_reference_batch: int | None = 256,
-        image_size: int = 224,
-        batch_size: int = 256,
+        *,  # the values conf/ gives (train.yaml's model node, the data group): no second default here
+        label_smoothing: float,
+        lr_reference_batch: int | None,
+        image_size: int,
+        batch_size: int,
         execution: dict[str, Any] | None = None,
         run_config: dict[str, Any] | None = None,
     ) -> None:

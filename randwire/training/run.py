@@ -28,19 +28,12 @@ from .components import (
     print_config_tree,
     user_callbacks,
 )
-from .config import (
-    build,
-    build_each,
-    check_execution_cfg,
-    check_network_cfg,
-    check_optimization,
-    check_start_keys,
-)
-from .data_values import check_data_cfg
-from .distributed import check_strategy, child_ranks_run_this_job, is_child_rank, leave_requeue_to_submitit
+from .config import build, build_each
+from .distributed import child_ranks_run_this_job, is_child_rank, leave_requeue_to_submitit
 from .errors import DataError, RunInterrupted, TrainingDiverged, WriteError
 from .folder_lock import FolderLock
 from .loggers import finish_wandb, log_run_artifacts, wandb_record
+from .plan import NetworkPlan, check
 from .provenance import provenance
 from .records import METRICS_FILE, group_name, group_overrides, write_failure
 from .resources import apply_cpu_share
@@ -66,14 +59,9 @@ def train(cfg: DictConfig, script: str | os.PathLike | None = None) -> dict[str,
 
 def _train(cfg: DictConfig, script: str | os.PathLike | None) -> dict[str, Any]:
     adopt_backbone_config(cfg)  # task=detection with backbone.ckpt: the network its checkpoint stores
-    check_network_cfg(cfg)  # seed, graph, regime, node_op: before any heavy import
-    check_data_cfg(OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") is not None else None)
-    check_execution_cfg(cfg.get("execution"))
-    check_strategy((cfg.get("trainer") or {}).get("strategy"))
-    check_optimization(cfg)
-    check_start_keys(cfg)
+    plan = check(cfg)  # every value once, before any heavy import, data load or write
     with contextlib.ExitStack() as held:  # the run folder's lock, once taken, until the run ends
-        return _checked_train(cfg, script, held)
+        return _checked_train(cfg, plan, script, held)
 
 
 @dataclass
@@ -82,6 +70,7 @@ class Run:
     steps of :func:`train` pass one object instead of a dozen arguments."""
 
     cfg: DictConfig
+    plan: NetworkPlan  # what the one validation pass checked (randwire.training.plan.check)
     config: dict[str, Any]  # the resolved config, plain data (stored in checkpoints, logged once)
     dir: Path
     early: Any  # SignalsBeforeFit: a signal before the first step stops the run there
@@ -119,11 +108,13 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
 
 
-def _checked_train(cfg: DictConfig, script: str | os.PathLike | None, held: contextlib.ExitStack) -> dict[str, Any]:
+def _checked_train(
+    cfg: DictConfig, plan: NetworkPlan, script: str | os.PathLike | None, held: contextlib.ExitStack
+) -> dict[str, Any]:
     from .signals import SignalsBeforeFit
 
     _quiet_lightning()
-    run = Run(cfg, OmegaConf.to_container(cfg, resolve=True), Path(cfg.paths.output_dir), SignalsBeforeFit())
+    run = Run(cfg, plan, OmegaConf.to_container(cfg, resolve=True), Path(cfg.paths.output_dir), SignalsBeforeFit())
     try:
         with run.early:
             finished = finished_metrics(run.dir, run.config)
@@ -172,7 +163,7 @@ def _build(run: Run) -> None:
     cpu = apply_cpu_share(cfg)  # after the data and trainer values were checked
     # Lightning seeds Python, numpy and torch (and dataloader workers); `seed is not None`, so 0 counts.
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    run.module = build_module(cfg, build_net(cfg), run.config)
+    run.module = build_module(cfg, build_net(cfg, run.plan), run.config)
     run.net = run.module.net  # the network trained (a detector trains a copy of the one built)
     run.ckpt_path = start_checkpoint(cfg, run.net, run.dir, run.config)
     run.origin = {**provenance(run.trainer), "cpu_threads": cpu}

@@ -72,7 +72,7 @@ class Regime:
     flops: Optional[float] = None  # multiply-adds budget at data.image_size, for c=auto
     dropout: float = MISSING
     edge_drop: float = MISSING
-    edge_drop_mode: str = "per_node"
+    edge_drop_mode: str = MISSING
     head_channels: int = MISSING
 
 
