@@ -1,5 +1,5 @@
 """Every private attribute of Lightning, Hydra, submitit, W&B and torch that randwire relies on is still
-there (randwire/private_apis.py): an upgrade that renames one fails here, naming it and what it carries."""
+there (randwire/training/private_apis.py): an upgrade that renames one fails here, naming it and what it carries."""
 
 from randwire.training.private_apis import PRIVATE_APIS, changed
 

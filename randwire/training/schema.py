@@ -3,7 +3,7 @@
 The YAML files in ``conf/`` hold the values (paper defaults live there, once); these dataclasses hold only
 the types and the keys, so ``graph.k=abc`` or ``+graph.m=3`` on a WS graph fails while Hydra composes the
 config, before any code runs. Value *ranges* are checked by the component that owns each value
-(generator parameters in :mod:`randwire.models.graphs`, regime values in :mod:`randwire.models.network`, the execution
+(generator parameters in :mod:`randwire.models.generators`, regime values in :mod:`randwire.models.architecture`, the execution
 switches in :mod:`randwire.models.execution`), not here. No torch here.
 """
 
