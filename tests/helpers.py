@@ -42,3 +42,25 @@ def detection_yaml() -> dict:
 
     node = yaml.safe_load((ROOT / "conf" / "task" / "detection.yaml").read_text())["detection"]
     return {k: v for k, v in node.items() if k != "steps_reference_batch"}
+
+
+def run_script(cmd: list, *, cwd=ROOT, timeout: int = 600, env: dict | None = None, expect: int | None = 0):
+    """Run a command the way a user does (train.py, evaluate.py, python -m randwire.analysis ...): a fresh
+    process, W&B offline, output captured; with ``expect``, its exit code asserted (stderr's tail shown)."""
+    import os
+    import subprocess
+    import sys
+
+    if cmd and str(cmd[0]).endswith(".py"):
+        cmd = [sys.executable, *cmd]
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "WANDB_MODE": "offline", **(env or {})},
+    )
+    if expect is not None:
+        assert proc.returncode == expect, proc.stderr[-3000:]
+    return proc

@@ -99,6 +99,13 @@ def test_an_op_of_ones_own_counts_its_flops_and_params_as_torch_does(tmp_path, m
 
     from randwire import build_network, complexity
 
+    import randwire.models.generators as generators
+    import randwire.models.node_ops as node_ops
+
+    # registered for this test only: the other tests see the built-in names alone
+    monkeypatch.setattr(generators, "_REGISTRY", dict(generators._REGISTRY))
+    monkeypatch.setattr(node_ops, "_OPS", dict(node_ops._OPS))
+    monkeypatch.delitem(sys.modules, "myextension", raising=False)
     monkeypatch.syspath_prepend(str(_newcomer_folder(tmp_path)))
     import myextension  # noqa: F401  (registers mygen and dil_conv)
 

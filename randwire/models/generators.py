@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import BadValue, ConfigError, is_int, is_number, require, require_choice
 from .function_graphs import Edge, check_function_params, function_edges, import_user_module
+from .samplers import ba_edges, er_edges, ws_edges, ws_flex_edges
 
 Params = dict[str, Any]
 MAX_DRAWS = 100  # graph.connected: draws before the build stops (graph2nn's connected_ws_graph, tries=100)
@@ -223,93 +224,6 @@ def _check_function(n: int, params: Params) -> Params:
     return check_function_params(n, params)
 
 
-def _uniform_index(rng: np.random.Generator, size: int) -> int:
-    """A uniform integer in [0, size) from one stable double (Generator.integers' algorithm may change)."""
-    return min(int(rng.random() * size), size - 1)
-
-
-def _er_edges(n: int, p: float, rng: np.random.Generator) -> list[Edge]:
-    # §3.2 ER(P): every pair independently with probability P; then indices in a random order (§3.3).
-    us, vs = np.triu_indices(n, 1)
-    keep = rng.random(us.size) < p
-    order = np.argsort(rng.random(n), kind="stable")  # a uniformly random permutation
-    label = np.empty(n, dtype=np.int64)
-    label[order] = np.arange(n)
-    return [(int(min(a, b)), int(max(a, b))) for a, b in zip(label[us[keep]], label[vs[keep]])]
-
-
-def _ba_edges(n: int, m: int, rng: np.random.Generator) -> list[Edge]:
-    # §3.2 BA(M): M initial nodes 0..M-1 with no edges; node v = M..N-1 is added with M distinct edges to
-    # existing nodes chosen with probability proportional to degree. The first new node (all degrees 0)
-    # joins all M initial nodes. reading: degrees are those before v is added; a repeat draw is redrawn.
-    degree = np.zeros(n, dtype=np.float64)
-    edges: list[Edge] = []
-    for v in range(m, n):
-        if v == m:
-            targets = list(range(m))
-        else:
-            cdf = np.cumsum(degree[:v])
-            chosen: set[int] = set()
-            while len(chosen) < m:
-                t = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
-                chosen.add(min(t, v - 1))
-            targets = sorted(chosen)
-        for t in targets:
-            edges.append((t, v))
-        degree[targets] += 1
-        degree[v] += m
-    return edges
-
-
-def _ws_edges(n: int, k: int, p: float, rng: np.random.Generator) -> list[Edge]:
-    # §3.2 WS(K, P): ring lattice, each node joined to its K/2 neighbours on each side, indices clockwise.
-    # Then for i = 1..K/2 (outer), for v clockwise (inner): with probability P rewire edge (v, v+i) to a
-    # node chosen uniformly among those that are not v and not adjacent to v.
-    adj = [set() for _ in range(n)]
-    for v in range(n):
-        for i in range(1, k // 2 + 1):
-            w = (v + i) % n
-            adj[v].add(w)
-            adj[w].add(v)
-    for i in range(1, k // 2 + 1):
-        for v in range(n):
-            if rng.random() < p:
-                _rewire(adj, v, (v + i) % n, rng)
-    return [(v, w) for v in range(n) for w in adj[v] if v < w]
-
-
-def _rewire(adj: list[set[int]], v: int, old: int, rng: np.random.Generator) -> None:
-    """Edge (v, old) moved to (v, new), ``new`` uniform among the nodes that are not v and not adjacent to v;
-    kept where v is joined to every node (nothing to rewire to)."""
-    candidates = [u for u in range(len(adj)) if u != v and u not in adj[v]]
-    if not candidates:
-        return
-    new = candidates[_uniform_index(rng, len(candidates))]
-    adj[v].discard(old)
-    adj[old].discard(v)
-    adj[v].add(new)
-    adj[new].add(v)
-
-
-def _ws_flex_edges(n: int, k: float, p: float, rng: np.random.Generator) -> list[Edge]:
-    # WS-flex (You, Leskovec, He, Xie 2020, §4): WS with a real average degree K. reading: round(N·K/2) edges
-    # are dealt to the nodes in turn (the first ones get one more), node v joins the next count[v] nodes
-    # clockwise; then each dealt edge (v, w), v in order, is rewired with probability P to a node chosen
-    # uniformly among those not v and not adjacent to v (as WS here). K = 4 deals WS(4, P)'s ring lattice;
-    # the rewiring visits the edges node by node (WS: ring distance by ring distance), so P > 0 differs.
-    m = int(round(n * k / 2))
-    count = [m // n + (1 if v < m % n else 0) for v in range(n)]
-    adj: list[set[int]] = [set() for _ in range(n)]
-    dealt = [(v, (v + i) % n) for v in range(n) for i in range(1, count[v] + 1)]
-    for v, w in dealt:
-        adj[v].add(w)
-        adj[w].add(v)
-    for v, w in dealt:
-        if rng.random() < p and w in adj[v]:
-            _rewire(adj, v, w, rng)
-    return [(v, w) for v in range(n) for w in adj[v] if v < w]
-
-
 BUILTIN = ("er", "ba", "ws", "ws_flex", "networkx", "file")
 for _gen in (
     Generator(
@@ -317,7 +231,7 @@ for _gen in (
         "ER",
         ("p",),
         _check_er,
-        lambda n, prm, s: _er_edges(n, prm["p"], stage_rng(s)),
+        lambda n, prm, s: er_edges(n, prm["p"], stage_rng(s)),
         axes=("p",),
         x_range=(0.05, 0.85),
     ),
@@ -326,7 +240,7 @@ for _gen in (
         "BA",
         ("m",),
         _check_ba,
-        lambda n, prm, s: _ba_edges(n, prm["m"], stage_rng(s)),
+        lambda n, prm, s: ba_edges(n, prm["m"], stage_rng(s)),
         _stage_ba,
         axes=("m",),
         x_range=(0.5, 7.5),
@@ -336,7 +250,7 @@ for _gen in (
         "WS",
         ("k", "p"),
         _check_ws,
-        lambda n, prm, s: _ws_edges(n, prm["k"], prm["p"], stage_rng(s)),
+        lambda n, prm, s: ws_edges(n, prm["k"], prm["p"], stage_rng(s)),
         _stage_ws,
         axes=("p", "k"),
         x_range=(-0.05, 1.05),
@@ -346,7 +260,7 @@ for _gen in (
         "WS-flex",
         ("k", "p"),
         _check_ws_flex,
-        lambda n, prm, s: _ws_flex_edges(n, prm["k"], prm["p"], stage_rng(s)),
+        lambda n, prm, s: ws_flex_edges(n, prm["k"], prm["p"], stage_rng(s)),
         _stage_ws_flex,
         axes=("p", "k"),
         x_range=(-0.05, 1.05),

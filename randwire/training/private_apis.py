@@ -23,23 +23,12 @@ from typing import Any
 
 # The private names the adapters below use: none of them appears in randwire outside this module.
 PRIVATE_NAMES = (
-    "._signal_connector",
-    "._data_fetcher",
-    "._accelerator_connector",
-    "._trainer",
-    "._hydra_subprocess_cmd",
-    "._launch_process_observer",
-    "_ChildProcessObserver",
-    "._child_processes",
-    "._termination_signal",
-    "._main_pid",
-    "._finished",
-    "._wandb_init",
-    "logger._id",
-    "hydra._internal",
-    ".set_config(",
+    *("._signal_connector", "._data_fetcher", "._accelerator_connector", "._trainer"),  # Lightning's Trainer
+    *("._hydra_subprocess_cmd", "._launch_process_observer", "_ChildProcessObserver"),  # its DDP launcher
+    *("._child_processes", "._termination_signal", "._main_pid", "._finished"),
+    *("._wandb_init", "logger._id"),  # its W&B logger
+    *("hydra._internal", ".set_config(", "f_locals"),  # Hydra
     "torch.utils._python_dispatch",
-    "f_locals",
 )
 
 
