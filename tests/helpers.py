@@ -46,7 +46,8 @@ def detection_yaml() -> dict:
 
 def run_script(cmd: list, *, cwd=ROOT, timeout: int = 600, env: dict | None = None, expect: int | None = 0):
     """Run a command the way a user does (train.py, evaluate.py, python -m randwire.analysis ...): a fresh
-    process, W&B offline, output captured; with ``expect``, its exit code asserted (stderr's tail shown)."""
+    process, output captured, in this environment with W&B offline (``env``: exactly that environment);
+    with ``expect``, its exit code asserted (stderr's tail shown). The one way the tests start a command."""
     import os
     import subprocess
     import sys
@@ -59,7 +60,7 @@ def run_script(cmd: list, *, cwd=ROOT, timeout: int = 600, env: dict | None = No
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "WANDB_MODE": "offline", **(env or {})},
+        env={**os.environ, "WANDB_MODE": "offline"} if env is None else env,
     )
     if expect is not None:
         assert proc.returncode == expect, proc.stderr[-3000:]

@@ -368,7 +368,7 @@ def test_the_analysis_command_lists_its_analyses_and_answers_bad_paths_in_one_li
     import subprocess
     import sys
 
-    from helpers import ROOT
+    from helpers import ROOT, run_script
 
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     help_text = subprocess.run(
@@ -380,13 +380,11 @@ def test_the_analysis_command_lists_its_analyses_and_answers_bad_paths_in_one_li
         env=env,
     ).stdout
     assert "{grid,damage,nodeops,stats}" in help_text
-    proc = subprocess.run(
+    proc = run_script(
         [sys.executable, "-m", "randwire.analysis", "nodeops", str(tmp_path / "none")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=120,
         env=env,
+        expect=None,
     )
     assert (
         proc.returncode == 2

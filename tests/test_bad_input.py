@@ -1,13 +1,12 @@
 """The bad-input battery: every rejected value is one line naming the key, the value and what is allowed
 (exit code 2 from the entry points), raised before any data loads and before anything is written."""
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT, TINY
+from helpers import ROOT, TINY, run_script
 
 from randwire.models.errors import ConfigError
 from randwire.training.config import compose_config, composition_error_line
@@ -318,14 +317,7 @@ def test_cli_bad_value_exits_2_with_one_line_and_writes_nothing(tmp_path, argv, 
     (tmp_path / "a_file").write_text("not a folder")
     argv = [a.format(tmp=tmp_path) for a in argv]
     extra = [f"hydra.run.dir={tmp_path}/run"] if argv[0] == "train.py" and "hydra.run.dir" not in str(argv) else []
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / argv[0]), *argv[1:], *extra],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr[-2000:]
+    proc = run_script([sys.executable, str(ROOT / argv[0]), *argv[1:], *extra], cwd=tmp_path, timeout=120, expect=2)
     assert proc.stderr.strip() == line.format(tmp=tmp_path)
     assert not (tmp_path / "run").exists() and not (tmp_path / "outputs").exists()  # not even Hydra's .hydra/
 
@@ -340,6 +332,5 @@ def test_network_and_data_values_are_refused_before_torch_loads(override):
         f"sys.argv = ['train.py', {override!r}]\n"
         "runpy.run_path('train.py', run_name='__main__')\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
+    done = run_script([sys.executable, "-c", probe], timeout=120, expect=2)
     assert done.stderr.splitlines()[-2].startswith("error: ") and done.stderr.splitlines()[-1] == "heavy: []"

@@ -2,12 +2,11 @@
 backbone from a classification checkpoint, a kill-and-resume, a seed sweep's AP summary, bad values."""
 
 import json
-import subprocess
 import sys
 
 import pytest
 import torch
-from helpers import ROOT
+from helpers import run_script
 
 from randwire.training.run import train
 
@@ -116,8 +115,7 @@ def test_a_detection_seed_sweep_is_summarised_as_mean_and_std_of_ap_past_a_diver
         "seed=0,1",
         f"hydra.sweep.dir={sweep}",
     ]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 1, done.stderr[-3000:]
+    done = run_script(cmd, expect=1)
     assert done.stderr.strip().splitlines()[-1] == f"error: 2 of 4 jobs failed (listed in {sweep}/summary.md)"
     records = [json.loads((sweep / str(job) / "metrics.json").read_text()) for job in range(4)]
     ok = [r for r in records if r["status"] == "ok"]
@@ -297,8 +295,7 @@ def test_ddp_detection_scores_each_test_image_once_and_equals_a_one_process_eval
     ]
     dropped = ("WANDB_SERVICE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RANDWIRE_THREADS")
     env = {**{k: v for k, v in os.environ.items() if k not in dropped}, "WANDB_MODE": "disabled"}
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_script(cmd, env=env, expect=0)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["status"] == "ok"
     result = evaluate(compose_config("evaluate", [f"ckpt={run / 'checkpoints' / 'last.ckpt'}"]))

@@ -1,15 +1,13 @@
 """Extending the framework without touching Python: a config directory of YAML files only (issue 8)."""
 
 import json
-import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import ROOT
+from helpers import ROOT, run_script
 
 RMSPROP = {"_target_": "torch.optim.RMSprop", "_partial_": True, "lr": 0.01, "alpha": 0.9}
 EARLY_STOP = {
@@ -68,10 +66,7 @@ def test_optimizer_dataset_and_callback_added_by_yaml_only(tmp_path):
         "logger=csv",
         f"hydra.run.dir={run}",
     ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "offline"}
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_script(cmd, timeout=300, expect=0)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and metrics["global_step"] == 3  # 12 training images, batch 4 (drop_last)
     saved = yaml.safe_load((run / "config.yaml").read_text())
@@ -97,10 +92,9 @@ def test_an_op_of_ones_own_counts_its_flops_and_params_as_torch_does(tmp_path, m
     """The registered complexity function is what regime.c=auto solves with: it must count what runs."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from randwire import build_network, complexity
-
     import randwire.models.generators as generators
     import randwire.models.node_ops as node_ops
+    from randwire import build_network, complexity
 
     # registered for this test only: the other tests see the built-in names alone
     monkeypatch.setattr(generators, "_REGISTRY", dict(generators._REGISTRY))
@@ -137,29 +131,22 @@ def test_a_generator_and_a_node_op_of_ones_own_train_in_a_sweep_and_are_named_in
     limits = ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
     cmd = [sys.executable, str(ROOT / "train.py"), "--config-dir", "conf", "graph=mygen", "node_op=dil_conv"]
     budget = ["regime.c=auto", "regime.flops=2e6", "logger=none", "extras.print_config=false"]
-    proc = subprocess.run(
-        [*cmd, *tiny, *limits, *budget, f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run_script(
+        [*cmd, *tiny, *limits, *budget, f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"], cwd=folder, timeout=300, expect=0
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
     metrics = [json.loads((run / "metrics.json").read_text()) for run in runs]
     assert [m["status"] for m in metrics] == ["ok", "ok"] and {m["node_op"] for m in metrics} == {"dil_conv"}
     assert all(abs(m["flops"] / 2e6 - 1) < 0.01 for m in metrics), [m["flops"] for m in metrics]  # c=auto met it
     analysis = [sys.executable, "-m", "randwire.analysis"]
     for command in ("grid", "nodeops"):
-        done = subprocess.run([*analysis, command, str(sweep)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
+        run_script([*analysis, command, str(sweep)], timeout=300, expect=0)
     grid = (sweep / "analysis" / "grid.csv").read_text()
     assert "mygen(q=0.3)" in grid and "dil_conv" in (sweep / "analysis" / "nodeops.csv").read_text()
-    done = subprocess.run(  # evaluate.py imports the op's module the run's config names
+    # evaluate.py imports the op's module the run's config names
+    run_script(
         [sys.executable, str(ROOT / "evaluate.py"), f"ckpt={runs[0] / 'checkpoints' / 'last.ckpt'}"],
         cwd=folder,
-        capture_output=True,
-        text=True,
         timeout=300,
+        expect=0,
     )
-    assert done.returncode == 0, done.stderr[-2000:]

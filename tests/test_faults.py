@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT, TINY, TINY_WITH_CHECKPOINTS
+from helpers import ROOT, TINY, TINY_WITH_CHECKPOINTS, run_script
 
 from randwire.training.errors import WriteError
 from randwire.training.run import train
@@ -81,15 +81,7 @@ def test_a_full_disk_is_one_line_and_exit_2_from_the_command_line(tmp_path):
         f"sys.argv = ['train.py', *{FIT!r}, 'hydra.run.dir={run}']\n"
         "runpy.run_path('train.py', run_name='__main__')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "WANDB_MODE": "offline"},
-    )
-    assert proc.returncode == 2, proc.stderr[-2000:]
+    proc = run_script([sys.executable, "-c", code], timeout=300, expect=2)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: no space left on device while writing {run}/checkpoints/")
     assert errors[0].endswith(".ckpt"), proc.stderr[-2000:]
@@ -164,7 +156,7 @@ def test_a_second_process_in_a_run_folder_is_one_line_and_exit_2_and_touches_not
     run = tmp_path / "run"
     first = _start(run, "logger=wandb")
     _wait_for(first, "epoch 1/2")
-    second = subprocess.run(
+    second = run_script(
         [
             sys.executable,
             "train.py",
@@ -174,13 +166,9 @@ def test_a_second_process_in_a_run_folder_is_one_line_and_exit_2_and_touches_not
             "logger=wandb",
             f"hydra.run.dir={run}",
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=300,
-        env={**os.environ, "WANDB_MODE": "offline"},
+        expect=2,
     )
-    assert second.returncode == 2, second.stderr[-2000:]
     errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {run} is in use by another run (host ")
     assert f"pid {first.pid}" in errors[0], errors[0]
@@ -274,8 +262,7 @@ def test_a_full_disk_at_start_up_names_the_run_folder_and_leaves_none(tmp_path):
         f"sys.argv = ['train.py', 'hydra.run.dir={run}']\n"
         "runpy.run_path('train.py', run_name='__main__')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr[-2000:]
+    proc = run_script([sys.executable, "-c", code], timeout=120, expect=2)
     assert proc.stderr.strip() == (
         f"error: no space left on device while writing {run} (free some space, or set "
         "hydra.run.dir / hydra.sweep.dir to another place)"

@@ -1,13 +1,12 @@
 """Hydra configs, Lightning training, evaluate, and seeding (issue: the experiment framework)."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import CONF, ROOT, TINY, TINY_WITH_CHECKPOINTS
+from helpers import CONF, ROOT, TINY, TINY_WITH_CHECKPOINTS, run_script
 from omegaconf import OmegaConf
 
 from randwire.models.errors import ConfigError
@@ -250,14 +249,7 @@ def test_lightning_model_summary_counts_the_network_flops(compose_cfg):
 
 @pytest.mark.slow
 def test_cli_bad_value_exits_nonzero_with_one_line(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "train.py", "graph.k=5", f"hydra.run.dir={tmp_path}/run"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 2
+    proc = run_script([sys.executable, "train.py", "graph.k=5", f"hydra.run.dir={tmp_path}/run"], timeout=120, expect=2)
     assert (
         proc.stderr.strip().splitlines()[-1]
         == "error: graph.k=5 is out of range: allowed an even integer in [2, n) = [2, 32)"
@@ -286,14 +278,12 @@ def test_default_config_trains_on_the_embedded_digits(compose_cfg, tmp_path):
 @pytest.mark.slow
 def test_evaluate_cli_on_a_foreign_checkpoint_is_one_line(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
-    proc = subprocess.run(
+    proc = run_script(
         [sys.executable, str(ROOT / "evaluate.py"), f"ckpt={tmp_path / 'foreign.ckpt'}"],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=120,
+        expect=2,
     )
-    assert proc.returncode == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.ckpt"]  # nothing written (no evaluate.log)
     assert (
         proc.stderr.strip()

@@ -2,11 +2,10 @@
 
 import json
 import re
-import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, TINY
+from helpers import ROOT, TINY, run_script
 
 from randwire import sample_graph
 from randwire.models.architecture import sample_stage_graphs
@@ -277,14 +276,12 @@ def test_networkx_own_file_and_ws_flex_sweep_train_and_feed_the_stats_analysis(t
         assert json.loads((tmp_path / name / "metrics.json").read_text())["status"] == "ok"
     train = [sys.executable, str(ROOT / "train.py"), *CPU_TINY]
     sweep = tmp_path / "flex"
-    done = subprocess.run(
+    run_script(
         [*train, "graph=ws_flex", "graph.k=3.5", "graph.p=0.2", f"hydra.sweep.dir={sweep}", "-m", "seed=0,1"],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=300,
+        expect=0,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     from randwire.analysis.cli import main as analysis
 
     folders = [str(sweep), str(tmp_path / "nx"), str(tmp_path / "file")]

@@ -1,10 +1,9 @@
 """The three layers and their one-way dependency (README "How the code is organised")."""
 
 import ast
-import subprocess
 import sys
 
-from helpers import ROOT
+from helpers import ROOT, run_script
 
 PACKAGE = ROOT / "randwire"
 LAYERS = ("models", "training", "analysis")  # each may import only from the ones before it
@@ -54,8 +53,7 @@ def test_the_model_library_imports_no_training_framework():
         f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
         f"print(','.join(sorted({{k.split('.')[0] for k in sys.modules}} & set({FRAMEWORKS!r}))))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_script([sys.executable, "-c", code], expect=0)
     assert len(modules) >= 8 and done.stdout.strip() == "", f"randwire.models loads {done.stdout.strip()}"
 
 

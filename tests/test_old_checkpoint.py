@@ -2,11 +2,10 @@
 
 import json
 import shutil
-import subprocess
 import sys
 
 import torch
-from helpers import ROOT
+from helpers import ROOT, run_script
 
 OLD = ROOT / "tests" / "data" / "pre_redesign" / "last.ckpt"
 # The command that wrote it (tests/data/pre_redesign/README.md), less its run folder.
@@ -31,10 +30,7 @@ HASHES = [
 
 def test_old_checkpoint_evaluates_as_it_did(tmp_path):
     out = tmp_path / "eval.json"
-    done = subprocess.run(
-        [sys.executable, "evaluate.py", f"ckpt={OLD}", f"out={out}"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_script([sys.executable, "evaluate.py", f"ckpt={OLD}", f"out={out}"], expect=0)
     result = json.loads(out.read_text())
     assert result["graph_hashes"] == HASHES
     assert (result["samples"], result["acc1"], result["acc5"]) == (16, 0.0625, 0.5625)
@@ -45,13 +41,7 @@ def test_old_checkpoint_resumes(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(OLD, run / "checkpoints" / "last.ckpt")
-    done = subprocess.run(
-        [sys.executable, "train.py", *OVERRIDES, "trainer.max_epochs=2", f"paths.output_dir={run}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_script([sys.executable, "train.py", *OVERRIDES, "trainer.max_epochs=2", f"paths.output_dir={run}"], expect=0)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["graph_hashes"] == HASHES
     resumed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)

@@ -74,6 +74,9 @@ def _tiny_detection(preset, coco, tmp_path):
         "regime.c=8",
         "detection.min_size=64",
         "detection.max_size=64",
+        *(["detection.fpn_channels=32", "detection.box_head_dim=64"] if "coco" in preset else []),  # tiny heads
+        "++detection.detector.rpn_pre_nms_top_n_test=100",  # the paper's 1000 proposals on a 64² image: slow
+        "++detection.detector.rpn_post_nms_top_n_test=100",
         "data.batch_size=2",
         "logger=none",
         "extras.print_config=false",

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, TINY_NET, model_yaml
+from helpers import ROOT, TINY_NET, model_yaml, run_script
 
 TINY_CLI = [
     *TINY_NET,
@@ -47,8 +47,7 @@ def test_ddp_sweep_on_two_cpu_processes_is_exact_and_launched_once(tmp_path):
         "-m",
         "seed=0,1",
     ]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_script(cmd, env=_env(), expect=0)
     assert run.stdout.count("Launching 2 jobs") + run.stderr.count("Launching 2 jobs") == 1
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     for job in ("0", "1"):
@@ -88,13 +87,12 @@ def test_a_failing_ddp_job_costs_its_sweep_nothing(tmp_path):
         "-m",
         "trainer.sync_batchnorm=true,false",
     ]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=_env())
-    assert run.returncode == 1, run.stderr[-3000:]
+    run = run_script(cmd, timeout=300, env=_env(), expect=1)
     assert "error: 1 of 2 jobs failed" in run.stderr
     failed, done = (json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1"))
     assert failed["status"] == "failed" and "SyncBatchNorm layers only work with GPU modules" in failed["error"]
     assert done["status"] == "ok" and done["world_size"] == 2
-    left = subprocess.run(["pgrep", "-f", f"hydra.run.dir={sweep}"], capture_output=True, text=True)
+    left = run_script(["pgrep", "-f", f"hydra.run.dir={sweep}"], expect=None)
     assert left.stdout.strip() == ""
 
 
@@ -203,8 +201,7 @@ def test_a_signal_checkpoints_mid_epoch_and_the_rerun_continues_there(tmp_path, 
     _, failed = collect(sweep)  # issue 9 item 1: the job that never started is listed too
     assert [(r["job"], r["status"], r["seed"]) for r in failed] == [("0", "interrupted", 0), ("1", "never started", 1)]
 
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
-    assert again.returncode == 0, again.stderr[-2000:]
+    again = run_script(cmd, env=_env(), expect=0)
     assert f"resuming from the checkpoint written on a signal at epoch 1, step {step}" in again.stdout
     for job in ("0", "1"):
         metrics = json.loads((sweep / job / "metrics.json").read_text())
@@ -332,8 +329,7 @@ def test_submitit_local_sweep_runs_jobs_side_by_side_on_their_share_of_cores(tmp
         "hydra/launcher=submitit_local",
         "seed=0,1",
     ]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_script(cmd, env=_env(), expect=0)
     assert "deprecated" not in run.stderr  # the schema-extension warning is the framework's choice, not news
     cores = len(os.sched_getaffinity(0))
     logs = "".join(p.read_text() for p in sweep.glob(".submitit/*/*_log.out"))
@@ -409,8 +405,7 @@ def test_local_ddp_inside_a_submitit_job(tmp_path):
         "hydra/launcher=submitit_local",
         "seed=0",
     ]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=_env())
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_script(cmd, timeout=300, env=_env(), expect=0)
     metrics = json.loads((sweep / "0" / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["world_size"] == 2 and metrics["ranks_with_same_graphs"] == 2
     assert (sweep / "0" / "train_ddp_process_1.log").exists()

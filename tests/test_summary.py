@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers import ROOT, TINY_NET
+from helpers import ROOT, TINY_NET, run_script
 
 from randwire.analysis.summary import main, summarize
 from randwire.analysis.sweeps import collect
@@ -90,10 +90,7 @@ def test_two_seed_sweep_end_to_end(tmp_path):
         "seed=0,1",
         f"hydra.sweep.dir={sweep}",
     ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"}
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_script(cmd, expect=0)
     accs = [json.loads((sweep / str(i) / "metrics.json").read_text())["test/acc1"] for i in (0, 1)]
     seeds = [json.loads((sweep / str(i) / "metrics.json").read_text())["seed"] for i in (0, 1)]
     assert seeds == [0, 1]
@@ -135,10 +132,7 @@ def test_optuna_sweeper_is_given_the_validation_metric(tmp_path):
         "extras.print_config=false",
         f"hydra.sweep.dir={sweep}",
     ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"}
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_script(cmd, expect=0)
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     trials = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
     assert result["best_value"] == pytest.approx(max(t["val/acc1_best"] for t in trials))
@@ -165,10 +159,7 @@ def test_a_sweep_runs_past_failed_and_diverged_jobs(tmp_path):
         "seed=0,1",
         f"hydra.sweep.dir={sweep}",
     ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "WANDB_MODE": "offline"}
-    )
-    assert proc.returncode == 1, proc.stderr[-3000:]
+    proc = run_script(cmd, expect=1)
     assert proc.stderr.strip().splitlines()[-1] == f"error: 6 of 8 jobs failed (listed in {sweep}/summary.md)"
     records = {int(p.parent.name): json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")}
     assert sorted(records) == list(range(8))  # every job ran and left valid JSON
@@ -233,10 +224,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
         "WANDB_MODE": "offline",
         "PYTHONUNBUFFERED": "1",
     }
-    whole = subprocess.run(
-        command(tmp_path / "whole", "csv"), cwd=ROOT, capture_output=True, text=True, timeout=300, env=env
-    )
-    assert whole.returncode == 0, whole.stderr[-2000:]
+    run_script(command(tmp_path / "whole", "csv"), timeout=300, env=env, expect=0)
     cut = tmp_path / "cut"
     proc = subprocess.Popen(
         command(cut, "wandb"), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
@@ -248,8 +236,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL and not (cut / "metrics.json").exists()
     first_id = (cut / "wandb_id.txt").read_text().strip()
-    resumed = subprocess.run(command(cut, "wandb"), cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed = run_script(command(cut, "wandb"), timeout=300, env=env, expect=0)
     epochs = [line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("epoch ")]
     assert epochs == ["2/3", "3/3"]  # the rerun trained epochs 2 and 3 itself
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (tmp_path / "whole", cut))
@@ -280,13 +267,11 @@ def test_a_cut_short_sweep_is_completed_by_rerunning_it_into_its_folder(tmp_path
         f"hydra.sweep.dir={sweep}",
     ]
     env = {**os.environ, "WANDB_MODE": "offline"}
-    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert first.returncode == 0, first.stderr[-2000:]
+    run_script(cmd, env=env, expect=0)
     done = (sweep / "0" / "metrics.json").read_bytes()
     (sweep / "1" / "metrics.json").unlink()  # job 1 was cut before it wrote its result
     (sweep / "summary.md").unlink()
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert again.returncode == 0, again.stderr[-2000:]
+    again = run_script(cmd, env=env, expect=0)
     assert f"already finished: {sweep}/0/metrics.json" in again.stdout
     assert (sweep / "0" / "metrics.json").read_bytes() == done  # not trained again
     redone = json.loads((sweep / "1" / "metrics.json").read_text())
