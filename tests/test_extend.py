@@ -97,8 +97,8 @@ def test_an_op_of_ones_own_counts_its_flops_and_params_as_torch_does(tmp_path, m
     from randwire import build_network, complexity
 
     # registered for this test only: the other tests see the built-in names alone
-    monkeypatch.setattr(generators, "_REGISTRY", dict(generators._REGISTRY))
-    monkeypatch.setattr(node_ops, "_OPS", dict(node_ops._OPS))
+    monkeypatch.setattr(generators, "REGISTRY", generators.REGISTRY.copy())
+    monkeypatch.setattr(node_ops, "REGISTRY", node_ops.REGISTRY.copy())
     monkeypatch.delitem(sys.modules, "myextension", raising=False)
     monkeypatch.syspath_prepend(str(_newcomer_folder(tmp_path)))
     import myextension  # noqa: F401  (registers mygen and dil_conv)
@@ -151,3 +151,15 @@ def test_a_generator_and_a_node_op_of_ones_own_train_in_a_sweep_and_are_named_in
         timeout=300,
         expect=0,
     )
+
+
+def test_a_built_in_name_cannot_be_taken_and_a_record_is_required():
+    from randwire import Generator, NodeOp, register_generator, register_node_op
+    from randwire.models.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^graph='er' is built in: give yours another name$"):
+        register_generator(Generator("er", "ER", ("p",), lambda n, params: params))
+    with pytest.raises(ConfigError, match=r"^node_op='conv' is built in: give yours another name$"):
+        register_node_op(NodeOp("conv", "x.Y", lambda cx, c_in, c_out, stride: cx))
+    with pytest.raises(ConfigError, match=r"^node_op: register takes a NodeOp record, not a dict$"):
+        register_node_op({"name": "dil_conv"})

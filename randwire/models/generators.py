@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BadValue, ConfigError, is_int, is_number, require, require_choice
+from .errors import BadValue, ConfigError, is_int, is_number, require
 from .function_graphs import Edge, check_function_params, function_edges, import_user_module
+from .registry import Registry
 from .samplers import ba_edges, er_edges, ws_edges, ws_flex_edges
 
 Params = dict[str, Any]
@@ -58,34 +59,29 @@ class Generator:
     connected: bool = False
 
 
-_REGISTRY: dict[str, Generator] = {}
+REGISTRY: Registry[Generator] = Registry("graph", Generator, ("er", "ba", "ws", "ws_flex", "networkx", "file"))
+BUILTIN = REGISTRY.builtin
 
 
 def register_generator(gen: Generator) -> Generator:
     """Make ``graph=<gen.name>`` known (a module of yours calls this when imported; its YAML names the module
     as ``_module_``). A built-in name cannot be taken; registering a name again replaces the entry."""
-    if not isinstance(gen, Generator):
-        raise ConfigError(f"register_generator takes a Generator record, not a {type(gen).__name__}")
-    if gen.name in BUILTIN and gen.name in _REGISTRY:
-        raise ConfigError(f"generator {gen.name!r} is built in: give yours another name")
-    _REGISTRY[gen.name] = gen
-    return gen
+    return REGISTRY.register(gen)
 
 
 def generator(name: Any) -> Generator:
     """The registered generator ``graph=<name>`` names; one line listing the known names otherwise."""
-    require_choice("graph", name, tuple(_REGISTRY))
-    return _REGISTRY[name]
+    return REGISTRY[name]
 
 
 def find_generator(name: Any) -> Generator | None:
     """The registered generator of that name, or None (an analysis reading runs of one not imported here)."""
-    return _REGISTRY.get(name)
+    return REGISTRY.find(name)
 
 
 def generator_names() -> tuple[str, ...]:
     """The registered generators, in the order of tables and plots (the paper's first, then registration)."""
-    return tuple(_REGISTRY)
+    return REGISTRY.names()
 
 
 def stage_rng(seed: int) -> np.random.Generator:
@@ -153,7 +149,7 @@ def setting_label(model: str, params: Params) -> str:
         return f"{str(params.get('fn')).rsplit('.', 1)[-1]}({kwargs})"
     if model == "file":
         return f"file:{params.get('file')}"
-    gen = _REGISTRY.get(model)
+    gen = REGISTRY.find(model)
     if gen is None:
         shown = {k: v for k, v in params.items() if k not in ("connected", "draws", "n")}
         return f"{model}({', '.join(f'{k}={value(v)}' for k, v in sorted(shown.items()))})"
@@ -162,7 +158,7 @@ def setting_label(model: str, params: Params) -> str:
 
 def generator_title(model: str) -> str:
     """ER, BA, WS, WS-flex, networkx, file: a generator's name in titles and legends."""
-    gen = _REGISTRY.get(model)
+    gen = REGISTRY.find(model)
     return gen.title if gen else str(model)
 
 
@@ -224,7 +220,6 @@ def _check_function(n: int, params: Params) -> Params:
     return check_function_params(n, params)
 
 
-BUILTIN = ("er", "ba", "ws", "ws_flex", "networkx", "file")
 for _gen in (
     Generator(
         "er",
@@ -276,4 +271,4 @@ for _gen in (
     ),
     Generator("file", "file", ("paths",), _check_files),
 ):
-    _REGISTRY[_gen.name] = _gen
+    REGISTRY.register(_gen, builtin=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .complexity import Cx, conv2d_cx, pool2d_cx
-from .errors import ConfigError, require_choice
+from .registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,28 +37,22 @@ class NodeOp:
         return cls(c_in, c_out, stride)
 
 
-_OPS: dict[str, NodeOp] = {}
 NODE_OPS = ("sep_conv", "conv", "max_pool", "avg_pool")  # Fig. 6's order
+REGISTRY: Registry[NodeOp] = Registry("node_op", NodeOp, NODE_OPS)
 
 
 def register_node_op(op: NodeOp) -> NodeOp:
     """Make ``node_op=<op.name>`` known; a built-in name cannot be taken, registering again replaces."""
-    if not isinstance(op, NodeOp):
-        raise ConfigError(f"register_node_op takes a NodeOp record, not a {type(op).__name__}")
-    if op.name in NODE_OPS and op.name in _OPS:
-        raise ConfigError(f"node op {op.name!r} is built in: give yours another name")
-    _OPS[op.name] = op
-    return op
+    return REGISTRY.register(op)
 
 
 def node_op(name: Any) -> NodeOp:
     """The registered op ``node_op=<name>`` names; one line listing the known names otherwise."""
-    require_choice("node_op", name, tuple(_OPS))
-    return _OPS[name]
+    return REGISTRY[name]
 
 
 def node_op_names() -> tuple[str, ...]:
-    return tuple(_OPS)
+    return REGISTRY.names()
 
 
 def _sep_conv_cx(cx: Cx, c_in: int, c_out: int, stride: int) -> Cx:
@@ -79,4 +73,4 @@ for _op in (
     NodeOp("max_pool", "randwire.models.layers.MaxPoolConv", _pool_cx),
     NodeOp("avg_pool", "randwire.models.layers.AvgPoolConv", _pool_cx),
 ):
-    _OPS[_op.name] = _op
+    REGISTRY.register(_op, builtin=True)
