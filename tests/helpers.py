@@ -16,6 +16,7 @@ TINY = [
     "callbacks=none",
     "trainer.max_epochs=1",
     "extras.print_config=false",
+    "extras.draw_graphs=false",  # a third of a tiny run's time; drawn and checked where a test reads them
 ]
 # TINY with the checkpoint callbacks on (no progress bar or model summary: tests read the console).
 TINY_WITH_CHECKPOINTS = [*TINY, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary"]

@@ -273,6 +273,8 @@ def test_default_config_trains_on_the_embedded_digits(compose_cfg, tmp_path):
     assert metrics["peak_train_memory_mb"] > 0 and metrics["flops"] == 8834560
     assert (tmp_path / "run" / "csv" / "metrics.csv").exists()
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").exists()
+    for i in range(3):  # extras.draw_graphs (the default): each stage graph's picture beside its JSON
+        assert (tmp_path / "run" / "graphs" / f"stage{i}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow

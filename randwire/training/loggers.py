@@ -133,9 +133,9 @@ def log_run_artifacts(
         if pictures and options.get("log_predictions", True):
             run.log({key: wandb.Image(path) for key, path in pictures.items()})
         if options["log_graphs"]:
-            run.log(
-                {f"graphs/stage{i}": wandb.Image(str(run_dir / "graphs" / f"stage{i}.png")) for i in range(num_stages)}
-            )
+            drawn = [run_dir / "graphs" / f"stage{i}.png" for i in range(num_stages)]
+            if all(path.is_file() for path in drawn):  # extras.draw_graphs
+                run.log({f"graphs/stage{i}": wandb.Image(str(path)) for i, path in enumerate(drawn)})
             art = wandb.Artifact(f"graphs-{run.id}", type="stage-graphs")
             for i in range(num_stages):
                 art.add_file(str(run_dir / "graphs" / f"stage{i}.json"))

@@ -179,13 +179,15 @@ def _write_start(run: Run) -> None:
         f"{', '.join(type(c).__name__ for c in run.built_in)}",
         flush=True,
     )
-    if cfg.get("extras", {}).get("print_config", True):
+    if cfg.extras.print_config:
         print_config_tree(cfg)
     run.dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run.dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     for i, graph in enumerate(net.graphs):
         graph.save(run.dir / "graphs" / f"stage{i}.json")
-        draw_stage(graph, run.dir / "graphs" / f"stage{i}.png", title=f"stage {i}: {graph.describe()}  seed={cfg.seed}")
+        if cfg.extras.draw_graphs:
+            picture, title = run.dir / "graphs" / f"stage{i}.png", f"stage {i}: {graph.describe()}  seed={cfg.seed}"
+            draw_stage(graph, picture, title=title)
     cx = run.module.cx
     if "backbone_flops" in cx:
         h, w = cx["input_size"]
