@@ -110,6 +110,17 @@ def test_grid_means_equal_their_run_folders_and_plots_are_written(tmp_path, caps
         if len(accs) > 1:
             assert row["top1_std"] == pytest.approx(100 * np.std(accs, ddof=1))
     assert grid.loc["BA(2)", "failed"] == 1 and grid.loc["ER(0.2)", "failed"] == 0
+    er = grid.loc["ER(0.4)"]  # issue 29: a t-interval over its 3 instances, and every pair compared
+    assert er["ci_low"] < er["top1_mean"] < er["ci_high"] and np.isnan(grid.loc["WS(2, 0.5)", "ci_low"])
+    pairs = pd.read_csv(tmp_path / "out" / "grid_pairs.csv")
+    assert len(pairs) == 10 and {"diff", "ci_low", "ci_high", "p_value", "p_holm", "verdict"} <= set(pairs)
+    assert (pairs["verdict"] == "too few instances").sum() == 4  # WS(2, 0.5) has one instance
+    verdicts = (tmp_path / "out" / "grid_verdicts.md").read_text()
+    assert "- ER: best ER(0.2); " in verdicts and "- BA: BA(2) (one setting)" in verdicts
+    assert (
+        "- WS: best WS(4, 0.75); no setting is indistinguishable from it; too few instances to tell: WS(2, 0.5)"
+        in verdicts
+    )
     for name in ("grid.png", "edf.png", "runs.csv"):
         assert (tmp_path / "out" / name).stat().st_size > 1000
     assert "edf: " in capsys.readouterr().out
@@ -128,7 +139,7 @@ def test_analysis_plots_and_tables_go_to_wandb_when_asked(tmp_path, capsys, monk
     tables = {
         p.name.split("_")[1]: json.loads(p.read_text()) for p in (media / "table" / "grid").glob("table_*.table.json")
     }
-    assert sorted(tables) == ["grid", "runs"]
+    assert sorted(tables) == ["grid", "pairs", "runs"]
     grid_rows = pd.read_csv(tmp_path / "out" / "grid.csv")
     assert tables["grid"]["columns"] == list(grid_rows.columns) and len(tables["grid"]["data"]) == 1
     assert tables["grid"]["data"][0][tables["grid"]["columns"].index("top1_mean")] == pytest.approx(63.0)

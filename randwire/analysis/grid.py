@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..models.generators import find_generator, generator_title
 from ..models.plotting import count, pyplot, save_figure
-from .tables import finished, generator_key, generator_order, grid_table, load_settings_table
+from .compare import mean_ci, pair_table, verdict_lines
+from .tables import finished, generator_key, generator_order, grid_table, load_settings_table, setting_name
 
 
 def plot_grid(grid, path: Path) -> None:
@@ -92,12 +93,38 @@ def plot_edf(table, path: Path) -> None:
     save_figure(fig, path)
 
 
+def setting_instances(table) -> dict[str, dict[int, float]]:
+    """Each setting's finished instances: seed → test top-1 in %."""
+    ok = finished(table)
+    ok = ok[ok["generator"].notna()]
+    names = ok.apply(setting_name, axis=1) if len(ok) else []
+    out: dict[str, dict[int, float]] = {}
+    for name, seed, acc in zip(names, ok["seed"], ok["test_acc1"]):
+        out.setdefault(name, {})[int(seed)] = 100 * float(acc)
+    return out
+
+
 def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
     table, out = load_settings_table(paths, out)
     settings = grid_table(table)
     written = {"grid": out / "grid.csv", "runs": out / "runs.csv", "plot": out / "grid.png", "edf": out / "edf.png"}
+    written.update(pairs=out / "grid_pairs.csv", verdicts=out / "grid_verdicts.md")
+    instances = setting_instances(table)
+    cis = {name: mean_ci(list(seeds.values())) for name, seeds in instances.items()}
+    settings["ci_low"] = [cis.get(name, (float("nan"),) * 2)[0] for name in settings["setting"]]
+    settings["ci_high"] = [cis.get(name, (float("nan"),) * 2)[1] for name in settings["setting"]]
     settings.to_csv(written["grid"], index=False)
     table.to_csv(written["runs"], index=False)
+    pairs = pair_table(instances)
+    pairs.to_csv(written["pairs"], index=False)
+    lines = verdict_lines(settings, pairs)
+    written["verdicts"].write_text(
+        "# Which settings can be told apart\n\nTop-1 over network instances; pairs in grid_pairs.csv (Welch's t-test, "
+        "or paired where both ran the same seeds; Holm-corrected over all pairs, alpha 0.05; bootstrap 95% CIs "
+        "over instances).\n\n" + "".join(f"- {line}\n" for line in lines)
+    )
+    for line in lines:
+        print(line)
     plot_grid(settings, written["plot"])
     plot_edf(table, written["edf"])
     return written

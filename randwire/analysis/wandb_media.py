@@ -29,11 +29,11 @@ def log_to_wandb(analysis: str, written: dict[str, Path], paths: list[str], proj
         reinit="finish_previous",
     )
     media: dict[str, Any] = {}
-    for _what, path in written.items():
+    for what, path in written.items():
         if path.suffix == ".png":
             media[f"{analysis}/plot_{path.stem}"] = wandb.Image(str(path))
-        elif path.suffix == ".csv":
-            media[f"{analysis}/table_{path.stem}"] = wandb.Table(dataframe=pd.read_csv(path))
+        elif path.suffix == ".csv":  # by what it is: grid_pairs.csv is table_pairs (one word, as W&B's file names)
+            media[f"{analysis}/table_{what}"] = wandb.Table(dataframe=pd.read_csv(path))
     run.log(media)
     folder = run.dir
     run.finish()

@@ -1,0 +1,123 @@
+"""Is one setting better than another, or is that noise? Every pair of settings compared over their network
+instances (the paper's unit: 5 random graphs per setting): the difference of mean top-1 with a seeded
+bootstrap 95% CI, a p-value (Welch's t-test; the paired t-test where both settings ran the same seeds, i.e.
+shared data order and init streams), and a Holm-corrected verdict over all pairs of one output file.
+
+Instances are what is resampled, never images. Torch-free (numpy, scipy, pandas).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+ALPHA = 0.05
+RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+
+
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
+    """The t-interval of a mean over instances; NaN for fewer than 2."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+def compare(a: dict[int, float], b: dict[int, float], resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED):
+    """Two settings' instances (seed → top-1 in %): diff of means (a − b), its bootstrap percentile CI, the
+    t-test's p-value and which test (paired where both ran exactly the same seeds)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    paired = len(a) >= 2 and set(a) == set(b)
+    if paired:
+        d = np.array([a[s] - b[s] for s in sorted(a)])
+        boot = d[rng.integers(0, len(d), (resamples, len(d)))].mean(axis=1)
+        if d.std() > 0:
+            p = stats.ttest_rel([a[s] for s in sorted(a)], [b[s] for s in sorted(a)]).pvalue
+        else:  # every instance differs by the same amount: no spread to test against
+            p = 0.0 if d.any() else 1.0
+    else:
+        x, y = np.array(list(a.values())), np.array(list(b.values()))
+        boot = x[rng.integers(0, len(x), (resamples, len(x)))].mean(axis=1)
+        boot -= y[rng.integers(0, len(y), (resamples, len(y)))].mean(axis=1)
+        if x.std() > 0 or y.std() > 0:
+            p = stats.ttest_ind(x, y, equal_var=False).pvalue
+        else:  # two constant settings
+            p = 1.0 if x.mean() == y.mean() else 0.0
+    diff = float(np.mean(list(a.values())) - np.mean(list(b.values())))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return diff, float(low), float(high), float(p), "paired t" if paired else "Welch t"
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment (a family: all pairs of one output file)."""
+    order = np.argsort(p_values)
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def pair_table(instances: dict[str, dict[int, float]], alpha: float = ALPHA, seed: int = BOOTSTRAP_SEED):
+    """Every pair of settings (``setting → {seed: top-1 %}``), one row each, Holm-corrected over them all."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for (name_a, a), (name_b, b) in itertools.combinations(instances.items(), 2):
+        row = {"a": name_a, "b": name_b, "n_a": len(a), "n_b": len(b)}
+        if min(len(a), len(b)) < 2:
+            rows.append({**row, "diff": float("nan"), "verdict": "too few instances"})
+            continue
+        diff, low, high, p, test = compare(a, b, seed=seed)
+        rows.append({**row, "diff": diff, "ci_low": low, "ci_high": high, "p_value": p, "test": test})
+    columns = ["a", "b", "n_a", "n_b", "diff", "ci_low", "ci_high", "p_value", "test", "verdict"]
+    table = pd.DataFrame(rows, columns=columns).astype({"verdict": object, "test": object})
+    tested = table["p_value"].notna()
+    if tested.any():
+        table.loc[tested, "p_holm"] = holm(list(table.loc[tested, "p_value"]))
+        n = table.loc[tested, ["n_a", "n_b"]].min(axis=1)
+        table.loc[tested, "verdict"] = [
+            "differ" if p < alpha else f"not distinguishable at n={k}" for p, k in zip(table.loc[tested, "p_holm"], n)
+        ]
+    return table.assign(alpha=alpha, resamples=RESAMPLES, bootstrap_seed=seed)
+
+
+def verdict_lines(settings, pairs) -> list[str]:
+    """One line per generator: its best setting, those indistinguishable from it, those with too few instances."""
+    from ..models.generators import generator_title
+
+    lines = []
+    for generator, part in settings.groupby("generator", sort=False):
+        part = part[part["n"] > 0]
+        if part.empty:
+            continue
+        title = generator_title(generator)
+        best = part.sort_values("top1_mean", ascending=False).iloc[0]["setting"]
+        if len(part) == 1:
+            lines.append(f"{title}: {best} (one setting)")
+            continue
+        said: dict[str, list[str]] = {"differ": [], "same": [], "few": []}
+        for other in part["setting"]:
+            if other == best:
+                continue
+            pair = (pairs["a"].isin([best, other])) & (pairs["b"].isin([best, other]))
+            verdict = pairs[pair].iloc[0]["verdict"]
+            said["few" if verdict == "too few instances" else "differ" if verdict == "differ" else "same"].append(other)
+        parts = [
+            f"indistinguishable from it: {', '.join(said['same'])}"
+            if said["same"]
+            else "no setting is indistinguishable from it"
+        ]
+        if said["few"]:
+            parts.append(f"too few instances to tell: {', '.join(said['few'])}")
+        lines.append(f"{title}: best {best}; " + "; ".join(parts))
+    return lines
