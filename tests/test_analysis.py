@@ -116,7 +116,11 @@ def test_grid_means_equal_their_run_folders_and_plots_are_written(tmp_path, caps
     assert len(pairs) == 10 and {"diff", "ci_low", "ci_high", "p_value", "p_holm", "verdict"} <= set(pairs)
     assert (pairs["verdict"] == "too few instances").sum() == 4  # WS(2, 0.5) has one instance
     verdicts = (tmp_path / "out" / "grid_verdicts.md").read_text()
-    assert "- ER: best ER(0.2); " in verdicts and "- BA: BA(2) (one setting)" in verdicts
+    assert (
+        "- ER: best ER(0.2); indistinguishable from it: ER(0.4); ~" in verdicts
+        and "- BA: BA(2) (one setting)" in verdicts
+    )
+    assert "~11 instances each would resolve its 3-point gap to ER(0.4) at this std" in verdicts
     assert (
         "- WS: best WS(4, 0.75); no setting is indistinguishable from it; too few instances to tell: WS(2, 0.5)"
         in verdicts
@@ -390,7 +394,7 @@ def test_the_analysis_command_lists_its_analyses_and_answers_bad_paths_in_one_li
         timeout=120,
         env=env,
     ).stdout
-    assert "{grid,damage,nodeops,stats}" in help_text
+    assert "{grid,damage,nodeops,stats,power}" in help_text
     proc = run_script(
         [sys.executable, "-m", "randwire.analysis", "nodeops", str(tmp_path / "none")],
         timeout=120,
@@ -503,3 +507,20 @@ def test_the_cpu_preset_keeps_each_regime_cheap(regime, size, mflops):
     spec = NetworkSpec(regime, cfg.regime.c, num_classes=10, in_channels=1, head_channels=cfg.regime.head_channels)
     flops = network_cx(Cx(h=size, w=size), spec, graphs).flops
     assert flops / 1e6 == pytest.approx(mflops, abs=0.1)
+
+
+def test_power_says_how_many_instances_resolve_a_difference_at_the_observed_std(tmp_path, capsys):
+    """Issue 29 item 2: at a std of 1 point, 1 point needs ~17 instances per setting (t-test, alpha 0.05,
+    power 0.8; the textbook number for d = 1); a bad option is one line."""
+    for seed, acc in enumerate([0.60, 0.61, 0.62]):  # sample std 1 point
+        _run(tmp_path / "sweep" / str(seed), "er", {"p": 0.2}, seed=seed, acc=acc)
+    assert main(["power", str(tmp_path / "sweep"), "--diff", "1", "--out", str(tmp_path / "out")]) == 0
+    assert (
+        "to tell apart 1 points at the pooled std over instances 1 (alpha 0.05, power 0.8, two-sided t-test): ~17"
+        in (capsys.readouterr().out)
+    )
+    power = pd.read_csv(tmp_path / "out" / "power.csv").set_index("setting")
+    assert power.loc["(pooled)", "needed"] == 17 and power.loc["ER(0.2)", "n"] == 3
+    with pytest.raises(SystemExit) as info:
+        main(["power", str(tmp_path / "sweep"), "--diff", "0"])
+    assert info.value.code == 2 and capsys.readouterr().err == "error: --diff 0 is not allowed: > 0 (points)\n"

@@ -39,3 +39,11 @@ def test_too_few_instances_get_no_p_value_and_holm_adjusts_the_family():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     diff, low, high, p, test = compare({0: 1.0, 1: 1.0}, {0: 1.0, 1: 1.0})
     assert (diff, low, high, p, test) == (0.0, 0.0, 0.0, 1.0, "paired t")
+
+
+def test_power_and_instances_needed_match_the_textbook_t_test():
+    from randwire.analysis.compare import instances_needed, power_of
+
+    assert power_of(5, 1.0, 0.5) == pytest.approx(0.79, abs=0.01)  # d = 2 at n = 5
+    assert instances_needed(1.0, 0.5) == 6 and instances_needed(0.5, 0.5) == 17  # d = 2, d = 1 at power 0.8
+    assert instances_needed(1.0, 0.0) is None

@@ -1,4 +1,4 @@
-"""``python -m randwire.analysis <grid|damage|nodeops|stats> PATH...``: the analyses as one command."""
+"""``python -m randwire.analysis <grid|damage|nodeops|stats|power> PATH...``: the analyses as one command."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from .damage import damage
 from .grid import grid
 from .nodeops import nodeops
+from .power import power
 from .stats import stats
 from .tables import fail
 from .wandb_media import log_to_wandb
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         ("damage", "Fig. 5: remove each node / edge of trained networks, Δ top-1 vs degree"),
         ("nodeops", "Fig. 6: each node operation's top-1 over generator settings, pairwise Pearson r"),
         ("stats", "graph statistics of every run vs its accuracy"),
+        ("power", "instances per setting needed to tell apart a difference, at the observed std"),
     ):
         p = sub.add_parser(name, help=what, description=what)
         if name == "damage":
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
             p.add_argument("--data-root", default=None, help="where the data is now, if it moved since training")
             p.add_argument("--batch-size", type=int, default=None, help="default: the training batch size")
+        elif name == "power":
+            p.add_argument("paths", nargs="+", metavar="PATH", help="sweep folders (their std over instances)")
+            p.add_argument("--diff", type=float, required=True, help="the difference of top-1 to resolve (points)")
+            p.add_argument("--alpha", type=float, default=0.05, help="the test's level (default 0.05)")
+            p.add_argument("--power", type=float, default=0.8, help="the chance to resolve it (default 0.8)")
         else:
             p.add_argument(
                 "paths", nargs="+", metavar="PATH", help="run folders, sweep folders, or a parent of several sweeps"
@@ -53,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.batch_size is not None and args.batch_size < 1:
             fail(f"--batch-size {args.batch_size} is not allowed: an integer >= 1")
         written = damage(args.paths, args.out, args.split, args.data_root, args.batch_size)
+    elif args.analysis == "power":
+        for key, value, ok in (
+            ("--diff", args.diff, args.diff > 0),
+            ("--alpha", args.alpha, 0 < args.alpha < 1),
+            ("--power", args.power, 0 < args.power < 1),
+        ):
+            if not ok:
+                fail(f"{key} {value:g} is not allowed: {'> 0 (points)' if key == '--diff' else 'in (0, 1)'}")
+        written = power(args.paths, args.out, args.diff, args.alpha, args.power)
     else:
         written = {"grid": grid, "nodeops": nodeops, "stats": stats}[args.analysis](args.paths, args.out)
     for what, path in written.items():

@@ -91,8 +91,9 @@ def pair_table(instances: dict[str, dict[int, float]], alpha: float = ALPHA, see
     return table.assign(alpha=alpha, resamples=RESAMPLES, bootstrap_seed=seed)
 
 
-def verdict_lines(settings, pairs) -> list[str]:
-    """One line per generator: its best setting, those indistinguishable from it, those with too few instances."""
+def verdict_lines(settings, pairs, instances: dict[str, dict[int, float]] | None = None) -> list[str]:
+    """One line per generator: its best setting, those indistinguishable from it (with the instances each that
+    would resolve the widest such gap at the observed std), those with too few instances."""
     from ..models.generators import generator_title
 
     lines = []
@@ -117,7 +118,50 @@ def verdict_lines(settings, pairs) -> list[str]:
             if said["same"]
             else "no setting is indistinguishable from it"
         ]
+        if said["same"] and instances:
+            gaps = {
+                o: abs(np.mean(list(instances[best].values())) - np.mean(list(instances[o].values())))
+                for o in said["same"]
+            }
+            widest = max(gaps, key=gaps.get)
+            std = pooled_std([list(instances[best].values()), list(instances[widest].values())])
+            needed = instances_needed(gaps[widest], std)
+            if needed:
+                parts.append(
+                    f"~{needed} instances each would resolve its {gaps[widest]:.2g}-point gap to {widest} at this std"
+                )
         if said["few"]:
             parts.append(f"too few instances to tell: {', '.join(said['few'])}")
         lines.append(f"{title}: best {best}; " + "; ".join(parts))
     return lines
+
+
+def power_of(n: int, diff: float, std: float, alpha: float = ALPHA) -> float:
+    """The power of a two-sided two-sample t-test with ``n`` instances each, at a true difference ``diff``
+    and a common std ``std`` (noncentral t)."""
+    from scipy import stats
+
+    df = 2 * n - 2
+    nc = abs(diff) / (std * math.sqrt(2 / n))
+    t = stats.t.ppf(1 - alpha / 2, df)
+    return float(1 - stats.nct.cdf(t, df, nc) + stats.nct.cdf(-t, df, nc))
+
+
+def instances_needed(
+    diff: float, std: float, alpha: float = ALPHA, power: float = 0.8, most: int = 10_000
+) -> int | None:
+    """The fewest instances per setting that resolve ``diff`` points at ``std`` with that power; None where
+    there is no spread to work with, or more than ``most`` would be needed."""
+    if not (std > 0 and diff != 0 and math.isfinite(std)):
+        return None
+    n = 2
+    while n <= most and power_of(n, diff, std, alpha) < power:
+        n = n + 1 if n < 64 else int(n * 1.1)
+    return n if n <= most else None
+
+
+def pooled_std(groups) -> float:
+    """The std within settings, pooled over them (each weighted by its n - 1)."""
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g) > 1]
+    dof = sum(len(g) - 1 for g in groups)
+    return float(math.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof)) if dof else float("nan")

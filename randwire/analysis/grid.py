@@ -117,7 +117,7 @@ def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
     table.to_csv(written["runs"], index=False)
     pairs = pair_table(instances)
     pairs.to_csv(written["pairs"], index=False)
-    lines = verdict_lines(settings, pairs)
+    lines = verdict_lines(settings, pairs, instances)
     written["verdicts"].write_text(
         "# Which settings can be told apart\n\nTop-1 over network instances; pairs in grid_pairs.csv (Welch's t-test, "
         "or paired where both ran the same seeds; Holm-corrected over all pairs, alpha 0.05; bootstrap 95% CIs "
