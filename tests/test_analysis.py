@@ -121,6 +121,7 @@ def test_grid_means_equal_their_run_folders_and_plots_are_written(tmp_path, caps
         and "- BA: BA(2) (one setting)" in verdicts
     )
     assert "~11 instances each would resolve its 3-point gap to ER(0.4) at this std" in verdicts
+    assert "- 3 of 6 compared pairs ran the same seeds (common random numbers" in verdicts  # seeds {0, 1} thrice
     assert (
         "- WS: best WS(4, 0.75); no setting is indistinguishable from it; too few instances to tell: WS(2, 0.5)"
         in verdicts
@@ -293,6 +294,11 @@ def test_nodeops_series_and_their_pearson_correlations(tmp_path, capsys):
         assert pearson.loc[(a, b), "settings"] == 4
     assert (tmp_path / "out" / "nodeops.png").stat().st_size > 10_000
     assert "nodeops: " + str(tmp_path / "out" / "nodeops.csv") in capsys.readouterr().out
+    pairs = pd.read_csv(tmp_path / "out" / "nodeops_pairs.csv")  # issue 29: the ops of one setting compared
+    assert len(pairs) == 4 * 3 and set(pairs["test"]) == {"paired t"}  # every op ran seeds 0 and 1
+    first = pairs.iloc[0]
+    assert (first["a"], first["b"]) == ("ER(0.2) · sep_conv", "ER(0.2) · conv")
+    assert first["diff"] == pytest.approx(expected["sep_conv"][0] - expected["conv"][0])
 
 
 def test_grid_and_summary_over_several_sweeps_list_killed_and_never_started_jobs_per_setting(tmp_path, capsys):

@@ -67,12 +67,14 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted
 
 
-def pair_table(instances: dict[str, dict[int, float]], alpha: float = ALPHA, seed: int = BOOTSTRAP_SEED):
-    """Every pair of settings (``setting → {seed: top-1 %}``), one row each, Holm-corrected over them all."""
+def pair_table(instances: dict[str, dict[int, float]], alpha: float = ALPHA, seed: int = BOOTSTRAP_SEED, pairs=None):
+    """Every pair of settings (``setting → {seed: top-1 %}``; or the given ``pairs`` of names), one row each,
+    Holm-corrected over them all (one family per output file)."""
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
-    for (name_a, a), (name_b, b) in itertools.combinations(instances.items(), 2):
+    for name_a, name_b in pairs if pairs is not None else itertools.combinations(instances, 2):
+        a, b = instances[name_a], instances[name_b]
         row = {"a": name_a, "b": name_b, "n_a": len(a), "n_b": len(b)}
         if min(len(a), len(b)) < 2:
             rows.append({**row, "diff": float("nan"), "verdict": "too few instances"})

@@ -93,11 +93,14 @@ def plot_edf(table, path: Path) -> None:
     save_figure(fig, path)
 
 
-def setting_instances(table) -> dict[str, dict[int, float]]:
-    """Each setting's finished instances: seed → test top-1 in %."""
+def setting_instances(table, by: str | None = None) -> dict[str, dict[int, float]]:
+    """Each setting's finished instances: seed → test top-1 in %; with ``by`` (a column such as node_op),
+    one entry per setting and value, named ``<setting> · <value>``."""
     ok = finished(table)
     ok = ok[ok["generator"].notna()]
-    names = ok.apply(setting_name, axis=1) if len(ok) else []
+    names = list(ok.apply(setting_name, axis=1)) if len(ok) else []
+    if by is not None:
+        names = [f"{name} · {value}" for name, value in zip(names, ok[by])]
     out: dict[str, dict[int, float]] = {}
     for name, seed, acc in zip(names, ok["seed"], ok["test_acc1"]):
         out.setdefault(name, {})[int(seed)] = 100 * float(acc)
@@ -118,6 +121,13 @@ def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
     pairs = pair_table(instances)
     pairs.to_csv(written["pairs"], index=False)
     lines = verdict_lines(settings, pairs, instances)
+    tested = pairs[pairs["p_value"].notna()]
+    if len(tested):  # issue 29 item 3: common random numbers, stated
+        shared = int((tested["test"] == "paired t").sum())
+        lines.append(
+            f"{shared} of {len(tested)} compared pairs ran the same seeds (common random numbers: the same data "
+            f"order and initial-weight streams) and use the paired t-test; {len(tested) - shared} Welch's"
+        )
     written["verdicts"].write_text(
         "# Which settings can be told apart\n\nTop-1 over network instances; pairs in grid_pairs.csv (Welch's t-test, "
         "or paired where both ran the same seeds; Holm-corrected over all pairs, alpha 0.05; bootstrap 95% CIs "

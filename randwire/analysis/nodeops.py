@@ -3,10 +3,13 @@ correlation of every pair of series."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from ..models.node_ops import NODE_OPS  # Fig. 6's order
 from ..models.plotting import pyplot, save_figure
+from .compare import pair_table
+from .grid import setting_instances
 from .tables import fail, grid_table, load_settings_table, pearson
 
 
@@ -75,9 +78,18 @@ def nodeops(paths: list[str], out: Path | None) -> dict[str, Path]:
     written = {
         "nodeops": out / "nodeops.csv",
         "pearson": out / "nodeops_pearson.csv",
+        "pairs": out / "nodeops_pairs.csv",
         "runs": out / "runs.csv",
         "plot": out / "nodeops.png",
     }
+    instances = setting_instances(table, by="node_op")
+    within = [  # the node operations of one generator setting, compared with each other (issue 29)
+        (f"{s} · {a}", f"{s} · {b}")
+        for s, part in settings.groupby("setting", sort=False)
+        for a, b in itertools.combinations(_ordered_ops(part["node_op"]), 2)
+        if f"{s} · {a}" in instances and f"{s} · {b}" in instances
+    ]
+    pair_table(instances, pairs=within).to_csv(written["pairs"], index=False)
     settings.to_csv(written["nodeops"], index=False)
     pearson.to_csv(written["pearson"], index=False)
     table.to_csv(written["runs"], index=False)
