@@ -1,0 +1,46 @@
+"""``data=fashion_mnist``: Fashion-MNIST (Xiao, Rasul, Vollgraf 2017; 60,000 / 10,000 28² grayscale images of
+10 clothing classes, harder than MNIST) from Debian's package, so a CPU user gets a real data set without a
+download: ``apt-get install dataset-fashion-mnist`` puts the four ``*-ubyte.gz`` files in
+``/usr/share/datasets/fashion-mnist``; ``data.root=<folder>`` reads the same files from elsewhere. They are
+unpacked once under the project's data folder (``paths.data_dir``), never beside the package's files."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..models.files import atomic_write
+from .errors import DataError
+
+DEBIAN = "/usr/share/datasets/fashion-mnist"
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def unpack(source: str | None, data_dir: str) -> Path:
+    """The four files, gunzipped into ``<data_dir>/FashionMNIST/raw`` (torchvision's layout) where not there
+    yet; one line where the source lacks one."""
+    src = Path(source or DEBIAN)
+    raw = Path(data_dir) / "FashionMNIST" / "raw"
+    for name in FILES:
+        if (raw / name).is_file():
+            continue
+        packed = src / f"{name}.gz"
+        if not packed.is_file():
+            raise DataError(
+                f"data=fashion_mnist: {packed} is missing: apt-get install dataset-fashion-mnist (Debian/Ubuntu, "
+                f"into {DEBIAN}), or give data.root=<a folder with the four *-ubyte.gz files>"
+            )
+        with gzip.open(packed, "rb") as f:
+            atomic_write(raw / name, lambda out, f=f: shutil.copyfileobj(f, out))  # never a half-unpacked file
+    return raw
+
+
+def fashion_mnist(source: str | None, data_dir: str, train: bool, transform: Callable | None = None) -> Any:
+    """torchvision's FashionMNIST on the unpacked files (``targets`` give the stratified val split)."""
+    from torchvision.datasets import FashionMNIST
+
+    unpack(source, data_dir)
+    return FashionMNIST(str(data_dir), train=train, transform=transform)
