@@ -122,6 +122,7 @@ def test_grid_means_equal_their_run_folders_and_plots_are_written(tmp_path, caps
     )
     assert "~11 instances each would resolve its 3-point gap to ER(0.4) at this std" in verdicts
     assert "- 3 of 6 compared pairs ran the same seeds (common random numbers" in verdicts  # seeds {0, 1} thrice
+    assert "- best of all: WS(4, 0.75); " in verdicts
     assert (
         "- WS: best WS(4, 0.75); no setting is indistinguishable from it; too few instances to tell: WS(2, 0.5)"
         in verdicts
@@ -462,6 +463,7 @@ def test_plots_say_counts_right_and_no_edf_line_hides_another(tmp_path, monkeypa
     assert "ER  (1 instance)" in titles and "BA  (2 instances)" in titles
     lines = figures["edf.png"].axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["ER (n=1)", "BA (n=2)"]
+    assert len(figures["edf.png"].axes[0].collections) == 1  # a bootstrap band where there are 2+ instances
     assert lines[0].get_linestyle() != lines[1].get_linestyle() and lines[0].get_linewidth() > lines[1].get_linewidth()
     assert main(["nodeops", str(tmp_path / "sweep"), "--out", str(tmp_path / "out")]) == 0
     assert figures["nodeops.png"].axes[0].get_title().endswith("Pearson r: needs 2+ node operations")

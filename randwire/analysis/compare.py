@@ -135,7 +135,33 @@ def verdict_lines(settings, pairs, instances: dict[str, dict[int, float]] | None
         if said["few"]:
             parts.append(f"too few instances to tell: {', '.join(said['few'])}")
         lines.append(f"{title}: best {best}; " + "; ".join(parts))
-    return lines
+    return lines + _overall_line(settings, pairs)
+
+
+def _overall_line(settings, pairs) -> list[str]:
+    """Across generators: the best setting of all, and which generators' best settings it can be told from."""
+    ok = settings[settings["n"] > 0]
+    if ok["generator"].nunique() < 2:
+        return []
+    best = ok.sort_values("top1_mean", ascending=False).iloc[0]
+    said: dict[str, list[str]] = {"differ": [], "same": [], "few": []}
+    for generator, part in ok.groupby("generator", sort=False):
+        if generator == best["generator"]:
+            continue
+        other = part.sort_values("top1_mean", ascending=False).iloc[0]["setting"]
+        pair = (pairs["a"].isin([best["setting"], other])) & (pairs["b"].isin([best["setting"], other]))
+        verdict = pairs[pair].iloc[0]["verdict"]
+        said["few" if verdict == "too few instances" else "differ" if verdict == "differ" else "same"].append(other)
+    parts = [
+        f"{label}: {', '.join(said[key])}"
+        for key, label in (
+            ("differ", "better than the best of"),
+            ("same", "indistinguishable from"),
+            ("few", "too few instances to tell from"),
+        )
+        if said[key]
+    ]
+    return [f"best of all: {best['setting']}; " + "; ".join(parts)]
 
 
 def power_of(n: int, diff: float, std: float, alpha: float = ALPHA) -> float:

@@ -74,15 +74,21 @@ def plot_edf(table, path: Path) -> None:
         key=lambda c: (order.index(c.split(":")[0]) if c.split(":")[0] in order else len(order), c),
     )
     styles = [("-", 3.2), ("--", 2.2), (":", 1.6), ("-.", 1.2)]
+    every = np.sort(100 - 100 * ok["test_acc1"].astype(float).to_numpy())
+    grid_x = np.linspace(every[0], every[-1], 200) if len(every) else every
     for i, gen in enumerate(gens):
         err = np.sort(100 - 100 * ok[ok["curve"] == gen]["test_acc1"].astype(float).to_numpy())
         style, width = styles[i % len(styles)]
+        low, high = edf_band(err, grid_x)
+        if low is not None:  # pycls: the EDF's bootstrap band over instances
+            ax.fill_between(grid_x, low, high, step="post", alpha=0.15, color=f"C{i}", linewidth=0)
         ax.step(
             np.r_[err[0], err],
             np.r_[0.0, np.arange(1, len(err) + 1) / len(err)],
             where="post",
             linestyle=style,
             linewidth=width,
+            color=f"C{i}",
             alpha=0.85,
             label=f"{generator_title(gen) if find_generator(gen) else gen} (n={len(err)})",
         )
@@ -91,6 +97,19 @@ def plot_edf(table, path: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path)
+
+
+def edf_band(err, grid_x, resamples: int = 1000, seed: int = 0):
+    """The 95% bootstrap band of an error EDF (instances resampled, seeded) on ``grid_x``; None for fewer
+    than 2 instances."""
+    import numpy as np
+
+    if len(err) < 2:
+        return None, None
+    rng = np.random.default_rng(seed)
+    samples = err[rng.integers(0, len(err), (resamples, len(err)))]
+    curves = (samples[:, :, None] <= grid_x[None, None, :]).mean(axis=1)
+    return np.percentile(curves, 2.5, axis=0), np.percentile(curves, 97.5, axis=0)
 
 
 def setting_instances(table, by: str | None = None) -> dict[str, dict[int, float]]:
