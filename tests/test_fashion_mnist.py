@@ -38,6 +38,13 @@ def test_the_package_files_are_unpacked_under_the_data_folder_and_read(tmp_path)
     assert sorted(p.name for p in source.iterdir()) == sorted(f"{f}.gz" for f in FILES)  # nothing beside them
 
 
+def test_per_class_keeps_the_first_images_of_each_class(tmp_path):
+    """experiment=cpu_study's balanced subset: the first ``per_class`` images of every class, in file order."""
+    source = _package(tmp_path / "share")  # labels 0..9 repeating: images 0..9 are one of each class
+    data = fashion_mnist(str(source), str(tmp_path / "data"), train=True, per_class=2)
+    assert len(data) == 20 and data.targets.tolist() == list(range(10)) * 2
+
+
 def test_a_missing_file_is_one_line_naming_the_package(tmp_path):
     source = _package(tmp_path / "share")
     (source / "t10k-labels-idx1-ubyte.gz").unlink()

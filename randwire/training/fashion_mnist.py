@@ -38,9 +38,17 @@ def unpack(source: str | None, data_dir: str) -> Path:
     return raw
 
 
-def fashion_mnist(source: str | None, data_dir: str, train: bool, transform: Callable | None = None) -> Any:
-    """torchvision's FashionMNIST on the unpacked files (``targets`` give the stratified val split)."""
+def fashion_mnist(
+    source: str | None, data_dir: str, train: bool, transform: Callable | None = None, per_class: int | None = None
+) -> Any:
+    """torchvision's FashionMNIST on the unpacked files (``targets`` give the stratified val split);
+    ``per_class``: the first that many images of each class only (a CPU-sized, balanced subset)."""
+    import torch
     from torchvision.datasets import FashionMNIST
 
     unpack(source, data_dir)
-    return FashionMNIST(str(data_dir), train=train, transform=transform)
+    data = FashionMNIST(str(data_dir), train=train, transform=transform)
+    if per_class is not None:
+        keep = torch.cat([torch.nonzero(data.targets == c).flatten()[:per_class] for c in range(10)]).sort().values
+        data.data, data.targets = data.data[keep], data.targets[keep]
+    return data
