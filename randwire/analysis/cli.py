@@ -61,13 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             fail(f"--batch-size {args.batch_size} is not allowed: an integer >= 1")
         written = damage(args.paths, args.out, args.split, args.data_root, args.batch_size)
     elif args.analysis == "power":
-        for key, value, ok in (
-            ("--diff", args.diff, args.diff > 0),
-            ("--alpha", args.alpha, 0 < args.alpha < 1),
-            ("--power", args.power, 0 < args.power < 1),
-        ):
-            if not ok:
-                fail(f"{key} {value:g} is not allowed: {'> 0 (points)' if key == '--diff' else 'in (0, 1)'}")
+        _check_power_options(args)
         written = power(args.paths, args.out, args.diff, args.alpha, args.power)
     else:
         written = {"grid": grid, "nodeops": nodeops, "stats": stats}[args.analysis](args.paths, args.out)
@@ -77,3 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         folder = log_to_wandb(args.analysis, written, args.paths, args.wandb, next(iter(written.values())).parent)
         print(f"W&B run: {folder}" if folder else "W&B: disabled (WANDB_MODE=disabled)")
     return 0
+
+
+def _check_power_options(args) -> None:
+    """One line for a difference <= 0, or an alpha or power outside (0, 1)."""
+    for key, value, ok in (
+        ("--diff", args.diff, args.diff > 0),
+        ("--alpha", args.alpha, 0 < args.alpha < 1),
+        ("--power", args.power, 0 < args.power < 1),
+    ):
+        if not ok:
+            fail(f"{key} {value:g} is not allowed: {'> 0 (points)' if key == '--diff' else 'in (0, 1)'}")
