@@ -93,6 +93,16 @@ def pair_table(instances: dict[str, dict[int, float]], alpha: float = ALPHA, see
     return table.assign(alpha=alpha, resamples=RESAMPLES, bootstrap_seed=seed)
 
 
+def _sort_by_verdict(pairs, best: str, others: list[str]) -> dict[str, list[str]]:
+    """The ``others`` by their pair's verdict against ``best``: differ, same (indistinguishable), few."""
+    said: dict[str, list[str]] = {"differ": [], "same": [], "few": []}
+    for other in others:
+        pair = (pairs["a"].isin([best, other])) & (pairs["b"].isin([best, other]))
+        verdict = pairs[pair].iloc[0]["verdict"]
+        said["few" if verdict == "too few instances" else "differ" if verdict == "differ" else "same"].append(other)
+    return said
+
+
 def verdict_lines(settings, pairs, instances: dict[str, dict[int, float]] | None = None) -> list[str]:
     """One line per generator: its best setting, those indistinguishable from it (with the instances each that
     would resolve the widest such gap at the observed std), those with too few instances."""
@@ -108,13 +118,7 @@ def verdict_lines(settings, pairs, instances: dict[str, dict[int, float]] | None
         if len(part) == 1:
             lines.append(f"{title}: {best} (one setting)")
             continue
-        said: dict[str, list[str]] = {"differ": [], "same": [], "few": []}
-        for other in part["setting"]:
-            if other == best:
-                continue
-            pair = (pairs["a"].isin([best, other])) & (pairs["b"].isin([best, other]))
-            verdict = pairs[pair].iloc[0]["verdict"]
-            said["few" if verdict == "too few instances" else "differ" if verdict == "differ" else "same"].append(other)
+        said = _sort_by_verdict(pairs, best, [other for other in part["setting"] if other != best])
         parts = [
             f"indistinguishable from it: {', '.join(said['same'])}"
             if said["same"]
@@ -144,14 +148,12 @@ def _overall_line(settings, pairs) -> list[str]:
     if ok["generator"].nunique() < 2:
         return []
     best = ok.sort_values("top1_mean", ascending=False).iloc[0]
-    said: dict[str, list[str]] = {"differ": [], "same": [], "few": []}
-    for generator, part in ok.groupby("generator", sort=False):
-        if generator == best["generator"]:
-            continue
-        other = part.sort_values("top1_mean", ascending=False).iloc[0]["setting"]
-        pair = (pairs["a"].isin([best["setting"], other])) & (pairs["b"].isin([best["setting"], other]))
-        verdict = pairs[pair].iloc[0]["verdict"]
-        said["few" if verdict == "too few instances" else "differ" if verdict == "differ" else "same"].append(other)
+    others = [
+        part.sort_values("top1_mean", ascending=False).iloc[0]["setting"]
+        for generator, part in ok.groupby("generator", sort=False)
+        if generator != best["generator"]
+    ]
+    said = _sort_by_verdict(pairs, best["setting"], others)
     parts = [
         f"{label}: {', '.join(said[key])}"
         for key, label in (
