@@ -164,11 +164,6 @@ def check_stages(regime: str, graph: str, n: int | None, graph_params: dict[str,
     return StagePlan(regime, graph, params, sizes)
 
 
-def validate_stage_params(regime: str, graph: str, n: int | None, graph_params: dict[str, Any]) -> list[int]:
-    """:func:`check_stages`' node counts."""
-    return check_stages(regime, graph, n, graph_params).sizes
-
-
 def draw_stage_graphs(plan: StagePlan, seed: int) -> list[StageGraph]:
     """The stage graphs of g(θ, s) for a checked setting: stage i samples its own graph from
     ``derive_stage_seed(seed, i)``; ``file`` graphs are the ones read (seed 0, the same for every seed)."""

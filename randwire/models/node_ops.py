@@ -51,10 +51,6 @@ def node_op(name: Any) -> NodeOp:
     return REGISTRY[name]
 
 
-def node_op_names() -> tuple[str, ...]:
-    return REGISTRY.names()
-
-
 def _sep_conv_cx(cx: Cx, c_in: int, c_out: int, stride: int) -> Cx:
     return conv2d_cx(conv2d_cx(cx, c_in, c_in, 3, stride, groups=c_in), c_in, c_out, 1)  # 3×3 depthwise, 1×1
 
