@@ -3,6 +3,7 @@ the interleaved timing."""
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import statistics
 import sys
@@ -18,6 +19,18 @@ def device_missing(device: str) -> bool:
         print("error: --device cuda but no GPU is visible", file=sys.stderr)
         return True
     return False
+
+
+@contextlib.contextmanager
+def strict_fp32():
+    """Checks in true fp32 on a GPU: cuDNN convolutions run in TF32 by default (10-bit mantissa), which on
+    this network's ill-conditioned initial gradients (BatchNorm cancellation) would blur a check's bound."""
+    conv, mm = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, mm
 
 
 def machine_description(device: str) -> str:

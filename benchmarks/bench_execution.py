@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._bench import device_missing, interleaved_medians, machine_description  # noqa: E402
+from benchmarks._bench import device_missing, interleaved_medians, machine_description, strict_fp32  # noqa: E402
 from randwire import build_network, complexity  # noqa: E402
 from randwire.models.execution import configure_execution, memory_format_of  # noqa: E402
 from randwire.training.memory import peak_memory_mb  # noqa: E402  (CUDA allocator peak; CPU glibc heap per op)
@@ -137,12 +137,13 @@ def prepare_variant(name, ex, base, x, y, xs, ys, args, device, dtype) -> dict:
     ex = dict(ex)
     if ex.pop("dtype", None) == "bf16":
         dtype = torch.bfloat16
-    if ex.get("compile"):
-        out_err, grad_err = check_compiled(base, ex, xs, ys, args.what)
-        exact_err = None
-    net = configure_execution(copy.deepcopy(base), dict(ex))
-    if not ex.get("compile"):
-        out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=True, what=args.what)
+    with strict_fp32():  # reading: the checks in true fp32 (TF32 convolutions are a GPU default)
+        if ex.get("compile"):
+            out_err, grad_err = check_compiled(base, ex, xs, ys, args.what)
+            exact_err = None
+        net = configure_execution(copy.deepcopy(base), dict(ex))
+        if not ex.get("compile"):
+            out_err, grad_err, exact_err = check_agreement(base, net, xs, ys, exact=True, what=args.what)
     low_err = (
         bf16_output_error(base, net, xs)
         if dtype == torch.bfloat16 and args.dtype == "fp32" and args.what != "train"

@@ -5,6 +5,12 @@
 #   bash benchmarks/gpu_session.sh 2 [OUT_DIR]   torch.compile, training only (the GPU target; whole-network
 #                                                compiles take minutes: --what train halves their number)
 #   bash benchmarks/gpu_session.sh 3 [OUT_DIR]   torch.compile + CUDA graphs (reduce-overhead), training only
+#   bash benchmarks/gpu_session.sh lightning [OUT_DIR]   train.py trainer=gpu on synthetic 224² data, small regime,
+#                                                batch 256, bf16: img/s inside Lightning, to set beside the bare benchmark
+#   bash benchmarks/gpu_session.sh session [OUT_DIR]     one device call (< 10 min), most owed first: eager ratios
+#                                                (train + infer), Lightning img/s, compiled training's gradients vs
+#                                                the plain loop in fp64 and true fp32, then level batching if time is left
+# train.py needs hydra-core/omegaconf/antlr4 there: carry them as wheels in .whl (device README), PYTHONPATH=.
 # OUT_DIR defaults to $OUT, then benchmarks/results. The GPU machine has torch but maybe not
 # hydra/omegaconf: both scripts import only randwire's core.
 set -u
@@ -26,5 +32,24 @@ case "$part" in
     timeout 570 python benchmarks/bench_execution.py "${common[@]}" --settings small@224 --compile \
         --what train --only fast+channels_last fast+channels_last+compile+cudagraphs --out "$out/gpu_cudagraphs" \
         2>&1 | tee "$out/gpu_cudagraphs_log.txt" ;;
-  *) echo "error: part=$part is not allowed: 1, 2 or 3" >&2; exit 2 ;;
+  lightning)
+    # 30 steps of 256 an epoch, 3 epochs: the first pays cudnn's autotuning, the EpochLine of 2 and 3 is steady state
+    timeout 200 python train.py trainer=gpu regime=small data=synthetic data.image_size=224 data.num_classes=1000 \
+        data.num_samples=7680 data.batch_size=256 data.num_workers=8 logger=csv trainer.max_epochs=3 \
+        extras.draw_graphs=false extras.print_config=false paths.log_dir="${RUNS_DIR:-$out/lightning_runs}" ;;
+  session)
+    # one log and the benchmarks' tables: the device call brings back at most 8 files
+    exec > >(tee -a "$out/session_log.txt") 2>&1
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    timeout 170 python benchmarks/bench_execution.py "${common[@]}" --settings small@224 --only fast+channels_last \
+        reference+channels_last --out "$out/gpu_eager"
+    RUNS_DIR=/tmp/lightning_runs bash "$0" lightning "$out"
+    # one compilation each (the compile benchmark's two did not finish in 200 s on the H200, 2026-12-04)
+    timeout 200 python benchmarks/check_compiled_grads.py --device cuda --dtype fp64
+    timeout 170 python benchmarks/check_compiled_grads.py --device cuda --dtype fp32
+    left=$((560 - SECONDS))
+    if [ "$left" -gt 40 ]; then
+      timeout "$left" python benchmarks/bench_level_batching.py "${common[@]}" --out "$out/level_batching_gpu"
+    fi ;;
+  *) echo "error: part=$part is not allowed: 1, 2, 3, lightning or session" >&2; exit 2 ;;
 esac
