@@ -182,24 +182,8 @@ def test_a_second_process_in_a_run_folder_is_one_line_and_exit_2_and_touches_not
     assert (run / ".lock").read_text() == ""  # released
 
 
-def test_a_lock_left_by_a_killed_run_is_taken_over_and_the_rerun_resumes(tmp_path):
-    run = tmp_path / "run"
-    first = _start(run, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary", samples=1280)
-    _wait_for(first, "epoch 1/2")
-    holder = json.loads((run / ".lock").read_text())
-    assert holder["pid"] == first.pid and holder["host"]
-    first.kill()
-    first.wait()
-    again = _start(run, "callbacks=default", "~callbacks.progress_bar", "~callbacks.model_summary", samples=1280)
-    out, err = again.communicate(timeout=300)
-    assert again.returncode == 0, err[-2000:]
-    assert f"the run that held it ended without releasing it (host {holder['host']}, pid {first.pid}" in err
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["status"] == "ok" and metrics["global_step"] == 160
-    assert [(a["how"], a["pid"]) for a in metrics["attempts"]] == [
-        ("killed (no end recorded)", first.pid),
-        ("ok", again.pid),
-    ]
+# A lock left by a killed run is taken over by the rerun, which resumes:
+# tests/test_summary.py::test_killed_and_resumed_run_equals_the_uninterrupted_one
 
 
 def test_the_lock_is_held_for_the_life_of_the_run_and_names_its_holder(tmp_path):

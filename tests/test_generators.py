@@ -122,9 +122,13 @@ def test_a_function_that_seeds_numpys_legacy_rng_gets_the_stage_seeds_lower_32_b
     for i, g in enumerate(graphs):
         seed = derive_stage_seed(0, i)
         assert seed >= 2**32 and g.seed == seed  # the stored stage seed: the 32-bit one follows from it
+        assert g.params["seed_bits"] == 32  # the rule is on record with each graph
         reference = nx.maybe_regular_expander_graph(16, 4, seed=seed & 0xFFFFFFFF)
         assert g.edges == tuple(sorted((min(u, v), max(u, v)) for u, v in reference.edges()))
         assert all(d == 4 for _, d in reference.degree())
+    # a function that takes any seed records no rule
+    plain = sample_stage_graphs("small", "networkx", 16, 0, fn="networkx.gnp_random_graph", kwargs={"p": 0.3})
+    assert all("seed_bits" not in g.params for g in plain)
 
 
 def test_a_directed_acyclic_graph_keeps_its_directions_in_topological_order():

@@ -1,11 +1,11 @@
-"""A checkpoint written before the code moved (tests/data/pre_redesign) still loads, evaluates and resumes."""
+"""A checkpoint written before the code moved (tests/data/pre_redesign) still loads, evaluates and resumes
+(in this process: what evaluate.py and train.py run; their command lines are tested elsewhere)."""
 
 import json
 import shutil
-import sys
 
 import torch
-from helpers import ROOT, run_script
+from helpers import ROOT
 
 OLD = ROOT / "tests" / "data" / "pre_redesign" / "last.ckpt"
 # The command that wrote it (tests/data/pre_redesign/README.md), less its run folder.
@@ -28,20 +28,24 @@ HASHES = [
 ]
 
 
-def test_old_checkpoint_evaluates_as_it_did(tmp_path):
+def test_old_checkpoint_evaluates_as_it_did(tmp_path, compose_cfg):
+    from randwire.training.evaluate import evaluate
+
     out = tmp_path / "eval.json"
-    run_script([sys.executable, "evaluate.py", f"ckpt={OLD}", f"out={out}"], expect=0)
+    evaluate(compose_cfg(f"ckpt={OLD}", f"out={out}", config="evaluate"))
     result = json.loads(out.read_text())
     assert result["graph_hashes"] == HASHES
     assert (result["samples"], result["acc1"], result["acc5"]) == (16, 0.0625, 0.5625)
     assert abs(result["loss"] - 2.3028199672698975) < 1e-5
 
 
-def test_old_checkpoint_resumes(tmp_path):
+def test_old_checkpoint_resumes(tmp_path, compose_cfg):
+    from randwire.training.run import train
+
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(OLD, run / "checkpoints" / "last.ckpt")
-    run_script([sys.executable, "train.py", *OVERRIDES, "trainer.max_epochs=2", f"paths.output_dir={run}"], expect=0)
+    train(compose_cfg(*OVERRIDES, "trainer.max_epochs=2", run_dir=run))
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["graph_hashes"] == HASHES
     resumed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)

@@ -30,7 +30,8 @@ def check_function_params(n: int, params: dict[str, Any]) -> dict[str, Any]:
             f"the arguments of {params['fn']} ({err}){_first_parameter_hint(fn)}",
             "is not allowed:",
         ) from None
-    return {"fn": str(params["fn"]), "kwargs": kwargs}
+    checked = {"fn": str(params["fn"]), "kwargs": kwargs}
+    return {**checked, "seed_bits": 32} if _wants_32_bit_seed(fn, n, kwargs) else checked
 
 
 def _first_parameter_hint(fn: Callable[..., Any]) -> str:
@@ -103,22 +104,30 @@ def _seed_argument(fn: Callable[..., Any], seed: int) -> dict[str, Any]:
     return {}
 
 
-def _wants_32_bit_seed(err: ValueError, fn: Callable[..., Any]) -> bool:
-    return "seed" in inspect.signature(fn).parameters and "2**32" in str(err)
-
-
-def function_edges(fn_path: str, kwargs: dict[str, Any], n: int, seed: int) -> list[Edge]:
-    """Call the generator and turn its graph into stored edges (u < v in a topological order)."""
-    fn = resolve_function(fn_path)
+def _wants_32_bit_seed(fn: Callable[..., Any], n: int, kwargs: dict[str, Any]) -> bool:
+    """Whether ``fn`` refuses a 63-bit seed the way numpy's legacy RandomState does (which some networkx
+    functions seed: ``maybe_regular_expander_graph``). Probed once, at the check, with a seed above 2**32."""
+    if "seed" not in inspect.signature(fn).parameters:
+        return False
     try:
-        try:
-            graph = fn(n, **kwargs, **_seed_argument(fn, seed))
-        except ValueError as err:
-            if not _wants_32_bit_seed(err, fn):
-                raise
-            # reading: numpy's legacy RandomState (which some networkx functions seed) takes seeds below 2**32;
-            # such a function gets the stage seed's lower 32 bits, a function of the stored stage seed
-            graph = fn(n, **kwargs, seed=int(seed) & 0xFFFFFFFF)
+        fn(n, **kwargs, seed=2**40 + 1)
+    except ValueError as err:
+        return "2**32" in str(err)
+    except Exception:  # its own failure is reported, with its parameters, when the graphs are sampled
+        return False
+    return False
+
+
+def function_edges(fn_path: str, kwargs: dict[str, Any], n: int, seed: int, seed_bits: int | None = None) -> list[Edge]:
+    """Call the generator and turn its graph into stored edges (u < v in a topological order).
+
+    reading: a function that takes seeds below 2**32 only (``seed_bits: 32`` in the graph's params, decided
+    by :func:`check_function_params` and stored with each graph) gets the stage seed's lower 32 bits."""
+    fn = resolve_function(fn_path)
+    if seed_bits == 32:
+        seed = int(seed) & 0xFFFFFFFF
+    try:
+        graph = fn(n, **kwargs, **_seed_argument(fn, seed))
     except Exception as err:  # a wrong type or value of one of its own parameters
         raise ConfigError(f"graph.fn={fn_path} failed for n={n} with {kwargs}: {type(err).__name__}: {err}") from None
     return edges_of(graph, n, f"graph.fn={fn_path}")

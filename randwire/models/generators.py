@@ -266,7 +266,7 @@ for _gen in (
         "networkx",
         ("fn", "kwargs"),
         _check_function,
-        lambda n, prm, s: function_edges(prm["fn"], prm["kwargs"], n, s),
+        lambda n, prm, s: function_edges(prm["fn"], prm["kwargs"], n, s, prm.get("seed_bits")),
         optional=("kwargs",),
     ),
     Generator("file", "file", ("paths",), _check_files),
