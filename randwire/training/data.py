@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..models.errors import is_int, require, require_choice
 from .data_order import sampled
-from .data_values import check_data_values
+from .data_values import IMAGE_DATA_DEFAULTS, check_data_values
 from .errors import DataError
 
 SPLIT_SEED = 20190401  # reading: a fixed seed for every held-out split, independent of the run seed
@@ -200,22 +200,22 @@ class ImageDataModule(pl.LightningDataModule):
         train: DatasetFactory,
         val: DatasetFactory | None = None,
         test: DatasetFactory | None = None,
-        val_fraction: float = 0.1,
-        batch_size: int = 128,
-        num_workers: int = 0,
-        image_size: int = 32,
+        val_fraction: float = IMAGE_DATA_DEFAULTS["val_fraction"],
+        batch_size: int = IMAGE_DATA_DEFAULTS["batch_size"],
+        num_workers: int = IMAGE_DATA_DEFAULTS["num_workers"],
+        image_size: int = IMAGE_DATA_DEFAULTS["image_size"],
         native_size: int | None = None,
         num_classes: int = 10,
         in_channels: int = 3,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
-        augment: str = "crop",
+        augment: str = IMAGE_DATA_DEFAULTS["augment"],
         root: str | None = None,
-        required: Sequence[str] = (),
-        download: bool = False,
+        required: Sequence[str] = IMAGE_DATA_DEFAULTS["required"],
+        download: bool = IMAGE_DATA_DEFAULTS["download"],
         train_transform: Callable | None = None,
         eval_transform: Callable | None = None,
-        name: str = "data",
+        name: str = IMAGE_DATA_DEFAULTS["name"],
         num_samples: int | None = None,  # size of a generated dataset (synthetic), passed on by interpolation
         skip_corrupt: bool = False,
         seed: int = 0,  # the run's: the training order and augmentations (EpochOrder)

@@ -11,6 +11,18 @@ from typing import Any
 from ..models.errors import BadValue, ConfigError, is_int, require, require_choice
 
 AUGMENT = ("none", "crop", "crop_flip", "imagenet")
+# reading: what ImageDataModule takes where a data YAML leaves a key out (its Python API), defined once here so
+# that the config check before torch loads and the module agree; conf/data/*.yaml name their own values.
+IMAGE_DATA_DEFAULTS: dict[str, Any] = {
+    "val_fraction": 0.1,
+    "batch_size": 128,
+    "num_workers": 0,
+    "image_size": 32,
+    "augment": "crop",
+    "name": "data",
+    "required": (),
+    "download": False,
+}
 
 
 def check_data_values(
@@ -66,19 +78,23 @@ def check_data_cfg(data: Any) -> None:
     if not isinstance(data, dict) or data.get("_target_") != "randwire.training.data.ImageDataModule":
         return
     train = data.get("train") or {}
+
+    def value(key: str) -> Any:
+        return data.get(key, IMAGE_DATA_DEFAULTS[key])
+
     try:
         check_data_values(
-            batch_size=data.get("batch_size", 128),
-            num_workers=data.get("num_workers", 0),
-            image_size=data.get("image_size", 32),
-            val_fraction=data.get("val_fraction", 0.1),
-            augment=data.get("augment", "crop"),
-            name=data.get("name", "data"),
+            batch_size=value("batch_size"),
+            num_workers=value("num_workers"),
+            image_size=value("image_size"),
+            val_fraction=value("val_fraction"),
+            augment=value("augment"),
+            name=value("name"),
             has_val=data.get("val") is not None,
             has_test=data.get("test") is not None,
             root=data.get("root"),
-            required=data.get("required") or (),
-            download=bool(data.get("download", False)),
+            required=value("required") or (),
+            download=bool(value("download")),
             can_download=isinstance(train, dict) and "download" in train,
         )
     except BadValue as err:
