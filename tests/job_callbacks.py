@@ -51,3 +51,16 @@ def _descendants(pid: int) -> list[int]:
             found += children
             todo += children
     return found
+
+
+class Hog(pl.Callback):
+    """Holds ``mb`` MB of written memory from the start of training (0: nothing), so that a job goes over
+    its Slurm memory request and Slurm kills it."""
+
+    def __init__(self, mb: int) -> None:
+        self.mb = mb
+        self.held = b""
+
+    def on_train_start(self, *args) -> None:
+        self.held = b"\x01" * (self.mb * 2**20)  # written, so resident (bytes(n) would not be)
+        time.sleep(5 if self.mb else 0)  # long enough for Slurm's accounting to sample it (every second here)

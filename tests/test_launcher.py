@@ -32,7 +32,7 @@ def _queue(*frames):
 @pytest.fixture(autouse=True)
 def quick(monkeypatch):
     monkeypatch.setattr(launcher, "GONE_GRACE_S", 0.0)
-    monkeypatch.setattr(launcher, "_ended_as", lambda job: "cancelled, or its node failed")
+    monkeypatch.setattr(launcher, "sacct_end", lambda job: None)  # no job accounting (tests below add it)
     cancelled = []
     monkeypatch.setattr(launcher, "_cancel", lambda arrays: cancelled.append(sorted(arrays)))
     return cancelled
@@ -45,7 +45,7 @@ def test_a_job_that_left_the_queue_without_a_result_is_recorded_and_the_rest_ret
     returns = launcher.wait_for_jobs(
         jobs,
         {},
-        lambda i, job, line: lost.append((i, line)),
+        lambda i, job, line, end: lost.append((i, line)),
         sweep_dir="/s",
         poll_s=0,
         read_queue=_queue({"7_1": ("RUNNING", "None")}, {}),
@@ -54,7 +54,7 @@ def test_a_job_that_left_the_queue_without_a_result_is_recorded_and_the_rest_ret
     assert lost == [
         (
             1,
-            "Slurm job 7_1 ended without a result (cancelled, or its node failed); the same command "
+            "Slurm job 7_1 ended without a result: cancelled, or its node failed; the same command "
             "with hydra.sweep.dir=/s runs it again",
         )
     ]
@@ -143,3 +143,88 @@ def test_squeue_lines_are_read_per_array_task(monkeypatch):
     gone = SimpleNamespace(returncode=1, stdout="", stderr="slurm_load_jobs error: Invalid job id specified")
     monkeypatch.setattr(launcher.subprocess, "run", lambda cmd, **kw: gone)
     assert launcher.queue_states({"12"}) == {}
+
+
+# sacct -n -P -o JobID,State,ExitCode,NodeList,Elapsed,ReqMem,MaxRSS, as Slurm 22.05 answered on this machine's
+# two-node cluster (scripts/slurm_local.sh start --nodes 2 --accounting)
+SACCT = {
+    "COMPLETED": "2_0|COMPLETED|0:0|rwnode[1-2]|00:00:19|6G|\n2_0.batch|COMPLETED|0:0|rwnode1|00:00:19|6G|12428K\n"
+    "2_0.0|COMPLETED|0:0|rwnode[1-2]|00:00:19|6G|880164K\n",
+    "NODE_FAIL": "5_1|NODE_FAIL|0:0|rwnode2|00:00:41|3G|\n5_1.batch|CANCELLED|0:15|rwnode2|00:00:41|3G|402112K\n",
+    "MEMORY": "9_0|FAILED|0:9|rwnode1|00:00:06|200M|\n9_0.batch|CANCELLED by 0|0:9|rwnode1|00:00:06|200M|829948K\n",
+    "OUT_OF_MEMORY": "9_1|OUT_OF_MEMORY|0:125|node7|00:00:06|200M|\n9_1.batch|OUT_OF_MEMORY|0:125|node7|00:00:06||210000K\n",
+    "TIMEOUT": "11_0|TIMEOUT|0:0|rwnode1|00:01:02|3G|\n11_0.batch|CANCELLED|0:15|rwnode1|00:01:03|3G|501234K\n",
+    "CANCELLED": "12_1|CANCELLED by 0|0:0|rwnode2|00:00:08|3G|\n12_1.batch|CANCELLED|0:15|rwnode2|00:00:09|3G|1.5G\n",
+    "FAILED": "13_0|FAILED|1:0|rwnode1|00:00:03|3G|\n13_0.batch|FAILED|1:0|rwnode1|00:00:03|3G|350M\n",
+}
+
+
+@pytest.mark.parametrize(
+    "case,job,status,said",
+    [
+        ("NODE_FAIL", "5_1", "node failed", "node failed (Slurm NODE_FAIL on rwnode2)"),
+        ("MEMORY", "9_0", "out of memory", "out of memory (Slurm killed it at 810 MB: FAILED, ReqMem 200 MB)"),
+        (
+            "OUT_OF_MEMORY",
+            "9_1",
+            "out of memory",
+            "out of memory (Slurm killed it at 205 MB: OUT_OF_MEMORY, ReqMem 200 MB)",
+        ),
+        ("TIMEOUT", "11_0", "timeout", "out of time (Slurm TIMEOUT after 00:01:02)"),
+        ("CANCELLED", "12_1", "cancelled", "cancelled (Slurm CANCELLED by 0)"),
+        ("FAILED", "13_0", "failed", "failed (Slurm FAILED, exit code 1:0)"),
+    ],
+)
+def test_slurms_record_names_how_a_job_ended(case, job, status, said):
+    from randwire.training.slurm_end import parse_sacct
+
+    end = parse_sacct(SACCT[case], job)
+    assert (end.status(), end.describe()) == (status, said)
+
+
+def test_sacct_figures_and_a_cluster_without_accounting():
+    from randwire.training.slurm_end import mem_mb, parse_sacct, sacct_end
+
+    end = parse_sacct(SACCT["COMPLETED"], "2_0")
+    assert (end.state, end.nodes, end.elapsed, end.req_mem_mb) == ("COMPLETED", "rwnode[1-2]", "00:00:19", 6144.0)
+    assert end.max_rss_mb == pytest.approx(880164 / 1024)  # the largest step's, not the batch script's
+    assert parse_sacct(SACCT["COMPLETED"], "2_1") is None  # no line of its own: no record
+    assert [mem_mb(x) for x in ("829948K", "200M", "6G", "2048Mc", "1.5G", "", "?")] == [
+        829948 / 1024,
+        200.0,
+        6144.0,
+        2048.0,
+        1536.0,
+        None,
+        None,
+    ]
+
+    def disabled(cmd, **kw):
+        assert cmd[:2] == ["sacct", "-n"]
+        return SimpleNamespace(returncode=1, stdout="", stderr="Slurm accounting storage is disabled")
+
+    assert sacct_end("3_0", run=disabled) is None
+
+
+def test_a_lost_job_is_recorded_in_slurms_words_where_it_keeps_accounting(tmp_path, capsys):
+    from randwire.training.slurm_end import parse_sacct
+
+    job = FakeJob("5_1", tmp_path)
+    lost = []
+    launcher.wait_for_jobs(
+        [job],
+        {},
+        lambda i, job, line, end: lost.append((line, end.status(), end.record()["nodes"])),
+        sweep_dir="/s",
+        poll_s=0,
+        read_queue=_queue({}),
+        read_end=lambda job_id: parse_sacct(SACCT["NODE_FAIL"], job_id),
+    )
+    assert lost == [
+        (
+            "Slurm job 5_1 ended without a result: node failed (Slurm NODE_FAIL on rwnode2); the same command with "
+            "hydra.sweep.dir=/s runs it again",
+            "node failed",
+            "rwnode2",
+        )
+    ]

@@ -166,8 +166,33 @@ def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), 
             f"| {r['job']} | {short_setting(r['group'], shared)} | {r['seed']} | {r['status']} | {r['error'].replace('|', '/')} |"
             for r in failed
         ]
+    lines += slurm_lines([*done, *failed])
     lines += provenance_lines(list(done))
     return "\n".join(lines) + "\n"
+
+
+def slurm_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Slurm's own record of each job (``slurm_end``, where the cluster keeps accounting): how it ended,
+    where, for how long, and its memory: the most any step used against what it asked."""
+    ends = sorted(((r["job"], r["slurm_end"]) for r in rows if r.get("slurm_end")), key=lambda x: (len(x[0]), x[0]))
+    if not ends:
+        return []
+
+    def mb(value: Any) -> str:
+        return "–" if value is None else f"{value:.0f}"
+
+    lines = [
+        "",
+        "Slurm's record (sacct):",
+        "",
+        "| job | state | nodes | elapsed | MaxRSS MB | ReqMem MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {job} | {e['state']} | {e['nodes']} | {e['elapsed']} | {mb(e.get('max_rss_mb'))} | {mb(e.get('req_mem_mb'))} |"
+        for job, e in ends
+    ]
+    return lines
 
 
 def to_csv(table: list[dict[str, Any]]) -> str:

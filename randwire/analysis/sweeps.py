@@ -100,6 +100,7 @@ def collect(sweep_dir: str | Path, label: str = "") -> tuple[list[dict[str, Any]
                     **row,
                     "status": m.get("status", "missing"),
                     "error": m.get("error", "no metrics.json: killed, or still running"),
+                    **({"slurm_end": m["slurm_end"]} if m.get("slurm_end") else {}),
                 }
             )
     seen = {job.name for job in job_dirs}

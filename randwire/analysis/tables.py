@@ -240,9 +240,21 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-# ran, left no result ("missing": killed; "unreadable": a metrics.json that cannot be parsed; "cancelled":
-# left Slurm's queue without a result, randwire.training.launcher)
-FAILED = ("failed", "diverged", "interrupted", "cancelled", "missing", "unreadable")
+# ran, left no result ("missing": killed; "unreadable": a metrics.json that cannot be parsed; "cancelled", "node
+# failed", "out of memory", "timeout", "preempted": left Slurm's queue without a result, in Slurm's words where it
+# keeps accounting: randwire.training.slurm_end)
+FAILED = (
+    "failed",
+    "diverged",
+    "interrupted",
+    "cancelled",
+    "node failed",
+    "out of memory",
+    "timeout",
+    "preempted",
+    "missing",
+    "unreadable",
+)
 
 
 def grid_table(table, by: tuple[str, ...] = ()):

@@ -4,8 +4,9 @@ The plugin submits the sweep as a job array and then waits on each job's result 
 On a real cluster that wait fails three ways: a job cancelled (``scancel``, a node failure) writes no result,
 so without job accounting the sweep waits forever and with it the launcher dies (``UncompletedJobError``) with
 no summary; and a request the partition can never satisfy pends forever in silence. Here the queue is read
-with ``squeue`` (no accounting needed): a job that left it without a result is recorded ``cancelled`` in its
-``metrics.json`` and the sweep goes on to its summary (exit 1; the same command with ``hydra.sweep.dir=``
+with ``squeue`` (no accounting needed): a job that left it without a result is recorded in its ``metrics.json``
+in Slurm's own words where the cluster keeps accounting (``node failed``, ``out of memory``, ``timeout``,
+``cancelled``: randwire/training/slurm_end.py), else ``cancelled``, and the sweep goes on to its summary (exit 1; the same command with ``hydra.sweep.dir=``
 finishes it); a job pending for a reason that cannot clear is one line, the sweep's jobs are cancelled and
 it stops (exit 2); a busy cluster is waited for, with a line now and then.
 """
@@ -28,6 +29,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from ..models.errors import one_line
 from .errors import SlurmRefused
 from .private_apis import hydra_config_as
+from .slurm_end import NO_RECORD, SlurmEnd, sacct_end
 
 # squeue's pending reasons that no amount of waiting clears: the request exceeds what the partition has.
 NEVER_STARTS = {
@@ -133,29 +135,55 @@ class SlurmLauncher(SubmititSlurmLauncher):
         finally:
             submitit.AutoExecutor.map_array = original
         sys.stderr.write(said.getvalue())
-        return wait_for_jobs(
+        returns = wait_for_jobs(
             jobs,
             self.params,
-            lambda i, job, line: self._record_lost(job_overrides[i], initial_job_idx + i, job, line),
+            lambda i, job, line, end: self._record_lost(job_overrides[i], initial_job_idx + i, line, end),
             sweep_dir=str(self.config.hydra.sweep.dir),
         )
+        self._record_ends(job_overrides, initial_job_idx, jobs)
+        return returns
 
-    def _record_lost(self, overrides: Sequence[str], num: int, job, line: str) -> None:
-        """The job's ``metrics.json`` says it was cancelled, and why; what it had recorded (progress,
-        attempts) stays."""
+    def _job_config(self, overrides: Sequence[str], num: int) -> tuple[Any, Path]:
+        """Job ``num``'s config, as the job composed it, and its run folder."""
         from omegaconf import open_dict
-
-        from .records import read_metrics, write_failure
 
         assert self.hydra_context is not None and self.config is not None
         config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         with open_dict(config.hydra.job):
             config.hydra.job.num = num
-        run_dir = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+        return config, Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+
+    def _record_ends(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, jobs: list) -> None:
+        """Where the cluster keeps accounting, each finished job's ``metrics.json`` gets Slurm's record of it
+        (``slurm_end``: state, nodes, elapsed, ReqMem, MaxRSS), which the summary shows."""
+        import json
+
+        from ..models.files import atomic_write
+        from .records import METRICS_FILE, read_metrics
+
+        for i, job in enumerate(jobs):
+            end = sacct_end(str(job.job_id))
+            if end is None:  # no accounting (or no record): nothing to add to any job
+                return
+            run_dir = self._job_config(job_overrides[i], initial_job_idx + i)[1]
+            metrics = read_metrics(run_dir)
+            if metrics is not None and "slurm_end" not in metrics:
+                atomic_write(
+                    run_dir / METRICS_FILE, json.dumps({**metrics, "slurm_end": end.record()}, indent=1) + "\n"
+                )
+
+    def _record_lost(self, overrides: Sequence[str], num: int, line: str, end: SlurmEnd | None) -> None:
+        """The job's ``metrics.json`` says how it ended (Slurm's record where there is one: ``slurm_end``,
+        else ``cancelled``) and why; what it had recorded (progress, attempts) stays."""
+        from .records import read_metrics, write_failure
+
+        config, run_dir = self._job_config(overrides, num)
         before = read_metrics(run_dir) or {}
         kept = {k: before[k] for k in ("epochs", "global_step", "wall_time_s") if k in before}
         with hydra_config_as(config):  # the job's overrides name its setting, as in the job
-            write_failure(run_dir, config, line, status="cancelled", **kept)
+            status = end.status() if end else "cancelled"
+            write_failure(run_dir, config, line, status=status, **kept, **({"slurm_end": end.record()} if end else {}))
 
 
 class _Submitted:
@@ -174,13 +202,15 @@ def _sbatch_said(err: BaseException) -> str:
 def wait_for_jobs(
     jobs: list,
     params: dict[str, Any],
-    record_lost: Callable[[int, Any, str], None],
+    record_lost: Callable[[int, Any, str, SlurmEnd | None], None],
     sweep_dir: str = "<this sweep>",
     poll_s: float = POLL_S,
     say_every_s: float = SAY_EVERY_S,
     read_queue: Callable[[set[str]], dict[str, tuple[str, str]] | None] = queue_states,
+    read_end: Callable[[str], SlurmEnd | None] | None = None,
 ) -> list[JobReturn]:
-    """Each job's result, once it has one, or its end without one (``record_lost``); raises
+    """Each job's result, once it has one, or its end without one (``record_lost``, with Slurm's record of it
+    where the cluster keeps accounting, else None); raises
     :class:`SlurmRefused` (after cancelling every job) when one pends for a reason that cannot clear."""
     returns: list[JobReturn | None] = [None] * len(jobs)
     gone_since: dict[int, float] = {}
@@ -205,13 +235,10 @@ def wait_for_jobs(
                 continue
             if queue is None:
                 continue
-            if state is None:  # out of the queue without a result: cancelled, or its node failed
+            if state is None:  # out of the queue without a result: cancelled, its node failed, out of memory
                 gone_since.setdefault(i, now)
                 if now - gone_since[i] >= GONE_GRACE_S:
-                    line = f"Slurm job {job.job_id} ended without a result ({_ended_as(job)}); the same command "
-                    line += f"with hydra.sweep.dir={sweep_dir} runs it again"
-                    print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
-                    record_lost(i, job, line)
+                    _lost(i, job, sweep_dir, record_lost, read_end or sacct_end)
                     returns[i] = _returned(None)
                 continue
             gone_since.pop(i, None)
@@ -229,6 +256,15 @@ def wait_for_jobs(
         if any(r is None for r in returns):
             time.sleep(poll_s)
     return returns  # type: ignore[return-value]
+
+
+def _lost(i: int, job, sweep_dir: str, record_lost: Callable, read_end: Callable[[str], SlurmEnd | None]) -> None:
+    """A job out of the queue without a result: one line, in Slurm's words where it keeps accounting."""
+    end = read_end(str(job.job_id))
+    line = f"Slurm job {job.job_id} ended without a result: {end.describe() if end else NO_RECORD}; "
+    line += f"the same command with hydra.sweep.dir={sweep_dir} runs it again"
+    print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
+    record_lost(i, job, line, end)
 
 
 def _refuse_if_it_never_starts(job, state: tuple[str, str], arrays: set[str], params: dict[str, Any]) -> None:
@@ -257,21 +293,6 @@ def _returned(value: Any) -> JobReturn:
     ret = JobReturn()
     ret.status, ret.return_value = JobStatus.COMPLETED, value
     return ret
-
-
-def _ended_as(job) -> str:
-    """sacct's word for how a job ended where Slurm keeps accounting, else what it most likely was."""
-    try:
-        out = subprocess.run(
-            ["sacct", "-n", "-X", "-P", "-o", "State", "-j", str(job.job_id)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        state = out.stdout.split("\n")[0].strip() if out.returncode == 0 else ""
-    except (OSError, subprocess.TimeoutExpired):
-        state = ""
-    return state or "cancelled, or its node failed"
 
 
 def _cancel(arrays: set[str]) -> None:

@@ -46,13 +46,18 @@ class RandWireTask(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         """Every rank must hold the same stage graphs (they are sampled from the seed on each rank): compared
-        across ranks before any step, one line on every rank if they differ."""
-        self.ranks_with_same_graphs = 1
+        across ranks before any step, one line on every rank if they differ. Each rank's host comes with its
+        hashes: ``rank_hosts`` (metrics.json) says where a multi-node job ran."""
+        import socket
+
+        self.ranks_with_same_graphs, self.rank_hosts = 1, [socket.gethostname()]
         if self.trainer.world_size <= 1 or not torch.distributed.is_initialized():
             return
-        mine = [g.hash for g in self.net.graphs]
-        every = [None] * self.trainer.world_size
-        torch.distributed.all_gather_object(every, mine)
+        mine = ([g.hash for g in self.net.graphs], socket.gethostname())
+        gathered: list[Any] = [None] * self.trainer.world_size
+        torch.distributed.all_gather_object(gathered, mine)
+        every = [hashes for hashes, _ in gathered]
+        self.rank_hosts = [host for _, host in gathered]
         differ = [rank for rank, hashes in enumerate(every) if hashes != every[0]]
         if differ:
             from ..models.errors import ConfigError
