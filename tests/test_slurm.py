@@ -296,3 +296,63 @@ def test_a_job_over_its_memory_request_is_out_of_memory_in_slurms_words(tmp_path
     assert said and int(said.group(1)) > 1500, killed["error"]
     summary = (sweep / "summary.md").read_text()
     assert "| out of memory | Slurm job " in summary and "Slurm's record (sacct):" in summary
+
+
+def _kill_node(node: str) -> None:
+    """A node dies: its slurmd killed (as a crash), the node marked DOWN, and the job processes it ran ended
+    (slurmstepd ignores SIGTERM, and a dead machine runs nothing: these would hold the run folder's lock)."""
+    run = Path("/run/randwire-slurm")
+    os.kill(int((run / f"slurmd-{node}.pid").read_text()), 9)
+    subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=test: node died"], check=True)
+    uts = (run / f"{node}.uts").read_text().strip()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.readlink(proc / "ns" / "uts") == uts:
+                os.kill(int(proc.name), 9)
+        except OSError:
+            pass
+
+
+def test_a_node_that_dies_ends_its_job_as_node_failed_and_the_rerun_resumes_it_elsewhere(tmp_path, two_nodes):
+    """Issue 27 item 4: two one-node jobs (2 CPUs each: one per node); the node of job 1 dies mid-epoch with
+    Slurm's requeue off. Job 1 is `node failed (Slurm NODE_FAIL on <node>)`, job 0 finishes on the other
+    node, the sweep exits 1; with the node back, the same command resumes job 1 from its last checkpoint."""
+    sweep = tmp_path / "sweep"
+    args = (
+        "logger=csv",
+        "data.num_samples=1024",
+        "trainer.max_epochs=3",
+        "hydra.launcher.cpus_per_task=2",
+        "+hydra.launcher.additional_parameters.no_requeue=true",
+        "+callbacks.pace._target_=job_callbacks.Pace",
+        "+callbacks.pace.min_step_s=0.05",
+        "seed=0,1",
+    )
+    proc = _start_sweep(sweep, *args)
+    victim = _slurm_job_of(sweep, "1")
+    node = subprocess.run(["squeue", "-h", "-j", victim, "-o", "%N"], capture_output=True, text=True).stdout.strip()
+    assert node in two_nodes
+    deadline = time.time() + 120
+    while not (sweep / "1" / "checkpoints" / "last.ckpt").exists():  # a checkpoint to resume from
+        assert time.time() < deadline, "job 1 wrote no checkpoint"
+        time.sleep(0.5)
+    try:
+        _kill_node(node)
+        _, err = proc.communicate(timeout=400)
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "slurm_local.sh"), "start", "--nodes", "2", "--accounting"], check=True)
+    assert proc.returncode == 1, err[-3000:]
+    said = f"error: job 1: Slurm job {victim} ended without a result: node failed (Slurm NODE_FAIL on {node})"
+    assert said in err, err[-3000:]
+    dead = _metrics(sweep, "1")
+    assert dead["status"] == "node failed" and dead["slurm_end"]["state"] == "NODE_FAIL"
+    assert [a["how"] for a in dead["attempts"]] == ["node failed"]
+    assert _metrics(sweep, "0")["status"] == "ok"
+    assert f"| node failed | Slurm job {victim} ended without a result" in (sweep / "summary.md").read_text()
+
+    again = _sweep(sweep, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    done = _metrics(sweep, "1")
+    assert done["status"] == "ok" and done["global_step"] == 3 * 1024 // 16
+    assert [a["how"] for a in done["attempts"]] == ["node failed", "ok"]
+    assert "node failed" not in (sweep / "summary.md").read_text()

@@ -50,12 +50,14 @@ def start_attempt(run_dir: str | os.PathLike, start: float) -> None:
     atomic_write(run_dir / ATTEMPTS_FILE, json.dumps(records, indent=1) + "\n")
 
 
-def end_attempt(run_dir: str | os.PathLike, how: str) -> dict[str, Any]:
+def end_attempt(run_dir: str | os.PathLike, how: str, gone: bool = False) -> dict[str, Any]:
     """Close this process's open attempt with ``how`` (ok, failed, diverged, interrupted) and return what
-    ``metrics.json`` records: every attempt and the total wall time of those that ended."""
+    ``metrics.json`` records: every attempt and the total wall time of those that ended. ``gone``: the
+    launcher closes the job's last open attempt, whoever ran it (Slurm says the job ended: node failed, out
+    of memory), at the time it learnt of it."""
     run_dir = Path(run_dir)
     records = _read(run_dir)
-    mine = [r for r in records if r.get("end") is None and r.get("pid") == os.getpid()]
+    mine = [r for r in records if r.get("end") is None and (gone or r.get("pid") == os.getpid())]
     if mine:
         mine[-1].update(end=time.time(), how=how)
         atomic_write(run_dir / ATTEMPTS_FILE, json.dumps(records, indent=1) + "\n")

@@ -183,7 +183,8 @@ class SlurmLauncher(SubmititSlurmLauncher):
         kept = {k: before[k] for k in ("epochs", "global_step", "wall_time_s") if k in before}
         with hydra_config_as(config):  # the job's overrides name its setting, as in the job
             status = end.status() if end else "cancelled"
-            write_failure(run_dir, config, line, status=status, **kept, **({"slurm_end": end.record()} if end else {}))
+            slurm = {"slurm_end": end.record()} if end else {}
+            write_failure(run_dir, config, line, status=status, gone=True, **kept, **slurm)
 
 
 class _Submitted:

@@ -106,7 +106,9 @@ def sweep_name() -> str | None:
     return Path(hc.sweep.dir).name
 
 
-def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "failed", **extra: Any) -> bool:
+def write_failure(
+    run_dir: Path, cfg: DictConfig, reason: str, status: str = "failed", gone: bool = False, **extra: Any
+) -> bool:
     """``metrics.json`` of a job that did not finish: valid JSON with the status and the one-line reason,
     keyed like a finished job (seed, setting), so the sweep summary lists it next to its setting. Best
     effort: on a full disk it may not be writable either (False; the job then counts as killed)."""
@@ -120,7 +122,7 @@ def write_failure(run_dir: Path, cfg: DictConfig, reason: str, status: str = "fa
         **extra,
     }
     try:
-        record.update(end_attempt(run_dir, status))
+        record.update(end_attempt(run_dir, status, gone=gone))
         atomic_write(run_dir / METRICS_FILE, json.dumps(record, indent=1) + "\n")
     except OSError:
         return False
