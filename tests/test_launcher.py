@@ -45,7 +45,7 @@ def test_a_job_that_left_the_queue_without_a_result_is_recorded_and_the_rest_ret
     returns = launcher.wait_for_jobs(
         jobs,
         {},
-        lambda i, job, line, end: lost.append((i, line)),
+        lambda i, job, line, end, status: lost.append((i, line)),
         sweep_dir="/s",
         poll_s=0,
         read_queue=_queue({"7_1": ("RUNNING", "None")}, {}),
@@ -214,7 +214,7 @@ def test_a_lost_job_is_recorded_in_slurms_words_where_it_keeps_accounting(tmp_pa
     launcher.wait_for_jobs(
         [job],
         {},
-        lambda i, job, line, end: lost.append((line, end.status(), end.record()["nodes"])),
+        lambda i, job, line, end, status: lost.append((line, status, end.record()["nodes"])),
         sweep_dir="/s",
         poll_s=0,
         read_queue=_queue({}),
@@ -228,3 +228,39 @@ def test_a_lost_job_is_recorded_in_slurms_words_where_it_keeps_accounting(tmp_pa
             "rwnode2",
         )
     ]
+
+
+def test_a_job_out_of_time_with_no_requeue_left_is_one_line_and_recorded_timeout(tmp_path, capsys):
+    """max_num_timeout=0: submitit ends the job with UncompletedJobError as its return, which the sweep used
+    to raise as a traceback (exit 1, no summary). It is one line, the job is recorded ``timeout``, and the
+    sweep goes on."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from submitit.core.utils import UncompletedJobError
+
+    class OutOfTime(FakeJob):
+        def results(self):
+            ret = JobReturn()
+            ret.status, ret._return_value = (
+                JobStatus.FAILED,
+                UncompletedJobError("Job not requeued because: timed-out too many times."),
+            )
+            return [ret]
+
+    job = OutOfTime("46_0", tmp_path)
+    job.paths.result_pickle.write_bytes(b"done")
+    lost = []
+    returns = launcher.wait_for_jobs(
+        [job],
+        {"timeout_min": 1, "max_num_timeout": 0},
+        lambda i, job, line, end, status: lost.append((status, line)),
+        sweep_dir="/s",
+        poll_s=0,
+        read_queue=_queue({}),
+    )
+    assert returns[0].status == JobStatus.COMPLETED and returns[0].return_value is None
+    line = (
+        "Slurm job 46_0 ran out of time (timeout_min=1) and hydra.launcher.max_num_timeout=0 allows no more "
+        "requeues; the same command with hydra.sweep.dir=/s continues it from its last checkpoint"
+    )
+    assert lost == [("timeout", line)]
+    assert capsys.readouterr().err.strip() == f"error: job 0: {line}"

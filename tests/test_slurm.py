@@ -356,3 +356,30 @@ def test_a_node_that_dies_ends_its_job_as_node_failed_and_the_rerun_resumes_it_e
     assert done["status"] == "ok" and done["global_step"] == 3 * 1024 // 16
     assert [a["how"] for a in done["attempts"]] == ["node failed", "ok"]
     assert "node failed" not in (sweep / "summary.md").read_text()
+
+
+def test_a_job_out_of_time_with_no_requeue_left_is_timeout_and_the_others_are_summarised(tmp_path):
+    """Issue 27: timeout_min=2 with hydra.launcher.max_num_timeout=0 (no requeue on the time limit). The slow
+    job stops at Slurm's warning with a checkpoint and is recorded ``timeout`` in one line (submitit's
+    UncompletedJobError was a traceback of the whole sweep); the quick one finishes; the sweep exits 1."""
+    sweep = tmp_path / "sweep"
+    args = (
+        "logger=none",
+        "data.num_samples=4096",
+        "trainer.max_epochs=1",
+        "hydra.launcher.timeout_min=2",
+        "hydra.launcher.signal_delay_s=60",  # the warning 30-60 s in (slurmctld checks limits every 30 s)
+        "hydra.launcher.max_num_timeout=0",
+        "+callbacks.pace._target_=job_callbacks.Pace",
+        "+callbacks.pace.min_step_s=0,0.3",  # job 0: ~15 s in all; job 1: 256 steps of 0.3 s, past the limit
+    )
+    run = _sweep(sweep, *args)
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    line = "ran out of time (timeout_min=2) and hydra.launcher.max_num_timeout=0 allows no more requeues"
+    assert "error: job 1: Slurm job " in run.stderr and line in run.stderr, run.stderr[-3000:]
+    assert _metrics(sweep, "0")["status"] == "ok"
+    slow = _metrics(sweep, "1")
+    assert slow["status"] == "timeout" and slow["error"].endswith("continues it from its last checkpoint")
+    assert (sweep / "1" / "checkpoints" / "last.ckpt").exists()
+    assert "| timeout | Slurm job " in (sweep / "summary.md").read_text()

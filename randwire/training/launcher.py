@@ -138,7 +138,9 @@ class SlurmLauncher(SubmititSlurmLauncher):
         returns = wait_for_jobs(
             jobs,
             self.params,
-            lambda i, job, line, end: self._record_lost(job_overrides[i], initial_job_idx + i, line, end),
+            lambda i, job, line, end, status: self._record_lost(
+                job_overrides[i], initial_job_idx + i, line, end, status
+            ),
             sweep_dir=str(self.config.hydra.sweep.dir),
         )
         self._record_ends(job_overrides, initial_job_idx, jobs)
@@ -173,7 +175,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
                     run_dir / METRICS_FILE, json.dumps({**metrics, "slurm_end": end.record()}, indent=1) + "\n"
                 )
 
-    def _record_lost(self, overrides: Sequence[str], num: int, line: str, end: SlurmEnd | None) -> None:
+    def _record_lost(self, overrides: Sequence[str], num: int, line: str, end: SlurmEnd | None, status: str) -> None:
         """The job's ``metrics.json`` says how it ended (Slurm's record where there is one: ``slurm_end``,
         else ``cancelled``) and why; what it had recorded (progress, attempts) stays."""
         from .records import read_metrics, write_failure
@@ -182,7 +184,6 @@ class SlurmLauncher(SubmititSlurmLauncher):
         before = read_metrics(run_dir) or {}
         kept = {k: before[k] for k in ("epochs", "global_step", "wall_time_s") if k in before}
         with hydra_config_as(config):  # the job's overrides name its setting, as in the job
-            status = end.status() if end else "cancelled"
             slurm = {"slurm_end": end.record()} if end else {}
             write_failure(run_dir, config, line, status=status, gone=True, **kept, **slurm)
 
@@ -203,7 +204,7 @@ def _sbatch_said(err: BaseException) -> str:
 def wait_for_jobs(
     jobs: list,
     params: dict[str, Any],
-    record_lost: Callable[[int, Any, str, SlurmEnd | None], None],
+    record_lost: Callable[[int, Any, str, SlurmEnd | None, str], None],
     sweep_dir: str = "<this sweep>",
     poll_s: float = POLL_S,
     say_every_s: float = SAY_EVERY_S,
@@ -232,7 +233,7 @@ def wait_for_jobs(
             # failing, the result file is all there is to go on.
             out = state is None or state[0] in ENDING
             if job.paths.result_pickle.exists() and (out if queue is not None else unread >= UNREAD_POLLS):
-                returns[i] = _outcome(job)
+                returns[i] = _outcome(i, job, sweep_dir, record_lost, params)
                 continue
             if queue is None:
                 continue
@@ -265,7 +266,7 @@ def _lost(i: int, job, sweep_dir: str, record_lost: Callable, read_end: Callable
     line = f"Slurm job {job.job_id} ended without a result: {end.describe() if end else NO_RECORD}; "
     line += f"the same command with hydra.sweep.dir={sweep_dir} runs it again"
     print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
-    record_lost(i, job, line, end)
+    record_lost(i, job, line, end, end.status() if end else "cancelled")
 
 
 def _refuse_if_it_never_starts(job, state: tuple[str, str], arrays: set[str], params: dict[str, Any]) -> None:
@@ -281,13 +282,42 @@ def _refuse_if_it_never_starts(job, state: tuple[str, str], arrays: set[str], pa
         )
 
 
-def _outcome(job) -> JobReturn:
-    """The job's own return (Hydra's JobReturn); a job that raised is a failed return the sweep reports."""
+def _outcome(i: int, job, sweep_dir: str, record_lost: Callable, params: dict[str, Any]) -> JobReturn:
+    """The job's own return (Hydra's JobReturn). One that failed outside the task function (submitit's own
+    error: out of time with no requeue left) is one line and a return the summary reads from the job's
+    folder, never a traceback of the whole sweep; out of time, it is recorded ``timeout``."""
     try:
-        return job.results()[0]
+        ret = job.results()[0]
+        problem = _failure_of(ret)
     except Exception as err:  # the task function records its own failures: this escaped it (its log has more)
-        print(f"error: Slurm job {job.job_id}: {' '.join(str(err).split())[:300]}", file=sys.stderr, flush=True)
-        return _returned(None)
+        problem = err
+    if problem is None:
+        return ret
+    said = " ".join(str(problem).split())[:300]
+    if "timed-out" in said:  # submitit: "Job not requeued because: timed-out too many times."
+        line = (
+            f"Slurm job {job.job_id} ran out of time (timeout_min={params.get('timeout_min')}) and "
+            f"hydra.launcher.max_num_timeout={params.get('max_num_timeout')} allows no more requeues; the same "
+            f"command with hydra.sweep.dir={sweep_dir} continues it from its last checkpoint"
+        )
+        print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
+        record_lost(i, job, line, None, "timeout")
+    else:
+        print(f"error: Slurm job {job.job_id}: {said}", file=sys.stderr, flush=True)
+    return _returned(None)
+
+
+def _failure_of(ret: Any) -> BaseException | None:
+    """The error a failed JobReturn carries (Hydra's ``return_value`` raises it, after a line of its own on
+    stderr that would repeat ours: kept out)."""
+    if getattr(ret, "status", None) != JobStatus.FAILED:
+        return None
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            _ = ret.return_value
+    except BaseException as err:  # whatever the job raised, as it raised it
+        return err
+    return None
 
 
 def _returned(value: Any) -> JobReturn:
