@@ -264,3 +264,17 @@ def test_a_job_out_of_time_with_no_requeue_left_is_one_line_and_recorded_timeout
     )
     assert lost == [("timeout", line)]
     assert capsys.readouterr().err.strip() == f"error: job 0: {line}"
+
+
+def test_a_time_limit_warning_before_the_job_can_start_is_one_line():
+    """timeout_min=1 with the default signal_delay_s=120: SIGUSR2 at the job's start killed it before its
+    handlers were up (srun: 'User defined signal 2', FAILED) -- found on the two-node cluster."""
+    with pytest.raises(SlurmRefused) as refused:
+        launcher.check_signal_delay({"timeout_min": 1, "signal_delay_s": 120})
+    assert str(refused.value) == (
+        "hydra.launcher.signal_delay_s=120 is not allowed with timeout_min=1: Slurm's warning would come within "
+        "15 s of the job's start, before it can checkpoint; allowed: signal_delay_s < 45 (60 * timeout_min - 15), "
+        "or a longer timeout_min"
+    )
+    launcher.check_signal_delay({"timeout_min": 2, "signal_delay_s": 60})  # the requeue tests' setting
+    launcher.check_signal_delay({"timeout_min": None, "signal_delay_s": 120})

@@ -223,6 +223,11 @@ def test_a_request_the_partition_can_never_satisfy_is_one_line(tmp_path):
     assert re.search(r"is more than the partition offers \(debug: \d nodes? of \d+ CPUs", lines[0]), lines[0]
     array = lines[0].split("start job ")[1].split("_")[0]
     assert subprocess.run(["squeue", "-h", "-j", array], capture_output=True, text=True).stdout.strip() == ""
+    early = _sweep(tmp_path / "early", "logger=none", "hydra.launcher.timeout_min=1", "seed=0", timeout=120)
+    assert early.returncode == 2 and early.stderr.strip().startswith(
+        "error: hydra.launcher.signal_delay_s=120 is not allowed with timeout_min=1: Slurm's warning would come"
+    )
+    assert len(early.stderr.strip().splitlines()) == 1 and not (tmp_path / "early").exists()  # nothing submitted
     refused = _sweep(tmp_path / "refused", "logger=none", "hydra.launcher.mem_gb=100000", "seed=0", timeout=120)
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [

@@ -113,6 +113,15 @@ class SlurmLauncher(SubmititSlurmLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         import submitit
 
+        try:
+            check_signal_delay(self.params)
+        except SlurmRefused:  # refused before anything ran: no sweep folder left holding only Hydra's plan
+            sweep = Path(str(self.config.hydra.sweep.dir))
+            if sweep.is_dir() and {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}:
+                (sweep / "multirun.yaml").unlink(missing_ok=True)
+                sweep.rmdir()
+            raise
+
         # The plugin's launch builds the executor from hydra.launcher.* and submits the array, then waits on
         # each job's results(): kept as it is, with map_array swapped for this call only so that its wait
         # returns at once and the jobs come here.
@@ -186,6 +195,19 @@ class SlurmLauncher(SubmititSlurmLauncher):
         with hydra_config_as(config):  # the job's overrides name its setting, as in the job
             slurm = {"slurm_end": end.record()} if end else {}
             write_failure(run_dir, config, line, status=status, gone=True, **kept, **slurm)
+
+
+def check_signal_delay(params: dict[str, Any]) -> None:
+    """Slurm's time-limit warning (SIGUSR2, ``signal_delay_s`` before the limit) must come after the job has
+    started: one at or before the start kills it before it can checkpoint (``srun: error: ... User defined
+    signal 2``, the job FAILED), so such a request is one line before anything is submitted."""
+    timeout_min, delay = params.get("timeout_min"), params.get("signal_delay_s")
+    if isinstance(timeout_min, (int, float)) and isinstance(delay, (int, float)) and delay >= 60 * timeout_min - 15:
+        raise SlurmRefused(
+            f"hydra.launcher.signal_delay_s={delay} is not allowed with timeout_min={timeout_min}: Slurm's warning "
+            f"would come within 15 s of the job's start, before it can checkpoint; allowed: signal_delay_s < "
+            f"{60 * timeout_min - 15:g} (60 * timeout_min - 15), or a longer timeout_min"
+        )
 
 
 class _Submitted:
