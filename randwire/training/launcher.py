@@ -6,8 +6,8 @@ so without job accounting the sweep waits forever and with it the launcher dies 
 no summary; and a request the partition can never satisfy pends forever in silence. Here the queue is read
 with ``squeue`` (no accounting needed): a job that left it without a result is recorded in its ``metrics.json``
 in Slurm's own words where the cluster keeps accounting (``node failed``, ``out of memory``, ``timeout``,
-``cancelled``: randwire/training/slurm_end.py), else ``cancelled``, and the sweep goes on to its summary (exit 1; the same command with ``hydra.sweep.dir=``
-finishes it); a job pending for a reason that cannot clear is one line, the sweep's jobs are cancelled and
+``cancelled``: randwire/training/slurm_end.py), else ``cancelled``, and the sweep goes on to its summary
+(exit 1; the same command with ``hydra.sweep.dir=`` finishes it); a job pending for a reason that cannot clear is one line, the sweep's jobs are cancelled and
 it stops (exit 2); a busy cluster is waited for, with a line now and then.
 """
 
