@@ -264,6 +264,7 @@ stop() {
 
 status() {
   local f
+  compgen -G "$RUN/*.pid" >/dev/null || { echo "nothing runs (sudo $0 start [--nodes 2] [--accounting])"; return 0; }
   for f in "$RUN"/*.pid; do
     [ -e "$f" ] || continue
     name="$(basename "$f" .pid)"
