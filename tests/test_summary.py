@@ -58,10 +58,15 @@ def test_summary_mean_std_and_failed_seeds(tmp_path, capsys):
     )
     md = (tmp_path / "summary.md").read_text()
     assert "| graph=ba | 2 | 92.00 ± 2.83 |" in md and "| graph=ws | 1 | 80.00 |" in md
-    assert "| 105.0 ± 7.1 | 0,1 |" in md  # training-step memory next to FLOPs
+    # training-step memory next to FLOPs, then the t-interval of top-1's mean (issue 29): at n=2 the t
+    # quantile is 12.71, so 92 ± 12.71 * 2.83 / sqrt(2) points; a single instance has none
+    assert (
+        "| 105.0 ± 7.1 | 66.59 – 117.41 | 0,1 |" in md and "| 80.00 | 99.00 | 0.001 | 5.000 | 100.0 | – | 0 | 1 |" in md
+    )
+    assert ba["ci95"] == (pytest.approx(0.92 - 0.254124, abs=1e-6), pytest.approx(0.92 + 0.254124, abs=1e-6))
     rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
     assert rows[0]["setting"] == "graph=ba" and float(rows[0]["test/acc1_mean"]) == pytest.approx(0.92)
-    assert rows[1]["failed_seeds"] == "1"
+    assert rows[1]["failed_seeds"] == "1" and float(rows[0]["ci95_low"]) == pytest.approx(0.665876, abs=1e-6)
     assert "| 3 | graph=ws | 1 | missing | no metrics.json: killed, or still running |" in md
 
 
@@ -307,7 +312,7 @@ def test_the_console_table_shows_settings_with_brackets(tmp_path, capsys):
     """Issue 28: rich read `graph.paths=[a.txt]` as markup and printed `graph.paths=`."""
     from randwire.analysis.summary import _print
 
-    row = {"group": "graph.paths=[a.txt,b.txt],graph=file", "n": 2}
+    row = {"group": "graph.paths=[a.txt,b.txt],graph=file", "n": 2, "ci95": (float("nan"), float("nan"))}
     failed = [{"status": "failed", "job": 3, "seed": 1, "group": row["group"], "error": "bad [file] here"}]
     _print([row], failed, tmp_path)
     out = capsys.readouterr().out

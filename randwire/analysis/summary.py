@@ -93,8 +93,10 @@ def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[
     columns its jobs have (:func:`columns_of`)."""
     import pandas as pd
 
+    from .compare import mean_ci
     from .tables import mean_std
 
+    nan = float("nan")
     columns = columns_of(done)
     keys = [key for key, _, _ in columns]
     frame = pd.DataFrame(
@@ -119,6 +121,8 @@ def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[
             "failed_seeds": sorted((r["seed"] for r in failed if r["group"] == group), key=lambda s: (s is None, s)),
         }
         entry["code"] = sorted({_code(r.get("provenance") or {}) for r in rows})
+        main = next((k for k in ("test/acc1", "test/map") if k in keys), None)  # the CI's metric: the first
+        entry["ci95"] = mean_ci([float(r[main]) for r in rows if r.get(main) is not None]) if main else (nan, nan)
         for key, _, _ in columns:
             has = group in stats.index
             entry[key] = (
@@ -128,6 +132,13 @@ def summarize(done: list[dict[str, Any]], failed: list[dict[str, Any]]) -> list[
             )
         out.append(entry)
     return out
+
+
+CI_HEAD = "95% CI (t, %)"  # of the mean of the first metric (top-1, or AP), over the setting's instances
+
+
+def _fmt_ci(ci: tuple[float, float]) -> str:
+    return "–" if math.isnan(ci[0]) else f"{100 * ci[0]:.2f} – {100 * ci[1]:.2f}"
 
 
 def _fmt(mean: float, std: float, scale: float) -> str:
@@ -142,7 +153,7 @@ def _fmt(mean: float, std: float, scale: float) -> str:
 def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), done: list[dict[str, Any]] = ()) -> str:
     shared = shared_overrides([e["group"] for e in table])
     columns = _table_columns(table)
-    head = ["setting", "n", *[c[1] for c in columns], "seeds", "failed"]
+    head = ["setting", "n", *[c[1] for c in columns], CI_HEAD, "seeds", "failed"]
     lines = [f"Every setting below also has: {','.join(shared)}", ""] if shared else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in table:
@@ -150,6 +161,7 @@ def to_markdown(table: list[dict[str, Any]], failed: list[dict[str, Any]] = (), 
             short_setting(e["group"], shared),
             str(e["n"]),
             *[_fmt(*e[k], s) for k, _, s in columns],
+            _fmt_ci(e["ci95"]),
             ",".join(map(str, e["seeds"])),
             ",".join(map(str, e["failed_seeds"])) or "–",
         ]
@@ -200,7 +212,8 @@ def to_csv(table: list[dict[str, Any]]) -> str:
     w = csv.writer(buf)
     columns = _table_columns(table)
     w.writerow(
-        ["setting", "n", *[f"{k}_{s}" for k, _, _ in columns for s in ("mean", "std")], "seeds", "failed_seeds", "code"]
+        ["setting", "n", *[f"{k}_{s}" for k, _, _ in columns for s in ("mean", "std")], "ci95_low", "ci95_high"]
+        + ["seeds", "failed_seeds", "code"]
     )
     for e in table:
         w.writerow(
@@ -208,6 +221,7 @@ def to_csv(table: list[dict[str, Any]]) -> str:
                 e["group"],
                 e["n"],
                 *[v for k, _, _ in columns for v in e[k]],
+                *e["ci95"],
                 " ".join(map(str, e["seeds"])),
                 " ".join(map(str, e["failed_seeds"])),
                 " ".join(e.get("code", [])),
@@ -250,12 +264,13 @@ def _print(table, failed, sweep_dir: Path) -> None:
         caption=escape(f"every setting also has: {','.join(shared)}") if shared else None,
     )
     columns = _table_columns(table)
-    for col in ["setting", "n", *[c[1] for c in columns]]:
+    for col in ["setting", "n", *[c[1] for c in columns], CI_HEAD]:
         t.add_column(
             col, justify="left" if col == "setting" else "right", overflow="fold" if col == "setting" else "ellipsis"
         )  # a setting wraps, never cut
     for e in table:
-        t.add_row(escape(short_setting(e["group"], shared)), str(e["n"]), *[_fmt(*e[k], s) for k, _, s in columns])
+        cells = [_fmt(*e[k], s) for k, _, s in columns]
+        t.add_row(escape(short_setting(e["group"], shared)), str(e["n"]), *cells, _fmt_ci(e["ci95"]))
     console = wide_console()
     console.print(t)
     for row in failed:
@@ -307,8 +322,8 @@ def _log_wandb_table(config, table, sweep_dir: Path) -> None:
         reinit="finish_previous",
     )
     keys = [k for k, _, _ in _table_columns(table)]
-    cols = ["setting", "n", *[f"{k} mean" for k in keys], *[f"{k} std" for k in keys]]
-    data = [[e["group"], e["n"], *[e[k][0] for k in keys], *[e[k][1] for k in keys]] for e in table]
+    cols = ["setting", "n", *[f"{k} mean" for k in keys], *[f"{k} std" for k in keys], "ci95 low", "ci95 high"]
+    data = [[e["group"], e["n"], *[e[k][0] for k in keys], *[e[k][1] for k in keys], *e["ci95"]] for e in table]
     run.log({"summary": wandb.Table(columns=cols, data=data)})
     run.finish()
 
