@@ -205,6 +205,16 @@ def test_sacct_figures_and_a_cluster_without_accounting():
 
     assert sacct_end("3_0", run=disabled) is None
 
+    from randwire.training.slurm_end import sacct_ends
+
+    def both(cmd, **kw):  # one call answers for every job of the sweep
+        assert cmd[-2:] == ["-j", "2_0,5_1,7_0"]
+        return SimpleNamespace(returncode=0, stdout=SACCT["COMPLETED"] + SACCT["NODE_FAIL"], stderr="")
+
+    ends = sacct_ends(["2_0", "5_1", "7_0"], run=both)
+    assert {job: end.word for job, end in ends.items()} == {"2_0": "COMPLETED", "5_1": "NODE_FAIL"}  # 7_0: no record
+    assert sacct_ends(["2_0"], run=disabled) is None
+
 
 def test_a_lost_job_is_recorded_in_slurms_words_where_it_keeps_accounting(tmp_path, capsys):
     from randwire.training.slurm_end import parse_sacct

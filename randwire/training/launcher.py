@@ -29,7 +29,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from ..models.errors import one_line
 from .errors import SlurmRefused
 from .private_apis import hydra_config_as
-from .slurm_end import NO_RECORD, SlurmEnd, sacct_end
+from .slurm_end import NO_RECORD, SlurmEnd, sacct_end, sacct_ends
 
 # squeue's pending reasons that no amount of waiting clears: the request exceeds what the partition has.
 NEVER_STARTS = {
@@ -173,10 +173,11 @@ class SlurmLauncher(SubmititSlurmLauncher):
         from ..models.files import atomic_write
         from .records import METRICS_FILE, read_metrics
 
+        ends = sacct_ends([str(job.job_id) for job in jobs])  # one sacct call for the whole sweep
         for i, job in enumerate(jobs):
-            end = sacct_end(str(job.job_id))
-            if end is None:  # no accounting (or no record): nothing to add to any job
-                return
+            end = (ends or {}).get(str(job.job_id))
+            if end is None:  # no accounting, or no record of this job
+                continue
             run_dir = self._job_config(job_overrides[i], initial_job_idx + i)[1]
             metrics = read_metrics(run_dir)
             if metrics is not None and "slurm_end" not in metrics:

@@ -103,13 +103,20 @@ def parse_sacct(text: str, job: str) -> SlurmEnd | None:
     )
 
 
-def sacct_end(job: str, run: Callable[..., Any] = subprocess.run) -> SlurmEnd | None:
-    """How ``job`` ended from ``sacct``; None where there is no accounting or no record (yet)."""
-    cmd = ["sacct", "-n", "-P", "-o", ",".join(FIELDS), "-j", str(job)]
+def sacct_ends(jobs: list[str], run: Callable[..., Any] = subprocess.run) -> dict[str, SlurmEnd] | None:
+    """How each of ``jobs`` ended, from one ``sacct`` call; None where there is no accounting (a job without
+    a record yet is left out)."""
+    cmd = ["sacct", "-n", "-P", "-o", ",".join(FIELDS), "-j", ",".join(str(job) for job in jobs)]
     try:
         out = run(cmd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:  # "Slurm accounting storage is disabled"
         return None
-    return parse_sacct(out.stdout, str(job))
+    ends = {str(job): parse_sacct(out.stdout, str(job)) for job in jobs}
+    return {job: end for job, end in ends.items() if end is not None}
+
+
+def sacct_end(job: str, run: Callable[..., Any] = subprocess.run) -> SlurmEnd | None:
+    """How ``job`` ended from ``sacct``; None where there is no accounting or no record (yet)."""
+    return (sacct_ends([job], run) or {}).get(str(job))
