@@ -313,7 +313,7 @@ def _fit_and_test(run: Run) -> dict[str, Any]:
         "device": "cuda" if trainer.strategy.root_device.type == "cuda" else "cpu",
         "world_size": trainer.world_size,
         "ranks_with_same_graphs": module.ranks_with_same_graphs,
-        "rank_hosts": getattr(module, "rank_hosts", None),
+        "rank_hosts": module.rank_hosts,
         "provenance": run.origin,
     }
     if run.wandb_run is not None and trainer.is_global_zero:
