@@ -256,31 +256,53 @@ def test_two_task_ddp_through_srun_equals_one_process(tmp_path):
     assert metrics["test/loss"] == pytest.approx(one["loss"], abs=1e-5)
 
 
-def test_a_two_node_ddp_sweep_runs_on_both_nodes_and_equals_one_process(tmp_path, two_nodes):
+def test_a_two_node_ddp_sweep_equals_one_process_and_a_requeue_mid_epoch_changes_nothing(tmp_path, two_nodes):
     """Issue 27 item 3: two seeds, one task per node, gloo across the nodes; the ranks take world, rank and
     master address from Slurm; the graph check runs across nodes; both hosts are recorded; the DDP test
-    metrics equal a one-process evaluation of the same checkpoint; the summary carries Slurm's record.
-    (A requeue of such a job is not here: it failed 2 of 3 times, closing note of 2026-12-04.)"""
-    sweep = tmp_path / "sweep"
-    ddp = ("trainer=ddp_cpu", "trainer.num_nodes=2", "trainer.devices=1", "data.num_samples=125")
-    run = _sweep(sweep, "logger=csv", *ddp, "trainer.max_epochs=1", "seed=0,1")
-    assert run.returncode == 0, run.stderr[-3000:]
+    metrics equal a one-process evaluation of the same checkpoint; the summary carries Slurm's record. Job 0
+    is requeued mid-epoch (``scontrol requeue``: SIGTERM to both nodes' ranks): both stop at the same step,
+    and the job resumes to final weights bit-equal to the same job run uninterrupted (a second sweep)."""
+    ddp = ("logger=csv", "trainer=ddp_cpu", "trainer.num_nodes=2", "trainer.devices=1", "data.num_samples=4096")
+    ddp = (*ddp, "trainer.max_epochs=2")
+    proc = _start_sweep(tmp_path / "sweep", *ddp, "seed=0,1")
+    free = _start_sweep(tmp_path / "free", *ddp, "seed=0")
+    slurm_job = _slurm_job_of(tmp_path / "sweep", "0")
+    deadline = time.time() + 300
+    while not (tmp_path / "sweep" / "0" / "checkpoints" / "last.ckpt").exists():  # epoch 0 (128 steps) done
+        assert time.time() < deadline, "job 0 wrote no checkpoint"
+        time.sleep(0.2)
+    time.sleep(2)  # into epoch 1
+    subprocess.run(["scontrol", "requeue", slurm_job], check=True)
+    for p in (proc, free):
+        _, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err[-3000:]
+    logs = "".join(p.read_text() for p in (tmp_path / "sweep" / ".submitit").rglob("*_log.err"))
+    stops = [line for line in logs.splitlines() if line.startswith("interrupted by SIGTERM at epoch 1, step ")]
+    assert len(stops) == 2 and stops[0] == stops[1], stops  # both ranks, at the same step
+    assert 128 < int(stops[0].split("step ")[1].split(":")[0]) < 256, stops[0]  # mid-epoch
     for job in ("0", "1"):
-        metrics = _metrics(sweep, job)
-        assert metrics["world_size"] == 2 and metrics["ranks_with_same_graphs"] == 2
+        metrics = _metrics(tmp_path / "sweep", job)
+        assert metrics["status"] == "ok" and metrics["world_size"] == 2 and metrics["ranks_with_same_graphs"] == 2
         assert metrics["rank_hosts"] == two_nodes[:2] and metrics["provenance"]["num_nodes"] == 2
         end = metrics["slurm_end"]
         assert end["state"] == "COMPLETED" and end["nodes"] == "rwnode[1-2]" and end["max_rss_mb"] > 100
+    a, b = _metrics(tmp_path / "sweep", "0"), _metrics(tmp_path / "free", "0")
+    assert [x["how"] for x in a["attempts"]] == ["interrupted", "ok"] and [x["how"] for x in b["attempts"]] == ["ok"]
+    for key in ("test/acc1", "test/loss", "val/acc1_best", "global_step"):
+        assert a[key] == b[key], key
+    wa, wb = _weights(tmp_path / "sweep", "0"), _weights(tmp_path / "free", "0")
+    for name in wa:
+        torch.testing.assert_close(wa[name], wb[name], rtol=0, atol=0, msg=name)
     from randwire.training.config import compose_config
     from randwire.training.evaluate import evaluate
 
-    metrics = _metrics(sweep, "1")
-    cfg = compose_config("evaluate", [f"ckpt={metrics['test_checkpoint']}", "split=test", f"out={tmp_path / 'e.json'}"])
-    one = evaluate(cfg)
-    assert one["samples"] == 31
+    metrics = _metrics(tmp_path / "sweep", "1")
+    out = f"out={tmp_path / 'e.json'}"
+    one = evaluate(compose_config("evaluate", [f"ckpt={metrics['test_checkpoint']}", "split=test", out]))
+    assert one["samples"] == 1024
     assert metrics["test/acc1"] == pytest.approx(one["acc1"], abs=1e-7)
     assert metrics["test/loss"] == pytest.approx(one["loss"], abs=1e-5)
-    summary = (sweep / "summary.md").read_text()
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
     assert "Slurm's record (sacct):" in summary and "| 1 | COMPLETED | rwnode[1-2] |" in summary
 
 
