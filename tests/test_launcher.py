@@ -288,3 +288,50 @@ def test_a_time_limit_warning_before_the_job_can_start_is_one_line():
     )
     launcher.check_signal_delay({"timeout_min": 2, "signal_delay_s": 60})  # the requeue tests' setting
     launcher.check_signal_delay({"timeout_min": None, "signal_delay_s": 120})
+
+
+# sacct --duplicates of job 203 while Slurm ran it again after its node died (a record per allocation)
+REQUEUED_AFTER_NODE_FAIL = (
+    "203|NODE_FAIL|0:0|rwnode1|00:00:02|6G|\n203.batch|CANCELLED||rwnode1|00:00:02||\n"
+    "203|RUNNING|0:0|rwnode2|00:00:03|6G|\n203.batch|RUNNING|0:0|rwnode2|00:00:03||\n"
+)
+
+
+def test_an_attempt_slurm_requeued_after_its_node_failed_says_so(tmp_path, monkeypatch):
+    """Issue 27: a job requeued by Slurm (JobRequeue=1) after NODE_FAIL runs again under its id; its earlier
+    attempt never closed. The new attempt names how it ended from Slurm's record of that allocation; without
+    one (no accounting) it stays ``killed (no end recorded)``."""
+    from randwire.training import attempts, slurm_end
+
+    def sacct(cmd, **kw):
+        assert cmd[:2] == ["sacct", "--duplicates"] and cmd[-2:] == ["-j", "203"]
+        return SimpleNamespace(returncode=0, stdout=REQUEUED_AFTER_NODE_FAIL, stderr="")
+
+    end = slurm_end.earlier_allocation_end("203", run=sacct)
+    assert (end.status(), end.describe()) == ("node failed", "node failed (Slurm NODE_FAIL on rwnode1)")
+    running_only = "203|RUNNING|0:0|rwnode2|00:00:03|6G|\n"
+    assert (
+        slurm_end.earlier_allocation_end(
+            "203", run=lambda cmd, **kw: SimpleNamespace(returncode=0, stdout=running_only)
+        )
+        is None
+    )
+
+    monkeypatch.setenv("SLURM_JOB_ID", "203")
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    attempts.start_attempt(tmp_path, 1.0)  # the first allocation: killed with its node, never closed
+    read = slurm_end.earlier_allocation_end
+    monkeypatch.setattr(slurm_end, "earlier_allocation_end", lambda job: read(job, run=sacct))
+    attempts.start_attempt(tmp_path, 2.0)
+    first, second = attempts.end_attempt(tmp_path, "ok")["attempts"]
+    assert (first["how"], first["slurm"], first["end"]) == (
+        "node failed",
+        "node failed (Slurm NODE_FAIL on rwnode1)",
+        None,
+    )
+    assert second["how"] == "ok" and second["slurm_job"] == "203"
+    monkeypatch.setattr(slurm_end, "earlier_allocation_end", lambda job: None)  # no accounting
+    (tmp_path / "attempts.json").unlink()
+    attempts.start_attempt(tmp_path, 1.0)
+    attempts.start_attempt(tmp_path, 2.0)
+    assert [a["how"] for a in attempts.end_attempt(tmp_path, "ok")["attempts"]] == ["killed (no end recorded)", "ok"]

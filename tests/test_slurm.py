@@ -344,12 +344,15 @@ def _kill_node(node: str) -> None:
 def test_a_node_that_dies_ends_its_job_as_node_failed_and_the_rerun_resumes_it_elsewhere(tmp_path, two_nodes):
     """Issue 27 item 4: two one-node jobs (2 CPUs each: one per node); the node of job 1 dies mid-epoch with
     Slurm's requeue off. Job 1 is `node failed (Slurm NODE_FAIL on <node>)`, job 0 finishes on the other
-    node, the sweep exits 1; with the node back, the same command resumes job 1 from its last checkpoint."""
+    node, the sweep exits 1. With the node back, the same command with Slurm's requeue on resumes job 1 from
+    its last checkpoint, and its node dies again: Slurm requeues it (JobRequeue=1), it takes the folder over
+    from its earlier allocation and resumes on the surviving node; its attempts read node failed, node
+    failed, ok, from Slurm's record of each allocation."""
     sweep = tmp_path / "sweep"
     args = (
         "logger=csv",
         "data.num_samples=1024",
-        "trainer.max_epochs=3",
+        "trainer.max_epochs=4",
         "hydra.launcher.cpus_per_task=2",
         "+hydra.launcher.additional_parameters.no_requeue=true",
         "+callbacks.pace._target_=job_callbacks.Pace",
@@ -378,11 +381,35 @@ def test_a_node_that_dies_ends_its_job_as_node_failed_and_the_rerun_resumes_it_e
     assert _metrics(sweep, "0")["status"] == "ok"
     assert f"| node failed | Slurm job {victim} ended without a result" in (sweep / "summary.md").read_text()
 
-    again = _sweep(sweep, *args)
-    assert again.returncode == 0, again.stderr[-3000:]
+    requeue_on = [a for a in args if "no_requeue" not in a]
+    resumed_from = (sweep / "1" / "checkpoints" / "last.ckpt").stat().st_mtime
+    again = _start_sweep(sweep, *requeue_on)
+    deadline = time.time() + 180
+    while True:  # the rerun's attempt has written a checkpoint of its own: kill its node
+        assert time.time() < deadline, "the rerun of job 1 wrote no checkpoint"
+        attempts = json.loads((sweep / "1" / "attempts.json").read_text())
+        if len(attempts) == 2 and (sweep / "1" / "checkpoints" / "last.ckpt").stat().st_mtime > resumed_from:
+            break
+        time.sleep(0.5)
+    rerun_job = attempts[1]["slurm_job"]
+    second = subprocess.run(["squeue", "-h", "-j", rerun_job, "-o", "%N"], capture_output=True, text=True).stdout
+    try:
+        _kill_node(second.strip())
+        _, err = again.communicate(timeout=400)
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "slurm_local.sh"), "start", "--nodes", "2", "--accounting"], check=True)
+    assert again.returncode == 0, err[-3000:]
     done = _metrics(sweep, "1")
-    assert done["status"] == "ok" and done["global_step"] == 3 * 1024 // 16
-    assert [a["how"] for a in done["attempts"]] == ["node failed", "ok"]
+    assert done["status"] == "ok" and done["global_step"] == 4 * 1024 // 16
+    hows = [(a["how"], a.get("slurm"), a["slurm_job"]) for a in done["attempts"]]
+    assert hows == [
+        ("node failed", None, victim),  # closed by the launcher of the first sweep (requeue off)
+        ("node failed", f"node failed (Slurm NODE_FAIL on {second.strip()})", rerun_job),  # by its requeued self
+        ("ok", None, rerun_job),
+    ]
+    assert done["attempts"][2]["host"] != second.strip()
+    takeover = f"the run that held it ended without releasing it (host {second.strip()}, pid "  # the dead node's
+    assert takeover in "".join(p.read_text() for p in (sweep / ".submitit").rglob("*_log.err"))
     assert "node failed" not in (sweep / "summary.md").read_text()
 
 

@@ -34,9 +34,18 @@ def start_attempt(run_dir: str | os.PathLike, start: float) -> None:
     an earlier attempt still open was killed."""
     run_dir = Path(run_dir)
     records = _read(run_dir)
-    for record in records:
-        if record.get("end") is None:
-            record["how"] = "killed (no end recorded)"
+    unclosed = [record for record in records if record.get("end") is None]
+    for record in unclosed:
+        record["how"] = "killed (no end recorded)"
+    me = slurm_job_id()
+    if unclosed and me is not None and unclosed[-1].get("slurm_job") == me:
+        # This Slurm job in an earlier allocation, requeued by Slurm (its node failed, preemption): Slurm's
+        # record of that allocation says how it ended, where the cluster keeps accounting.
+        from .slurm_end import earlier_allocation_end
+
+        earlier = earlier_allocation_end(me)
+        if earlier is not None:
+            unclosed[-1].update(how=earlier.status(), slurm=earlier.describe())
     records.append(
         {
             "start": start,
@@ -44,7 +53,7 @@ def start_attempt(run_dir: str | os.PathLike, start: float) -> None:
             "how": "running",
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "slurm_job": slurm_job_id(),
+            "slurm_job": me,
         }
     )
     atomic_write(run_dir / ATTEMPTS_FILE, json.dumps(records, indent=1) + "\n")

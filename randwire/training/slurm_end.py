@@ -62,6 +62,7 @@ class SlurmEnd:
             "TIMEOUT": "timeout",
             "PREEMPTED": "preempted",
             "FAILED": "failed",
+            "REQUEUED": "requeued",
         }.get(self.word, "cancelled")
 
     def describe(self) -> str:
@@ -120,3 +121,24 @@ def sacct_ends(jobs: list[str], run: Callable[..., Any] = subprocess.run) -> dic
 def sacct_end(job: str, run: Callable[..., Any] = subprocess.run) -> SlurmEnd | None:
     """How ``job`` ended from ``sacct``; None where there is no accounting or no record (yet)."""
     return (sacct_ends([job], run) or {}).get(str(job))
+
+
+def earlier_allocation_end(job: str, run: Callable[..., Any] = subprocess.run) -> SlurmEnd | None:
+    """How ``job``'s latest allocation before this running one ended: a job Slurm requeued (its node failed,
+    it was preempted or requeued) runs again under the same id, and ``sacct --duplicates`` keeps a record per
+    allocation (each followed by its steps). None without accounting or without such a record (yet)."""
+    cmd = ["sacct", "--duplicates", "-n", "-P", "-o", ",".join(FIELDS), "-j", str(job)]
+    try:
+        out = run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    allocations: list[list[str]] = []
+    for line in out.stdout.splitlines():
+        if line.split("|", 1)[0] == str(job):
+            allocations.append([])
+        if allocations:
+            allocations[-1].append(line)
+    ended = [a for a in allocations if a[0].split("|")[1].split(" ")[0] not in ("RUNNING", "PENDING")]
+    return parse_sacct("\n".join(ended[-1]), str(job)) if ended else None
