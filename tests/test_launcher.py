@@ -276,6 +276,40 @@ def test_a_job_out_of_time_with_no_requeue_left_is_one_line_and_recorded_timeout
     assert capsys.readouterr().err.strip() == f"error: job 0: {line}"
 
 
+def test_a_job_whose_rank_failed_when_slurm_lost_its_node_is_node_failed(tmp_path, capsys):
+    """A 2-node job loses a node: the surviving rank fails (gloo: connection reset by peer) and leaves a
+    result. Slurm's record (NODE_FAIL) says what happened, so the job is ``node failed``, not ``failed``; a
+    job that failed on its own (Slurm: FAILED) stays the rank's error."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from randwire.training.slurm_end import parse_sacct
+
+    class RankFailed(FakeJob):
+        def results(self):
+            ret = JobReturn()
+            ret.status, ret._return_value = JobStatus.FAILED, RuntimeError("Read error: Connection reset by peer")
+            return [ret]
+
+    ends = {"5_1": parse_sacct(SACCT["NODE_FAIL"], "5_1"), "13_0": parse_sacct(SACCT["FAILED"], "13_0")}
+    jobs = [RankFailed("5_1", tmp_path), RankFailed("13_0", tmp_path)]
+    for job in jobs:
+        job.paths.result_pickle.write_bytes(b"done")
+    lost = []
+    launcher.wait_for_jobs(
+        jobs,
+        {},
+        lambda i, job, line, end, status: lost.append((i, status)),
+        sweep_dir="/s",
+        poll_s=0,
+        read_queue=_queue({}),
+        read_end=ends.get,
+    )
+    assert lost == [(0, "node failed")]
+    err = capsys.readouterr().err
+    assert "error: job 0: Slurm job 5_1 ended without a result: node failed (Slurm NODE_FAIL on rwnode2)" in err
+    assert "error: Slurm job 13_0: Read error: Connection reset by peer" in err
+
+
 def test_a_time_limit_warning_before_the_job_can_start_is_one_line():
     """timeout_min=1 with the default signal_delay_s=120: SIGUSR2 at the job's start killed it before its
     handlers were up (srun: 'User defined signal 2', FAILED) -- found on the two-node cluster."""

@@ -413,6 +413,44 @@ def test_a_node_that_dies_ends_its_job_as_node_failed_and_the_rerun_resumes_it_e
     assert "node failed" not in (sweep / "summary.md").read_text()
 
 
+def test_a_two_node_job_that_loses_a_node_is_node_failed_with_no_rank_left(tmp_path, two_nodes):
+    """Issue 27 item 4: a 2-node DDP job (one rank per node, requeue off) whose second node dies mid-epoch
+    ends as ``node failed`` in Slurm's words, without a hang; the surviving rank does not stay running."""
+    sweep = tmp_path / "sweep"
+    args = (
+        "logger=csv",
+        "trainer=ddp_cpu",
+        "trainer.num_nodes=2",
+        "trainer.devices=1",
+        "data.num_samples=2048",
+        "trainer.max_epochs=2",
+        "+hydra.launcher.additional_parameters.no_requeue=true",
+        "+callbacks.pace._target_=job_callbacks.Pace",
+        "+callbacks.pace.min_step_s=0.1",
+        "seed=0",
+    )
+    started = time.time()
+    proc = _start_sweep(sweep, *args)
+    victim = _slurm_job_of(sweep, "0")
+    deadline = time.time() + 120
+    while not (sweep / "0" / "checkpoints" / "last.ckpt").exists():  # mid-run: epoch 0 done
+        assert time.time() < deadline, "job 0 wrote no checkpoint"
+        time.sleep(0.5)
+    try:
+        _kill_node(two_nodes[1])
+        _, err = proc.communicate(timeout=300)
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "slurm_local.sh"), "start", "--nodes", "2", "--accounting"], check=True)
+    assert proc.returncode == 1, err[-3000:]
+    dead = _metrics(sweep, "0")
+    assert dead["status"] == "node failed" and dead["slurm_end"]["state"] == "NODE_FAIL", dead
+    assert [a["how"] for a in dead["attempts"]] == ["node failed"]  # what a rank said then is in its log
+    assert f"error: job 0: Slurm job {victim} ended without a result: node failed (Slurm NODE_FAIL on " in err
+    assert time.time() - started < 240  # no rank waited for its lost peer until a timeout
+    left = subprocess.run(["pgrep", "-f", str(sweep)], capture_output=True, text=True)
+    assert left.stdout.strip() == "", left.stdout
+
+
 def test_a_job_out_of_time_with_no_requeue_left_is_timeout_and_the_others_are_summarised(tmp_path):
     """Issue 27: timeout_min=2 with hydra.launcher.max_num_timeout=0 (no requeue on the time limit). The slow
     job stops at Slurm's warning with a checkpoint and is recorded ``timeout`` in one line (submitit's

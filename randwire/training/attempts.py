@@ -63,12 +63,16 @@ def end_attempt(run_dir: str | os.PathLike, how: str, gone: bool = False) -> dic
     """Close this process's open attempt with ``how`` (ok, failed, diverged, interrupted) and return what
     ``metrics.json`` records: every attempt and the total wall time of those that ended. ``gone``: the
     launcher closes the job's last open attempt, whoever ran it (Slurm says the job ended: node failed, out
-    of memory), at the time it learnt of it."""
+    of memory), at the time it learnt of it; one a rank closed already (it failed when its peer's node
+    died) gets Slurm's word for how it ended."""
     run_dir = Path(run_dir)
     records = _read(run_dir)
     mine = [r for r in records if r.get("end") is None and (gone or r.get("pid") == os.getpid())]
     if mine:
         mine[-1].update(end=time.time(), how=how)
+    elif gone and records:
+        records[-1]["how"] = how
+    if mine or (gone and records):
         atomic_write(run_dir / ATTEMPTS_FILE, json.dumps(records, indent=1) + "\n")
     ended = [r["end"] - r["start"] for r in records if r.get("end") is not None]
     return {"attempts": records, "wall_time_total_s": round(sum(ended), 2) if ended else None}

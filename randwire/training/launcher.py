@@ -256,14 +256,14 @@ def wait_for_jobs(
             # failing, the result file is all there is to go on.
             out = state is None or state[0] in ENDING
             if job.paths.result_pickle.exists() and (out if queue is not None else unread >= UNREAD_POLLS):
-                returns[i] = _outcome(i, job, sweep_dir, record_lost, params)
+                returns[i] = _outcome(i, job, sweep_dir, record_lost, params, read_end or sacct_end)
                 continue
             if queue is None:
                 continue
             if state is None:  # out of the queue without a result: cancelled, its node failed, out of memory
                 gone_since.setdefault(i, now)
                 if now - gone_since[i] >= GONE_GRACE_S:
-                    _lost(i, job, sweep_dir, record_lost, read_end or sacct_end)
+                    _lost(i, job, sweep_dir, record_lost, (read_end or sacct_end)(str(job.job_id)))
                     returns[i] = _returned(None)
                 continue
             gone_since.pop(i, None)
@@ -283,9 +283,8 @@ def wait_for_jobs(
     return returns  # type: ignore[return-value]
 
 
-def _lost(i: int, job, sweep_dir: str, record_lost: Callable, read_end: Callable[[str], SlurmEnd | None]) -> None:
+def _lost(i: int, job, sweep_dir: str, record_lost: Callable, end: SlurmEnd | None) -> None:
     """A job out of the queue without a result: one line, in Slurm's words where it keeps accounting."""
-    end = read_end(str(job.job_id))
     line = f"Slurm job {job.job_id} ended without a result: {end.describe() if end else NO_RECORD}; "
     line += f"the same command with hydra.sweep.dir={sweep_dir} runs it again"
     print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
@@ -305,10 +304,14 @@ def _refuse_if_it_never_starts(job, state: tuple[str, str], arrays: set[str], pa
         )
 
 
-def _outcome(i: int, job, sweep_dir: str, record_lost: Callable, params: dict[str, Any]) -> JobReturn:
+def _outcome(
+    i: int, job, sweep_dir: str, record_lost: Callable, params: dict[str, Any], read_end: Callable
+) -> JobReturn:
     """The job's own return (Hydra's JobReturn). One that failed outside the task function (submitit's own
     error: out of time with no requeue left) is one line and a return the summary reads from the job's
-    folder, never a traceback of the whole sweep; out of time, it is recorded ``timeout``."""
+    folder, never a traceback of the whole sweep; out of time, it is recorded ``timeout``. A job whose rank
+    failed because Slurm lost one of its nodes (a 2-node job: the other rank's gloo reads "Connection
+    reset by peer", or submitit finds no result of the lost rank) is recorded as Slurm ended it, ``node failed``."""
     try:
         ret = job.results()[0]
         problem = _failure_of(ret)
@@ -325,6 +328,8 @@ def _outcome(i: int, job, sweep_dir: str, record_lost: Callable, params: dict[st
         )
         print(f"error: job {i}: {line}", file=sys.stderr, flush=True)
         record_lost(i, job, line, None, "timeout")
+    elif (end := read_end(str(job.job_id))) is not None and end.word == "NODE_FAIL":
+        _lost(i, job, sweep_dir, record_lost, end)  # what the ranks said then is in their logs
     else:
         print(f"error: Slurm job {job.job_id}: {said}", file=sys.stderr, flush=True)
     return _returned(None)
