@@ -52,6 +52,24 @@ def test_a_missing_file_is_one_line_naming_the_package(tmp_path):
         fashion_mnist(str(source), str(tmp_path / "data"), train=False)
 
 
+def test_a_run_without_the_files_is_one_line_before_anything_is_written(tmp_path, compose_cfg):
+    """The files are checked with the config, before the run folder holds anything (it held the graphs and
+    the attempt record when the data module first found a file missing)."""
+    from randwire.training.run import train
+
+    empty = tmp_path / "share"
+    empty.mkdir()
+    cfg = compose_cfg(*TINY_NET, "data=fashion_mnist", f"data.root={empty}", "logger=none", run_dir=tmp_path / "run")
+    with pytest.raises(DataError) as info:
+        train(cfg)
+    assert str(info.value) == (
+        f"data=fashion_mnist: {empty}/train-images-idx3-ubyte.gz is missing: apt-get install dataset-fashion-mnist "
+        "(Debian/Ubuntu, into /usr/share/datasets/fashion-mnist), or give data.root=<a folder with the four "
+        "*-ubyte.gz files>"
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_on_the_package_files_trains_with_a_stratified_val_split(tmp_path, compose_cfg):
     from randwire.training.run import train
 

@@ -99,3 +99,7 @@ def check_data_cfg(data: Any) -> None:
         )
     except BadValue as err:
         raise err.under("data.") from None
+    if isinstance(train, dict) and train.get("_target_") == "randwire.training.fashion_mnist.fashion_mnist":
+        from .fashion_mnist import to_unpack
+
+        to_unpack(train.get("source"), str(train.get("data_dir")))  # a missing file: one line, nothing written

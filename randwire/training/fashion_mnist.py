@@ -19,23 +19,28 @@ DEBIAN = "/usr/share/datasets/fashion-mnist"
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def unpack(source: str | None, data_dir: str) -> Path:
-    """The four files, gunzipped into ``<data_dir>/FashionMNIST/raw`` (torchvision's layout) where not there
-    yet; one line where the source lacks one."""
+def to_unpack(source: str | None, data_dir: str) -> list[tuple[Path, Path]]:
+    """(packed file, where it goes) for each of the four not unpacked yet; one line where the source lacks
+    one. Torch-free: the config check runs it before the run writes anything (``data_values``)."""
     src = Path(source or DEBIAN)
     raw = Path(data_dir) / "FashionMNIST" / "raw"
-    for name in FILES:
-        if (raw / name).is_file():
-            continue
-        packed = src / f"{name}.gz"
+    todo = [(src / f"{name}.gz", raw / name) for name in FILES if not (raw / name).is_file()]
+    for packed, _ in todo:
         if not packed.is_file():
             raise DataError(
                 f"data=fashion_mnist: {packed} is missing: apt-get install dataset-fashion-mnist (Debian/Ubuntu, "
                 f"into {DEBIAN}), or give data.root=<a folder with the four *-ubyte.gz files>"
             )
+    return todo
+
+
+def unpack(source: str | None, data_dir: str) -> Path:
+    """The four files, gunzipped into ``<data_dir>/FashionMNIST/raw`` (torchvision's layout) where not there
+    yet."""
+    for packed, target in to_unpack(source, data_dir):
         with gzip.open(packed, "rb") as f:
-            atomic_write(raw / name, lambda out, f=f: shutil.copyfileobj(f, out))  # never a half-unpacked file
-    return raw
+            atomic_write(target, lambda out, f=f: shutil.copyfileobj(f, out))  # never a half-unpacked file
+    return Path(data_dir) / "FashionMNIST" / "raw"
 
 
 def fashion_mnist(
