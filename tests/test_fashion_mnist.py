@@ -59,7 +59,8 @@ def test_a_run_without_the_files_is_one_line_before_anything_is_written(tmp_path
 
     empty = tmp_path / "share"
     empty.mkdir()
-    cfg = compose_cfg(*TINY_NET, "data=fashion_mnist", f"data.root={empty}", "logger=none", run_dir=tmp_path / "run")
+    data = ("data=fashion_mnist", f"data.root={empty}", f"paths.data_dir={tmp_path / 'data'}")  # nothing unpacked
+    cfg = compose_cfg(*TINY_NET, *data, "logger=none", run_dir=tmp_path / "run")
     with pytest.raises(DataError) as info:
         train(cfg)
     assert str(info.value) == (
