@@ -224,6 +224,11 @@ def test_time_limits_a_warning_mid_epoch_is_requeued_exactly_and_none_left_is_ti
     assert slow["status"] == "timeout" and slow["error"].endswith("continues it from its last checkpoint")
     assert (sweep / "1" / "checkpoints" / "last.ckpt").exists()
     assert "| timeout | Slurm job " in (sweep / "summary.md").read_text()
+    again = _sweep(sweep, *out_of_time[:3], *out_of_time[6:], "hydra.launcher.timeout_min=20")  # no limit now
+    assert again.returncode == 0, again.stderr[-3000:]
+    done = _metrics(sweep, "1")
+    assert done["status"] == "ok" and done["global_step"] == 2048 // 16
+    assert [a["how"] for a in done["attempts"]] == ["timeout", "ok"]
 
 
 def test_a_request_the_partition_can_never_satisfy_is_one_line(tmp_path):
@@ -327,7 +332,8 @@ def test_a_two_node_ddp_sweep_equals_one_process_and_a_requeue_mid_epoch_changes
 def test_a_job_over_its_memory_request_is_out_of_memory_in_slurms_words(tmp_path, two_nodes):
     """Issue 27 item 5: 1500 MB per CPU; job 1 holds 2000 MB more than it needs to run. Slurm kills it (here:
     FAILED with MaxRSS over ReqMem; OUT_OF_MEMORY where cgroups enforce memory); the summary and the sweep's
-    error name it, with the memory Slurm saw; job 0 finishes."""
+    error name it, with the memory Slurm saw; job 0 finishes. The same command with more memory per CPU
+    finishes job 1."""
     sweep = tmp_path / "sweep"
     hog = ("+callbacks.hog._target_=job_callbacks.Hog", "+callbacks.hog.mb=0,2000")
     run = _sweep(sweep, "logger=none", "data.num_samples=64", "hydra.launcher.mem_per_cpu=1500", *hog)
@@ -342,6 +348,10 @@ def test_a_job_over_its_memory_request_is_out_of_memory_in_slurms_words(tmp_path
     assert said and int(said.group(1)) > 1500, killed["error"]
     summary = (sweep / "summary.md").read_text()
     assert "| out of memory | Slurm job " in summary and "Slurm's record (sacct):" in summary
+
+    again = _sweep(sweep, "logger=none", "data.num_samples=64", "hydra.launcher.mem_per_cpu=4000", *hog)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _metrics(sweep, "1")["status"] == "ok" and "out of memory" not in (sweep / "summary.md").read_text()
 
 
 def _kill_node(node: str) -> None:
