@@ -205,7 +205,7 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     """Issue 27 item 3: a signal reaches each rank at its own moment, some reach one rank only (on two nodes
     seconds apart). The ranks agree at the end of each step, so a SIGTERM to rank 1 alone stops both
     at the same step with one checkpoint (Lightning's handler broadcast from inside the signal handler, and
-    a rank that stopped alone left the other in a mismatched collective); the same command then finishes."""
+    a rank that stopped alone left the other in a mismatched collective)."""
     run = tmp_path / "run"
     cmd = [sys.executable, "train.py", *TINY_CLI, "data.num_samples=3400", "logger=csv", "trainer=ddp_cpu"]
     cmd = [*cmd, "trainer.max_epochs=2", f"hydra.run.dir={run}"]
@@ -227,11 +227,9 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
 
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["global_step"] == step and ckpt["epoch"] == 1 and 106 < step < 212, step  # 106 steps an epoch
-    again = run_script(cmd, timeout=180, env=_env(), expect=0)
-    assert f"resuming from the checkpoint written on a signal at epoch 1, step {step}" in again.stdout
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["status"] == "ok" and metrics["global_step"] == 212 and metrics["world_size"] == 2
-    assert [a["how"] for a in metrics["attempts"]] == ["interrupted", "ok"]
+    assert metrics["status"] == "interrupted" and metrics["global_step"] == step
+    # the rerun of a DDP job stopped mid-epoch resumes exactly: tests/test_slurm.py (2-node requeue)
 
 
 def test_an_interrupt_is_handed_to_submitit_for_the_requeue(monkeypatch):
