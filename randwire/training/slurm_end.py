@@ -104,17 +104,24 @@ def parse_sacct(text: str, job: str) -> SlurmEnd | None:
     )
 
 
-def sacct_ends(jobs: list[str], run: Callable[..., Any] = subprocess.run) -> dict[str, SlurmEnd] | None:
-    """How each of ``jobs`` ended, from one ``sacct`` call; None where there is no accounting (a job without
-    a record yet is left out)."""
-    cmd = ["sacct", "-n", "-P", "-o", ",".join(FIELDS), "-j", ",".join(str(job) for job in jobs)]
+def _sacct(jobs: str, run: Callable[..., Any], duplicates: bool = False) -> str | None:
+    """``sacct -n -P -o <FIELDS> -j <jobs>``'s lines (every allocation's with ``duplicates``); None where
+    there is no accounting."""
+    cmd = ["sacct", *(["--duplicates"] if duplicates else []), "-n", "-P", "-o", ",".join(FIELDS), "-j", jobs]
     try:
         out = run(cmd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if out.returncode != 0:  # "Slurm accounting storage is disabled"
+    return out.stdout if out.returncode == 0 else None  # else "Slurm accounting storage is disabled"
+
+
+def sacct_ends(jobs: list[str], run: Callable[..., Any] = subprocess.run) -> dict[str, SlurmEnd] | None:
+    """How each of ``jobs`` ended, from one ``sacct`` call; None where there is no accounting (a job without
+    a record yet is left out)."""
+    text = _sacct(",".join(str(job) for job in jobs), run)
+    if text is None:
         return None
-    ends = {str(job): parse_sacct(out.stdout, str(job)) for job in jobs}
+    ends = {str(job): parse_sacct(text, str(job)) for job in jobs}
     return {job: end for job, end in ends.items() if end is not None}
 
 
@@ -127,18 +134,13 @@ def earlier_allocation_end(job: str, run: Callable[..., Any] = subprocess.run) -
     """How ``job``'s latest allocation before this running one ended: a job Slurm requeued (its node failed,
     it was preempted or requeued) runs again under the same id, and ``sacct --duplicates`` keeps a record per
     allocation (each followed by its steps). None without accounting or without such a record (yet)."""
-    cmd = ["sacct", "--duplicates", "-n", "-P", "-o", ",".join(FIELDS), "-j", str(job)]
-    try:
-        out = run(cmd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
+    text = _sacct(str(job), run, duplicates=True)
     allocations: list[list[str]] = []
-    for line in out.stdout.splitlines():
+    for line in (text or "").splitlines():
         if line.split("|", 1)[0] == str(job):
             allocations.append([])
         if allocations:
             allocations[-1].append(line)
-    ended = [a for a in allocations if a[0].split("|")[1].split(" ")[0] not in ("RUNNING", "PENDING")]
-    return parse_sacct("\n".join(ended[-1]), str(job)) if ended else None
+    ends = [parse_sacct("\n".join(lines), str(job)) for lines in allocations]
+    ended = [end for end in ends if end is not None and end.word not in ("RUNNING", "PENDING")]
+    return ended[-1] if ended else None
