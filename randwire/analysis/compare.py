@@ -143,25 +143,30 @@ def verdict_lines(settings, pairs, instances: dict[str, dict[int, float]] | None
             if said["same"]
             else "no setting is indistinguishable from it"
         ]
-        if said["same"] and instances:
-            gaps = {
-                o: abs(np.mean(list(instances[best].values())) - np.mean(list(instances[o].values())))
-                for o in said["same"]
-            }
-            widest = max(gaps, key=gaps.get)
-            std = pooled_std([list(instances[best].values()), list(instances[widest].values())])
-            needed = instances_needed(gaps[widest], std)
-            if needed:
-                parts.append(
-                    f"~{needed} instances each would resolve its {gaps[widest]:.2g}-point gap to {widest} at this std"
-                )
+        hint = _resolve_hint(best, said["same"], instances)
+        if hint:
+            parts.append(hint)
         if said["few"]:
             parts.append(f"too few instances to tell: {', '.join(said['few'])}")
         lines.append(f"{title}: best {best}; " + "; ".join(parts))
-    return lines + _overall_line(settings, pairs)
+    return lines + _overall_line(settings, pairs, instances)
 
 
-def _overall_line(settings, pairs) -> list[str]:
+def _resolve_hint(best: str, same: list[str], instances: dict[str, dict[int, float]] | None) -> str | None:
+    """How many instances each would resolve the widest gap between ``best`` and a setting indistinguishable
+    from it, at the pooled std of the two (item 2 of issue 29: the hint beside a "not distinguishable")."""
+    if not same or not instances:
+        return None
+    mean = {s: np.mean(list(instances[s].values())) for s in [best, *same]}
+    gaps = {other: abs(mean[best] - mean[other]) for other in same}
+    widest = max(gaps, key=gaps.get)
+    needed = instances_needed(gaps[widest], pooled_std([list(instances[s].values()) for s in (best, widest)]))
+    if not needed:
+        return None
+    return f"~{needed} instances each would resolve its {gaps[widest]:.2g}-point gap to {widest} at this std"
+
+
+def _overall_line(settings, pairs, instances: dict[str, dict[int, float]] | None = None) -> list[str]:
     """Across generators: the best setting of all, and which generators' best settings it can be told from."""
     ok = settings[settings["n"] > 0]
     if ok["generator"].nunique() < 2:
@@ -182,7 +187,8 @@ def _overall_line(settings, pairs) -> list[str]:
         )
         if said[key]
     ]
-    return [f"best of all: {best['setting']}; " + "; ".join(parts)]
+    hint = _resolve_hint(best["setting"], said["same"], instances)
+    return [f"best of all: {best['setting']}; " + "; ".join(parts + ([hint] if hint else []))]
 
 
 def power_of(n: int, diff: float, std: float, alpha: float = ALPHA) -> float:

@@ -149,8 +149,9 @@ def grid(paths: list[str], out: Path | None) -> dict[str, Path]:
         )
     written["verdicts"].write_text(
         "# Which settings can be told apart\n\nTop-1 over network instances; pairs in grid_pairs.csv (Welch's t-test, "
-        "or paired where both ran the same seeds; Holm-corrected over all pairs, alpha 0.05; bootstrap 95% CIs "
-        "over instances).\n\n" + "".join(f"- {line}\n" for line in lines)
+        "or paired where both ran the same seeds; Holm-corrected over all pairs, alpha 0.05; "
+        "ci_low/ci_high: the same test's 95% CI of the difference, boot_low/boot_high: a seeded bootstrap over "
+        "instances beside it).\n\n" + "".join(f"- {line}\n" for line in lines)
     )
     for line in lines:
         print(line)
