@@ -34,13 +34,12 @@ def to_unpack(source: str | None, data_dir: str) -> list[tuple[Path, Path]]:
     return todo
 
 
-def unpack(source: str | None, data_dir: str) -> Path:
+def unpack(source: str | None, data_dir: str) -> None:
     """The four files, gunzipped into ``<data_dir>/FashionMNIST/raw`` (torchvision's layout) where not there
     yet."""
     for packed, target in to_unpack(source, data_dir):
         with gzip.open(packed, "rb") as f:
             atomic_write(target, lambda out, f=f: shutil.copyfileobj(f, out))  # never a half-unpacked file
-    return Path(data_dir) / "FashionMNIST" / "raw"
 
 
 def fashion_mnist(
